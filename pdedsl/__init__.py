@@ -1,0 +1,46 @@
+"""pdedsl: write a differential equation symbolically, solve it with a domain-decomposed
+physics-informed ansatz trained by linear algebra."""
+
+import importlib.metadata
+
+import jax
+
+# The least-squares systems are ill-conditioned (cond(M) ~ 1e16 for random
+# features): float64 is the default for the whole library.
+jax.config.update("jax_enable_x64", True)
+
+from .ansatz import (  # noqa: E402
+    AbstractBasis as AbstractBasis,
+    AbstractDecomposition as AbstractDecomposition,
+    AbstractWindow as AbstractWindow,
+    Bump as Bump,
+    Cosine as Cosine,
+    FBPINN as FBPINN,
+    Grid as Grid,
+    Polynomial as Polynomial,
+    RandomFeatures as RandomFeatures,
+)
+from .assemble import LinearSystem as LinearSystem, assemble as assemble  # noqa: E402
+from .geometry import Box as Box, Interval as Interval  # noqa: E402
+from .lower import NonlinearError as NonlinearError  # noqa: E402
+from .problem import Problem as Problem  # noqa: E402
+from .solution import Solution as Solution  # noqa: E402
+from .solve import (  # noqa: E402
+    AbstractSolver as AbstractSolver,
+    DenseLeastSquares as DenseLeastSquares,
+    SolveError as SolveError,
+    solve as solve,
+)
+from .symbolic import (  # noqa: E402
+    D as D,
+    Dn as Dn,
+    Function as Function,
+    Parameter as Parameter,
+    Symbol as Symbol,
+    boundary as boundary,
+)
+
+try:
+    __version__ = importlib.metadata.version("pdedsl")
+except importlib.metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0+unknown"

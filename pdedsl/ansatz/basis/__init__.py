@@ -1,0 +1,5 @@
+"""Basis families: one file per family, each implementing `AbstractBasis`."""
+
+from .base import AbstractBasis as AbstractBasis
+from .polynomial import Polynomial as Polynomial
+from .random_features import RandomFeatures as RandomFeatures

@@ -1,0 +1,30 @@
+"""The basis-family extension point."""
+
+from __future__ import annotations
+
+import abc
+
+import equinox as eqx
+from jaxtyping import Array, Float, PRNGKeyArray, PyTree
+
+
+class AbstractBasis(eqx.Module):
+    """A family of K functions per subdomain, evaluated on normalised coordinates.
+
+    Implement `num_features` and `features`; override `init` if the family has
+    per-subdomain parameters (random weights). The rest of the library accepts any
+    subclass unchanged.
+    """
+
+    @abc.abstractmethod
+    def num_features(self, dim: int) -> int:
+        """K, the number of functions per subdomain in `dim` dimensions."""
+
+    def init(self, key: PRNGKeyArray, num_subdomains: int, dim: int) -> PyTree:
+        """Per-subdomain parameters, each leaf with leading axis `num_subdomains`."""
+        return None
+
+    @abc.abstractmethod
+    def features(self, params: PyTree, z: Float[Array, " dim"]) -> Float[Array, " K"]:
+        """The K features at one normalised point `z` in [-1, 1]^dim, given one
+        subdomain's slice of the parameters."""

@@ -1,0 +1,49 @@
+"""Random features (extreme learning machine): a fixed random hidden layer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from .base import AbstractBasis
+
+ACTIVATIONS: dict[str, Callable] = {"tanh": jnp.tanh, "sin": jnp.sin, "cos": jnp.cos}
+
+
+class RandomFeatures(AbstractBasis):
+    """`phi_k(z) = act(W_k . z + b_k)` with W, b drawn once, uniform in [-scale, scale].
+
+    Each subdomain draws its own weights. `activation` is "tanh", "sin", "cos" or a
+    callable.
+    """
+
+    size: int
+    activation: str | Callable = "tanh"
+    scale: float = 1.0
+
+    def __check_init__(self):
+        if not (isinstance(self.size, int) and self.size >= 1):
+            raise ValueError(f"RandomFeatures size must be a positive int, got {self.size!r}.")
+        if isinstance(self.activation, str) and self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"Unknown activation {self.activation!r}; choose one of {tuple(ACTIVATIONS)} "
+                "or pass a callable."
+            )
+        if not self.scale > 0:
+            raise ValueError(f"scale must be positive, got {self.scale}.")
+
+    def num_features(self, dim: int) -> int:
+        return self.size
+
+    def init(self, key, num_subdomains: int, dim: int):
+        kw, kb = jax.random.split(key)
+        w = jax.random.uniform(kw, (num_subdomains, self.size, dim), minval=-1.0, maxval=1.0)
+        b = jax.random.uniform(kb, (num_subdomains, self.size), minval=-1.0, maxval=1.0)
+        return (self.scale * w, self.scale * b)
+
+    def features(self, params, z):
+        w, b = params
+        act = ACTIVATIONS[self.activation] if isinstance(self.activation, str) else self.activation
+        return act(w @ z + b)

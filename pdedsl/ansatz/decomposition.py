@@ -1,0 +1,113 @@
+"""Decompositions of a box into overlapping subdomains."""
+
+from __future__ import annotations
+
+import abc
+import itertools
+import math
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+from ..geometry import Box
+
+
+class AbstractDecomposition(eqx.Module):
+    """Overlapping subdomains, each an axis-aligned box `centre +- half_width`."""
+
+    centres: eqx.AbstractVar[Float[Array, "J dim"]]
+    half_widths: eqx.AbstractVar[Float[Array, "J dim"]]
+
+    @property
+    def num_subdomains(self) -> int:
+        return self.centres.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.centres.shape[1]
+
+    @property
+    @abc.abstractmethod
+    def max_cover(self) -> int:
+        """Upper bound on how many subdomains contain any one point."""
+
+    @abc.abstractmethod
+    def cover(self, x: Float[Array, " dim"]) -> tuple[Int[Array, " P"], Float[Array, " P"]]:
+        """Indices of the (at most `max_cover`) subdomains containing `x`, and a 0/1 mask."""
+
+
+class Grid(AbstractDecomposition):
+    """A uniform grid of subdomains over a box.
+
+    Centres are evenly spaced from the lower to the upper bound along each axis
+    (spacing h); each subdomain has width `overlap * h`, so with `overlap > 1`
+    neighbours overlap and a point lies in about `overlap**d` subdomains. With one
+    subdomain along an axis it spans that axis with a margin.
+    """
+
+    domain: Box = eqx.field(static=True)
+    shape: tuple[int, ...] = eqx.field(static=True)
+    overlap: float = eqx.field(static=True)
+    centres: Float[Array, "J dim"]
+    half_widths: Float[Array, "J dim"]
+
+    def __init__(self, domain: Box, subdomains: int | tuple[int, ...], overlap: float = 2.0):
+        if not isinstance(domain, Box):
+            raise TypeError(f"Grid needs a pd.Box/pd.Interval domain, got {type(domain).__name__}.")
+        shape = (subdomains,) * domain.dim if np.isscalar(subdomains) else tuple(subdomains)
+        if len(shape) != domain.dim:
+            raise ValueError(f"subdomains={subdomains} has {len(shape)} entries for a {domain.dim}D domain.")
+        if any(int(n) != n or n < 1 for n in shape):
+            raise ValueError(f"subdomains must be positive integers, got {shape}.")
+        if not overlap > 1.0:
+            raise ValueError(f"overlap must be > 1 so that subdomains overlap, got {overlap}.")
+        self.domain = domain
+        self.shape = tuple(int(n) for n in shape)
+        self.overlap = float(overlap)
+        axes, hws = [], []
+        for n, a, b in zip(self.shape, domain.lower, domain.upper):
+            if n == 1:
+                axes.append(np.array([(a + b) / 2]))
+                hws.append(0.5 * (b - a) * max(self.overlap, 1.5))
+            else:
+                axes.append(np.linspace(a, b, n))
+                hws.append(0.5 * self.overlap * (b - a) / (n - 1))
+        mesh = np.meshgrid(*axes, indexing="ij")
+        centres = np.stack([m.ravel() for m in mesh], axis=-1)
+        self.centres = jnp.asarray(centres)
+        self.half_widths = jnp.broadcast_to(jnp.asarray(hws), centres.shape)
+
+    def _per_axis(self) -> list[int]:
+        # A point lies in at most floor(overlap) + 1 subdomains along an axis; take
+        # one more candidate so that rounding never drops a covering subdomain.
+        return [1 if n == 1 else min(n, math.floor(self.overlap) + 2) for n in self.shape]
+
+    @property
+    def max_cover(self) -> int:
+        return int(np.prod(self._per_axis()))
+
+    def cover(self, x):
+        per_axis = self._per_axis()
+        idx_axes, ok_axes = [], []
+        for i, (n, m) in enumerate(zip(self.shape, per_axis)):
+            if n == 1:
+                idx_axes.append(jnp.zeros((1,), int))
+                ok_axes.append(jnp.ones((1,), bool))
+                continue
+            a, b = self.domain.lower[i], self.domain.upper[i]
+            h = (b - a) / (n - 1)
+            hw = 0.5 * self.overlap * h
+            first = jnp.floor((x[i] - a - hw) / h).astype(int) + 1
+            first = jnp.clip(first, 0, n - m)
+            j = first + jnp.arange(m)
+            ok = jnp.abs(x[i] - (a + j * h)) < hw
+            idx_axes.append(j)
+            ok_axes.append(ok)
+        strides = np.cumprod((self.shape[1:] + (1,))[::-1])[::-1]
+        flat, mask = [], []
+        for combo in itertools.product(*[range(m) for m in per_axis]):
+            flat.append(sum(int(s) * idx_axes[i][c] for i, (s, c) in enumerate(zip(strides, combo))))
+            mask.append(jnp.all(jnp.stack([ok_axes[i][c] for i, c in enumerate(combo)])))
+        return jnp.stack(flat), jnp.stack(mask).astype(x.dtype)

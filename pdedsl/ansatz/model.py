@@ -1,0 +1,115 @@
+"""The finite-basis ansatz u(x) = sum_j w_j(x) sum_k a_jk phi_jk(norm_j(x))."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PyTree
+
+from .basis import AbstractBasis
+from .decomposition import AbstractDecomposition
+from .windows import AbstractWindow, Cosine
+
+
+class FBPINN(eqx.Module):
+    """Windows x basis functions over overlapping subdomains.
+
+    Args:
+        decomposition: e.g. `pd.Grid(domain, subdomains=20, overlap=2.9)`.
+        basis: a basis family, e.g. `pd.RandomFeatures(12)` or `pd.Polynomial(8)`.
+        window: raw window family (`pd.Cosine()` default, `pd.Bump()`); windows are
+            normalised by their sum, so they form a partition of unity.
+        seed: seeds the basis's random parameters.
+
+    The coefficients `a` (shape (J, K)) are not part of the model: a solver finds them.
+    """
+
+    decomposition: AbstractDecomposition
+    basis: AbstractBasis
+    window: AbstractWindow
+    params: PyTree
+    seed: int = eqx.field(static=True)
+
+    def __init__(self, decomposition, basis, window=None, seed: int = 0):
+        if not isinstance(decomposition, AbstractDecomposition):
+            raise TypeError(
+                f"decomposition must be a pdedsl decomposition such as pd.Grid(...), got "
+                f"{type(decomposition).__name__}."
+            )
+        if not isinstance(basis, AbstractBasis):
+            raise TypeError(
+                f"basis must be a basis family such as pd.RandomFeatures(12) or "
+                f"pd.Polynomial(6), got {type(basis).__name__}."
+            )
+        window = Cosine() if window is None else window
+        if not isinstance(window, AbstractWindow):
+            raise TypeError(f"window must be pd.Cosine(), pd.Bump() or another AbstractWindow, got {window!r}.")
+        self.decomposition = decomposition
+        self.basis = basis
+        self.window = window
+        self.seed = int(seed)
+        self.params = basis.init(
+            jax.random.PRNGKey(self.seed), decomposition.num_subdomains, decomposition.dim
+        )
+
+    @property
+    def dim(self) -> int:
+        return self.decomposition.dim
+
+    @property
+    def num_features(self) -> int:
+        return self.basis.num_features(self.dim)
+
+    @property
+    def num_subdomains(self) -> int:
+        return self.decomposition.num_subdomains
+
+    @property
+    def num_unknowns(self) -> int:
+        return self.num_subdomains * self.num_features
+
+    def local(self, x: Float[Array, " dim"], idx: Int[Array, " P"], mask: Float[Array, " P"]):
+        """`w_j(x) phi_jk(norm_j(x))` for the covering subdomains `idx`: shape (P, K)."""
+        dec = self.decomposition
+        s = (x[None, :] - dec.centres[idx]) / dec.half_widths[idx]
+        raw = jax.vmap(self.window)(s) * mask
+        total = jnp.sum(raw)
+        w = raw / jnp.where(total > 0, total, 1.0)
+        params = jax.tree_util.tree_map(lambda p: p[idx], self.params)
+        feats = jax.vmap(self.basis.features)(params, s)
+        return w[:, None] * feats
+
+
+def _derivative(f, multi_index):
+    """d^|a| f / dx^a by nested forward-mode JVPs."""
+    for axis, order in enumerate(multi_index):
+        for _ in range(order):
+            f = _directional(f, axis)
+    return f
+
+
+def _directional(f, axis):
+    def g(x):
+        e = jnp.zeros_like(x).at[axis].set(1.0)
+        return jax.jvp(f, (x,), (e,))[1]
+
+    return g
+
+
+def evaluate(model: FBPINN, points: Float[Array, "N dim"], multi_indices):
+    """Derivatives of every windowed basis function at the (point, subdomain) pairs
+    where the window is non-zero.
+
+    Returns `(index, values)`: `index` (N, P) subdomain indices and `values`, a dict
+    multi-index -> (N, P, K). Padding pairs have zero values.
+    """
+    multi_indices = tuple(tuple(int(i) for i in a) for a in multi_indices)
+
+    def per_point(x):
+        idx, mask = model.decomposition.cover(x)
+        f = lambda y: model.local(y, idx, mask)  # noqa: E731
+        return idx, tuple(_derivative(f, a)(x) for a in multi_indices)
+
+    idx, vals = jax.vmap(per_point)(points)
+    return idx, dict(zip(multi_indices, vals))

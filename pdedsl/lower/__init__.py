@@ -1,0 +1,12 @@
+"""Lowering: sympy equations and conditions -> canonical linear forms compiled to JAX."""
+
+from .linear import (
+    CompiledLinearForm as CompiledLinearForm,
+    LinearForm as LinearForm,
+    MultiIndex as MultiIndex,
+    NonlinearError as NonlinearError,
+    apply_form as apply_form,
+    compile_scalar as compile_scalar,
+    lower_linear as lower_linear,
+    substitute_parameters as substitute_parameters,
+)

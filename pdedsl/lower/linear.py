@@ -1,0 +1,234 @@
+"""Lowering: a sympy residual -> canonical linear form -> JAX functions.
+
+A linear differential expression in one unknown u is brought to
+
+    sum_a c_a(x) D^a u(x) = g(x),
+
+one term per derivative multi-index `a` (a tuple of orders, one per coordinate),
+with coefficient functions `c_a` and right-hand side `g` compiled to JAX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from ..symbolic import NormalDerivative, Parameter, pretty, unknowns_in
+
+MultiIndex = tuple[int, ...]
+
+
+class NonlinearError(NotImplementedError):
+    """Raised when a nonlinear equation reaches the linear-only path."""
+
+
+def substitute_parameters(expr: sp.Basic, values: Mapping | None = None) -> sp.Basic:
+    """Replace `Parameter`s that carry values, and symbols given in `values`."""
+    repl = {p: p.value for p in expr.atoms(Parameter) if p.value is not None}
+    for k, v in (values or {}).items():
+        repl[k] = sp.sympify(v)
+    return expr.xreplace(repl) if repl else expr
+
+
+def substitute_normal(expr: sp.Basic, coords, normal) -> sp.Basic:
+    """Replace `Dn(e)` by `n . grad e` for the outward unit normal `normal`."""
+    nds = expr.atoms(NormalDerivative)
+    if not nds:
+        return expr
+    if normal is None:
+        raise ValueError(
+            f"Dn(...) in {pretty(expr)} needs an outward normal; it is only defined on "
+            "a boundary face (or a 1D end point), not in the interior or at a corner."
+        )
+    repl = {}
+    for nd in nds:
+        (inner,) = nd.args
+        repl[nd] = sum(
+            (sp.Float(float(n)) * sp.Derivative(inner, c) for n, c in zip(normal, coords) if n != 0),
+            sp.Integer(0),
+        )
+    return expr.xreplace(repl)
+
+
+def multi_index(derivative: sp.Derivative, coords) -> MultiIndex:
+    orders = [0] * len(coords)
+    for v, n in derivative.variable_count:
+        orders[list(coords).index(v)] += int(n)
+    return tuple(orders)
+
+
+@dataclass(frozen=True)
+class LinearForm:
+    """`sum_a coefficients[a] * D^a u = rhs`, symbolic, over `coords`."""
+
+    coords: tuple[sp.Symbol, ...]
+    multi_indices: tuple[MultiIndex, ...]
+    coefficients: tuple[sp.Expr, ...]
+    rhs: sp.Expr
+
+    @property
+    def order(self) -> int:
+        return max(sum(a) for a in self.multi_indices)
+
+    def __str__(self):
+        terms = []
+        for a, c in zip(self.multi_indices, self.coefficients):
+            d = "u" if not any(a) else "D^" + str(a) + "u"
+            terms.append(f"({pretty(c)})*{d}")
+        return " + ".join(terms) + f" = {pretty(self.rhs)}"
+
+    def compile(self) -> CompiledLinearForm:
+        return CompiledLinearForm(
+            multi_indices=self.multi_indices,
+            coefficients=tuple(compile_scalar(c, self.coords) for c in self.coefficients),
+            rhs=compile_scalar(self.rhs, self.coords),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledLinearForm:
+    """JAX callables of a `LinearForm`: each maps points (N, d) to values (N,)."""
+
+    multi_indices: tuple[MultiIndex, ...]
+    coefficients: tuple[Callable, ...]
+    rhs: Callable
+
+
+def compile_scalar(expr: sp.Expr, coords) -> Callable:
+    """Compile a sympy scalar of `coords` to `f(points (N, d)) -> (N,)` in JAX."""
+    expr = sp.sympify(expr)
+    extra = expr.free_symbols - set(coords)
+    if extra:
+        names = ", ".join(sorted(map(str, extra)))
+        raise ValueError(
+            f"The symbol(s) {names} in {pretty(expr)} have no value: give them one with "
+            f"pd.Problem(..., parameters={{{names.split(', ')[0]}: value}}) or use "
+            "pd.Parameter(name, value); coordinates are "
+            f"{tuple(map(str, coords))}."
+        )
+    if expr.has(AppliedUndef):
+        raise ValueError(f"Cannot compile {pretty(expr)}: it still contains an unknown.")
+    f = sp.lambdify(coords, expr, modules="jax")
+
+    def fn(points):
+        points = jnp.asarray(points)
+        cols = [points[:, i] for i in range(len(coords))]
+        return jnp.broadcast_to(jnp.asarray(f(*cols), dtype=points.dtype), points.shape[:1])
+
+    fn.__doc__ = f"{pretty(expr)} as a function of {tuple(map(str, coords))}"
+    return fn
+
+
+def lower_linear(
+    residual: sp.Expr,
+    unknown: AppliedUndef,
+    coords,
+    *,
+    values: Mapping | None = None,
+    normal=None,
+    context: str = "equation",
+) -> LinearForm:
+    """Lower `residual == 0` to a `LinearForm` in `unknown` over `coords`.
+
+    Raises `NonlinearError` naming the first nonlinear term, and `ValueError` if
+    the unknown does not occur or occurs in a form that cannot be lowered.
+    """
+    coords = tuple(coords)
+    expr = substitute_parameters(sp.sympify(residual), values)
+    expr = substitute_normal(expr, coords, normal)
+    expr = expr.doit()
+
+    others = {f for f in unknowns_in(expr) if f.func != unknown.func}
+    if others:
+        raise NotImplementedError(
+            f"The {context} involves several unknowns ({', '.join(map(str, sorted(others | {unknown}, key=str)))}); "
+            "systems of equations are not supported yet."
+        )
+    for f in unknowns_in(expr):
+        if f != unknown:
+            raise ValueError(
+                f"{pretty(f)} in the {context} evaluates the unknown at fixed values; write "
+                f"this as a condition instead, e.g. u.at(...) == value."
+            )
+
+    placeholders: dict[sp.Basic, sp.Dummy] = {}
+    indices: dict[sp.Dummy, MultiIndex] = {}
+    for d in sorted(expr.atoms(sp.Derivative), key=sp.default_sort_key):
+        if d.expr == unknown:
+            p = sp.Dummy(f"D{multi_index(d, coords)}")
+            placeholders[d] = p
+            indices[p] = multi_index(d, coords)
+        elif d.expr.has(unknown):
+            raise ValueError(f"Cannot lower the derivative {pretty(d)} in the {context}.")
+    p0 = sp.Dummy("u")
+    placeholders[unknown] = p0
+    indices[p0] = (0,) * len(coords)
+
+    # Replace derivatives first so that u inside them is not replaced on its own.
+    lowered = expr.xreplace({k: v for k, v in placeholders.items() if k != unknown})
+    lowered = lowered.xreplace({unknown: p0})
+    if lowered.has(unknown) or any(lowered.has(d) for d in placeholders if d != unknown):
+        raise ValueError(f"Cannot lower the {context} {pretty(expr)}.")
+    back = {v: k for k, v in placeholders.items()}
+    syms = set(indices)
+    present = lowered.free_symbols & syms
+    if not present:
+        raise ValueError(
+            f"The {context} `{pretty(residual)} = 0` does not contain the unknown {pretty(unknown)} "
+            "(after simplification); did you differentiate by a variable it does not depend on?"
+        )
+
+    coeffs: dict[MultiIndex, sp.Expr] = {}
+    rest = sp.Integer(0)
+    for term in sp.Add.make_args(sp.expand(lowered, deep=False, power_base=False, log=False)):
+        dep = term.free_symbols & syms
+        if not dep:
+            rest += term
+            continue
+        c, factor = term.as_independent(*dep, as_Add=False)
+        if len(dep) == 1 and factor in dep:
+            a = indices[factor]
+            coeffs[a] = coeffs.get(a, sp.Integer(0)) + c
+            continue
+        raise NonlinearError(
+            f"The {context} is nonlinear in {pretty(unknown)}: the term "
+            f"`{pretty(term.xreplace(back))}` is not linear in the unknown and its "
+            "derivatives. Nonlinear equations are not supported by the linear solver yet."
+        )
+    coeffs = {a: sp.simplify(c) if c.free_symbols else c for a, c in coeffs.items()}
+    coeffs = {a: c for a, c in coeffs.items() if c != 0}
+    if not coeffs:
+        raise ValueError(f"The unknown cancels out of the {context} {pretty(residual)} = 0.")
+    order = sorted(coeffs, key=lambda a: (sum(a), tuple(-i for i in a)))
+    return LinearForm(
+        coords=coords,
+        multi_indices=tuple(order),
+        coefficients=tuple(coeffs[a] for a in order),
+        rhs=-rest,
+    )
+
+
+def apply_form(form: CompiledLinearForm, derivatives: Mapping[MultiIndex, jnp.ndarray], points):
+    """`sum_a c_a(points) * derivatives[a]`, broadcasting over trailing axes."""
+    out = None
+    for a, c in zip(form.multi_indices, form.coefficients):
+        cv = c(points)
+        d = derivatives[a]
+        term = cv.reshape(cv.shape + (1,) * (d.ndim - 1)) * d
+        out = term if out is None else out + term
+    return out
+
+
+__all__ = [
+    "LinearForm",
+    "CompiledLinearForm",
+    "NonlinearError",
+    "apply_form",
+    "compile_scalar",
+    "lower_linear",
+]

@@ -1,0 +1,203 @@
+"""A problem: one equation on a domain, with conditions; validated and lowered at once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from .geometry import Boundary, Box, Face, PointRegion
+from .lower import LinearForm, lower_linear
+from .symbolic import (
+    At,
+    Condition,
+    WholeBoundary,
+    as_equation,
+    pretty,
+    unknowns_in,
+)
+
+
+@dataclass(frozen=True)
+class LoweredCondition:
+    """One condition on one region (a `Condition` on the boundary gives one per face)."""
+
+    name: str
+    condition: Condition
+    region: Face | PointRegion
+    form: LinearForm
+
+
+class Problem:
+    """A linear differential equation for one unknown, on a box, with conditions.
+
+    Args:
+        equation: `lhs == rhs` built from a pdedsl unknown, or a `sympy.Eq`.
+        domain: `pd.Interval(t, 0, 1)` or `pd.Box([x, y], [0, 0], [1, 1])`.
+        conditions: e.g. `[u.at(t=0) == 1, D(u, t).at(t=0) == 0]`,
+            `u.on(pd.boundary) == 0`, `(Dn(u) + u).at(x=1) == g(y)`.
+        parameters: values for plain sympy symbols, e.g. `{m: 1.0, k: 6400.0}`.
+
+    Everything is checked and lowered here, so mistakes surface at definition time.
+    """
+
+    def __init__(
+        self,
+        equation,
+        domain: Box,
+        conditions: Sequence = (),
+        parameters: Mapping | None = None,
+    ):
+        self.equation = as_equation(equation)
+        if not isinstance(domain, Box):
+            raise TypeError(
+                f"domain must be pd.Interval(...) or pd.Box(...), got {type(domain).__name__}."
+            )
+        self.domain = domain
+        self.parameters = dict(parameters or {})
+        for k in self.parameters:
+            if not isinstance(k, sp.Symbol):
+                raise TypeError(f"parameters keys must be sympy Symbols, got {k!r}.")
+        unknowns = unknowns_in(self.equation.residual)
+        if not unknowns:
+            raise ValueError(
+                f"The equation `{self.equation}` contains no unknown function. Declare one "
+                "with u = pd.Function('u')(x) and use it in the equation."
+            )
+        funcs = {f.func for f in unknowns}
+        if len(funcs) > 1:
+            raise NotImplementedError(
+                f"The equation `{self.equation}` has several unknowns; systems are not supported yet."
+            )
+        candidates = [f for f in unknowns if all(isinstance(a, sp.Symbol) for a in f.args)]
+        if not candidates:
+            raise ValueError(f"The unknown in `{self.equation}` is never a function of its coordinates.")
+        self.unknown: AppliedUndef = candidates[0]
+        ucoords = tuple(self.unknown.args)
+        if set(ucoords) != set(domain.coords):
+            raise ValueError(
+                f"The unknown {pretty(self.unknown)} depends on {tuple(map(str, ucoords))} "
+                f"but the domain has coordinates {tuple(map(str, domain.coords))}: they "
+                "must be the same (one domain dimension per coordinate)."
+            )
+        self.coords = domain.coords
+        self.equation_form = lower_linear(
+            self.equation.residual, self.unknown, self.coords, values=self.parameters
+        )
+        self.conditions = tuple(self._as_condition(c) for c in conditions)
+        lowered = []
+        for i, cond in enumerate(self.conditions):
+            regions = self._regions(cond)
+            for j, region in enumerate(regions):
+                name = f"condition {i}" + (f" ({region})" if len(regions) > 1 else "")
+                form = lower_linear(
+                    cond.residual,
+                    self.unknown,
+                    self.coords,
+                    values=self.parameters,
+                    normal=region.normal,
+                    context=f"condition `{cond}`",
+                )
+                lowered.append(LoweredCondition(name, cond, region, form))
+        self.lowered_conditions = tuple(lowered)
+
+    @property
+    def is_linear(self) -> bool:
+        return True  # nonlinear equations are refused at construction for now
+
+    @property
+    def dim(self) -> int:
+        return self.domain.dim
+
+    @property
+    def max_order(self) -> int:
+        return max([self.equation_form.order] + [c.form.order for c in self.lowered_conditions])
+
+    def _as_condition(self, c) -> Condition:
+        if isinstance(c, Condition):
+            return c
+        if isinstance(c, sp.Equality):
+            return _condition_from_sympy(c, self.unknown)
+        raise TypeError(
+            f"Conditions are written like `u.at(t=0) == 1` or `u.on(pd.boundary) == 0`; got "
+            f"{type(c).__name__}: {c!r}."
+        )
+
+    def _regions(self, cond: Condition):
+        where = cond.where
+        box = self.domain
+        if isinstance(where, (WholeBoundary, Boundary)):
+            if isinstance(where, Boundary) and where.box != box:
+                raise ValueError(f"Condition `{cond}` is on the boundary of another domain.")
+            return box.faces
+        if isinstance(where, Face):
+            if where.box != box:
+                raise ValueError(f"Condition `{cond}` is on a face of another domain.")
+            return (where,)
+        if isinstance(where, At):
+            fixed = {}
+            for sym, val in where.values.items():
+                if sym not in box.coords:
+                    raise ValueError(f"Condition `{cond}`: {sym} is not a coordinate of the domain.")
+                fixed[box.axis(sym)] = float(val)
+            if len(fixed) == box.dim:
+                point = tuple(fixed[i] for i in range(box.dim))
+                return (PointRegion(box, point),)
+            if len(fixed) == 1:
+                ((axis, value),) = fixed.items()
+                return (Face(box, axis, value),)
+            raise NotImplementedError(
+                f"Condition `{cond}` fixes {len(fixed)} of {box.dim} coordinates (an edge); "
+                "conditions on points or faces are supported."
+            )
+        raise TypeError(f"Cannot tell where condition `{cond}` holds: {where!r}.")
+
+    def __str__(self):
+        lines = [f"{self.equation}   on {self.domain}"]
+        lines += [f"  {c}" for c in self.conditions]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def latex(self) -> str:
+        body = [self.equation.latex()] + [c.latex() for c in self.conditions]
+        return r"\begin{cases} " + r" \\ ".join(body) + r" \end{cases}"
+
+
+def _condition_from_sympy(eq: sp.Equality, unknown: AppliedUndef) -> Condition:
+    """`sympy.Eq(u(0), 1)` or `sympy.Eq(Subs(Derivative(u(t), t), t, 0), 0)` -> `Condition`."""
+    coords = tuple(unknown.args)
+    fixed: dict = {}
+    expr = eq.lhs - eq.rhs
+
+    def record(values):
+        for c, v in values.items():
+            v = sp.sympify(v)
+            if v.free_symbols:
+                continue
+            if c in fixed and fixed[c] != v:
+                raise ValueError(f"Condition {eq} evaluates the unknown at two different places.")
+            fixed[c] = v
+
+    repl = {}
+    for s in expr.atoms(sp.Subs):
+        record(dict(zip(s.variables, s.point)))
+        repl[s] = s.expr
+    expr = expr.xreplace(repl)
+    repl = {}
+    for f in expr.atoms(AppliedUndef):
+        if f.func == unknown.func and f.args != coords:
+            record({c: a for c, a in zip(coords, f.args) if a != c})
+            repl[f] = unknown
+    expr = expr.xreplace(repl)
+    if not fixed:
+        raise ValueError(
+            f"The sympy condition {eq} does not say where it holds; write u(0) or use "
+            "the DSL: u.at(t=0) == value."
+        )
+    return Condition(expr, 0, At(fixed))
+
+
+__all__ = ["Problem", "LoweredCondition"]

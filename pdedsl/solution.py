@@ -1,0 +1,144 @@
+"""The result of a solve: a callable solution, its derivatives, errors and a report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+import sympy as sp
+
+from .ansatz import FBPINN, evaluate
+from .lower import compile_scalar, substitute_parameters
+from .symbolic.expression import D
+
+_CHUNK = 1 << 15
+
+
+@eqx.filter_jit
+def _evaluate(model: FBPINN, coefficients, points, multi_index):
+    idx, vals = evaluate(model, points, (multi_index,))
+    return jnp.einsum("npk,npk->n", vals[multi_index], coefficients[idx])
+
+
+class _Field:
+    """A scalar field of the coordinates given by an ansatz and its coefficients."""
+
+    def __init__(self, problem, model, coefficients, multi_index):
+        self.problem = problem
+        self.model = model
+        self.coefficients = coefficients
+        self.multi_index = tuple(multi_index)
+
+    def _points(self, points) -> jnp.ndarray:
+        p = jnp.asarray(points, dtype=self.coefficients.dtype)
+        d = self.problem.dim
+        if p.ndim == 0 and d == 1:
+            p = p.reshape(1, 1)
+        elif p.ndim == 1 and d == 1:
+            p = p[:, None]
+        elif p.ndim == 1 and p.shape[0] == d:
+            p = p[None, :]
+        if p.ndim != 2 or p.shape[1] != d:
+            raise ValueError(
+                f"Points must have shape (N, {d}) (or (N,) in 1D) in the coordinate order "
+                f"{tuple(map(str, self.problem.coords))}; got shape {tuple(np.shape(points))}."
+            )
+        return p
+
+    def __call__(self, points) -> jnp.ndarray:
+        """Values at `points` of shape (N, d) (or (N,) in 1D); returns (N,)."""
+        shape = np.shape(points)
+        p = self._points(points)
+        out = [
+            _evaluate(self.model, self.coefficients, p[i : i + _CHUNK], self.multi_index)
+            for i in range(0, p.shape[0], _CHUNK)
+        ]
+        out = jnp.concatenate(out) if out else jnp.zeros((0,), p.dtype)
+        return out.reshape(()) if len(shape) == 0 or (len(shape) == 1 and self.problem.dim > 1) else out
+
+    def __pdedsl_derivative__(self, *variables) -> DerivativeField:
+        order = list(self.multi_index)
+        expr = D(sp.Function("_")(*self.problem.coords), *variables)
+        d = expr.expr
+        for v, n in d.variable_count:
+            order[self.problem.coords.index(v)] += int(n)
+        return DerivativeField(self.problem, self.model, self.coefficients, tuple(order))
+
+    def derivative(self, *variables) -> DerivativeField:
+        """`sol.derivative(t)`, `sol.derivative(x, 2, y)`; same as `D(sol, ...)`."""
+        return self.__pdedsl_derivative__(*variables)
+
+    def errors(self, exact, points=None, n: int = 2000) -> dict[str, float]:
+        """Errors against `exact` (a sympy expression of the coordinates, or a callable
+        on (N, d) arrays) on `points` (default: a grid of about `n` points).
+
+        Returns rel_l2 = ||u - u*|| / ||u*||, max_abs, rel_max = max|u - u*| / max|u*|,
+        and norm_l1 = mean|u - u*| / std(u*) (the FBPINN papers' measure).
+        """
+        p = self.problem.domain.sample(n, "grid") if points is None else np.asarray(points)
+        p = self._points(p)
+        ref = jnp.asarray(_exact_fn(exact, self.problem)(p))
+        u = self(p)
+        err = u - ref
+        return {
+            "rel_l2": float(jnp.linalg.norm(err) / jnp.linalg.norm(ref)),
+            "max_abs": float(jnp.max(jnp.abs(err))),
+            "rel_max": float(jnp.max(jnp.abs(err)) / jnp.max(jnp.abs(ref))),
+            "norm_l1": float(jnp.mean(jnp.abs(err)) / jnp.std(ref)),
+            "points": int(p.shape[0]),
+        }
+
+
+class DerivativeField(_Field):
+    """A derivative of a solution, callable like the solution itself."""
+
+
+def _exact_fn(exact, problem) -> Callable:
+    if callable(exact) and not isinstance(exact, sp.Basic):
+        return exact
+    expr = sp.sympify(getattr(exact, "expr", exact))
+    expr = substitute_parameters(expr, problem.parameters)
+    return compile_scalar(expr, problem.coords)
+
+
+class Solution(_Field):
+    """A solved problem: `sol(points)`, `D(sol, t)`, `sol.errors(exact)`, `sol.report()`.
+
+    Attributes:
+        coefficients: (J, K) coefficients of the ansatz.
+        info: dict of diagnostics (unknowns, points, residuals, timings, solver).
+    """
+
+    def __init__(self, problem, model, coefficients, info: dict[str, Any]):
+        super().__init__(problem, model, coefficients, (0,) * problem.dim)
+        self.info = info
+
+    def report(self) -> str:
+        i = self.info
+        lines = [
+            "pdedsl solution",
+            f"  problem      {self.problem.equation}",
+            f"  model        {i['subdomains']} subdomains x {i['features']} features "
+            f"({i['basis']}, {i['window']} window) = {i['unknowns']} unknowns",
+            f"  points       {i['points']} rows ({i['equation_points']} equation, "
+            f"{i['points'] - i['equation_points']} condition)",
+            f"  solver       {i['solver']}  [{i['solver_message']}]",
+        ]
+        if i.get("rank") is not None:
+            lines.append(f"  rank         {i['rank']} of {i['unknowns']} (cond {i['condition_number']:.2e})")
+        if i.get("iterations") is not None:
+            lines.append(f"  iterations   {i['iterations']}")
+        lines.append(f"  residual     {i['residual_norm']:.3e} (row-scaled, relative {i['relative_residual']:.3e})")
+        for name, rms in i["group_rms"].items():
+            lines.append(f"    {name:<40s} rms {rms:.3e}")
+        lines.append(
+            f"  time         assemble {i['assemble_s']:.3f} s, solve {i['solve_s']:.3f} s "
+            "(includes JIT compilation on the first call with these shapes)"
+        )
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"Solution({self.problem.equation}, unknowns={self.info['unknowns']})"

@@ -1,0 +1,34 @@
+"""The solver extension point and the result every solver returns."""
+
+from __future__ import annotations
+
+import abc
+
+import equinox as eqx
+from jaxtyping import Array, Float
+
+from ..assemble import LinearSystem
+
+
+class SolverResult(eqx.Module):
+    """Coefficients (J, K) plus what the solver knows about how it went."""
+
+    coefficients: Float[Array, "J K"]
+    residual_norm: Float[Array, ""]
+    iterations: Array | None = None
+    rank: Array | None = None
+    condition_number: Array | None = None
+    success: Array | bool = True
+    message: str = eqx.field(static=True, default="")
+
+
+class AbstractSolver(eqx.Module):
+    """Solves the least-squares problem min ||M a - b|| for a `LinearSystem`."""
+
+    @abc.abstractmethod
+    def __call__(self, system: LinearSystem) -> SolverResult:
+        """Return the least-squares coefficients."""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__

@@ -1,0 +1,169 @@
+"""`pd.solve`: sample points, assemble, pick a solver, return a `Solution`."""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+
+from ..ansatz import FBPINN
+from ..assemble import assemble
+from ..geometry import SAMPLERS, PointRegion
+from ..problem import Problem
+from ..solution import Solution
+from .base import AbstractSolver
+from .dense import DenseLeastSquares
+
+
+class SolveError(RuntimeError):
+    """The solver failed (non-finite values, or it reported failure)."""
+
+
+@eqx.filter_jit
+def _run(solver, system):
+    return solver(system)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(form):
+    return form.compile()
+
+
+def default_points(model: FBPINN) -> int:
+    """Default number of equation points: twice the number of unknowns, at least 64."""
+    return max(64, 2 * model.num_unknowns)
+
+
+def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", condition_points=None, seed=0):
+    """The `(name, form, points)` blocks: equation points, then each condition's points."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"Unknown sampler {sampler!r}; choose one of {SAMPLERS}.")
+    if points is None:
+        points = default_points(model)
+    if isinstance(points, (int, np.integer, tuple, list)) and np.ndim(points) <= 1:
+        xs = problem.domain.sample(points if isinstance(points, (int, np.integer)) else tuple(points), sampler, seed)
+        shape = problem.domain.grid_shape(points)
+    else:
+        xs = np.asarray(points, dtype=float)
+        if xs.ndim == 1 and problem.dim == 1:
+            xs = xs[:, None]
+        if xs.ndim != 2 or xs.shape[1] != problem.dim:
+            raise ValueError(f"points must be a count, a grid shape, or an (N, {problem.dim}) array.")
+        if not np.all(problem.domain.contains(xs)):
+            raise ValueError("Some collocation points lie outside the domain.")
+        shape = problem.domain.grid_shape(max(xs.shape[0], 2))
+    blocks = [("equation", _compiled(problem.equation_form), xs)]
+    for k, cond in enumerate(problem.lowered_conditions):
+        region = cond.region
+        if isinstance(region, PointRegion):
+            pts = region.sample()
+        else:
+            if condition_points is not None:
+                n = condition_points
+            else:
+                n = tuple(s for i, s in enumerate(shape) if i != region.axis)
+            pts = region.sample(n, sampler, seed + 1 + k)
+        blocks.append((cond.name, _compiled(cond.form), pts))
+    return blocks
+
+
+def solve(
+    problem: Problem,
+    model: FBPINN,
+    *,
+    points=None,
+    sampler: str = "grid",
+    condition_points=None,
+    solver: AbstractSolver | None = None,
+    row_scaling: bool = True,
+    seed: int = 0,
+    throw: bool = True,
+) -> Solution:
+    """Solve a linear problem with an ansatz by least squares.
+
+    Args:
+        problem: a `pd.Problem`.
+        model: the ansatz, e.g. `pd.FBPINN(pd.Grid(domain, 20, 2.9), pd.RandomFeatures(12))`.
+        points: equation collocation points: a count, a per-axis grid shape, or an
+            (N, d) array. Default: `2 * unknowns` points.
+        sampler: "grid" (default, includes the boundary), "uniform", "sobol", "halton".
+        condition_points: points per face for face conditions (default: the
+            equation grid's resolution along the face).
+        solver: default `pd.DenseLeastSquares()` (exact, column-scaled truncated SVD).
+        row_scaling: divide every row by its norm (see `pdedsl.assemble.assemble`).
+        seed: seeds random samplers.
+        throw: raise `SolveError` if the solver fails or produces non-finite values;
+            otherwise the failure is recorded in `sol.info`.
+
+    Returns:
+        A `Solution`.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"solve() takes a pd.Problem first, got {type(problem).__name__}.")
+    if not isinstance(model, FBPINN):
+        raise TypeError(f"solve() takes a model such as pd.FBPINN(...) second, got {type(model).__name__}.")
+    dec = model.decomposition
+    if model.dim != problem.dim:
+        raise ValueError(f"The model is {model.dim}D but the problem is {problem.dim}D.")
+    dom = getattr(dec, "domain", None)
+    if dom is not None and tuple(dom.coords) != tuple(problem.coords):
+        raise ValueError(
+            f"The decomposition's coordinates {tuple(map(str, dom.coords))} differ from the "
+            f"problem's {tuple(map(str, problem.coords))}; build it on problem.domain."
+        )
+    if model.window.smoothness < problem.max_order:
+        raise ValueError(
+            f"The window {model.window} is only C^{model.window.smoothness:g} but the problem "
+            f"has derivatives of order {problem.max_order}; use pd.Bump() or "
+            f"pd.Cosine(power={problem.max_order // 2 + 1})."
+        )
+    solver = DenseLeastSquares() if solver is None else solver
+    if not isinstance(solver, AbstractSolver):
+        raise TypeError(f"solver must be a pdedsl solver such as pd.DenseLeastSquares(), got {solver!r}.")
+
+    blocks = collocation(problem, model, points, sampler, condition_points, seed)
+    t0 = time.perf_counter()
+    system = assemble(model, blocks, row_scaling=row_scaling)
+    system = eqx.tree_at(lambda s: s.values, system, system.values.block_until_ready())
+    t1 = time.perf_counter()
+    result = _run(solver, system)
+    coeffs = result.coefficients.block_until_ready()
+    t2 = time.perf_counter()
+
+    resid = system.mv(coeffs) - system.rhs
+    unscaled = resid / system.row_scale
+    group_rms = {
+        name: float(jnp.sqrt(jnp.mean(unscaled[a:b] ** 2))) for name, a, b in system.groups
+    }
+    finite = bool(jnp.all(jnp.isfinite(coeffs)))
+    success = bool(result.success) and finite
+    message = result.message if finite else result.message + "; non-finite coefficients"
+    info = {
+        "solver": solver.name,
+        "solver_message": message,
+        "success": success,
+        "subdomains": model.num_subdomains,
+        "features": model.num_features,
+        "basis": type(model.basis).__name__,
+        "window": type(model.window).__name__,
+        "unknowns": model.num_unknowns,
+        "points": int(system.rhs.shape[0]),
+        "equation_points": int(blocks[0][2].shape[0]),
+        "residual_norm": float(result.residual_norm),
+        "relative_residual": float(jnp.linalg.norm(resid) / jnp.linalg.norm(system.rhs)),
+        "group_rms": group_rms,
+        "iterations": None if result.iterations is None else int(result.iterations),
+        "rank": None if result.rank is None else int(result.rank),
+        "condition_number": None if result.condition_number is None else float(result.condition_number),
+        "assemble_s": t1 - t0,
+        "solve_s": t2 - t1,
+    }
+    if throw and not success:
+        raise SolveError(
+            f"{solver.name} failed: {message}. Try more collocation points, fewer "
+            "features, or pd.DenseLeastSquares(method='svd')."
+        )
+    return Solution(problem, model, coeffs, info)

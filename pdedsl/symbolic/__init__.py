@@ -1,0 +1,21 @@
+"""The DSL: coordinates, unknowns, derivatives, equations, conditions, parameters."""
+
+from .expression import (
+    D as D,
+    Condition as Condition,
+    Dn as Dn,
+    Equation as Equation,
+    Expression as Expression,
+    Function as Function,
+    NormalDerivative as NormalDerivative,
+    Parameter as Parameter,
+    Restricted as Restricted,
+    At as At,
+    Symbol as Symbol,
+    WholeBoundary as WholeBoundary,
+    as_equation as as_equation,
+    boundary as boundary,
+    coordinates_of as coordinates_of,
+    unknowns_in as unknowns_in,
+)
+from .printing import latex as latex, pretty as pretty

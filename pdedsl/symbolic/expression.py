@@ -1,0 +1,425 @@
+"""The DSL's expression layer: a thin wrapper over sympy whose `==` builds equations.
+
+Plain sympy's `==` is structural equality and returns a bool, so the unknown and
+everything built from it are wrapped in `Expression`, whose arithmetic returns
+`Expression` and whose `==` returns an `Equation`. Everything else (coordinates,
+parameters, coefficient functions) is plain sympy.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from .printing import latex, pretty
+
+
+def _unwrap(value: Any, what: str = "operand") -> sp.Expr:
+    """Return the sympy expression behind a DSL object, number or sympy object."""
+    if isinstance(value, Expression):
+        return value.expr
+    if isinstance(value, (Equation, Condition)):
+        raise TypeError(
+            f"An equation cannot be used as an {what}: {value}. "
+            "Combine the left-hand sides first, then write `lhs == rhs` once."
+        )
+    if isinstance(value, bool):
+        raise TypeError(
+            f"Got the bool {value} as an {what}. A plain sympy `==` compares "
+            "structurally and returns a bool; build the unknown with "
+            "pd.Function('u')(x) so that `==` makes an equation, or use sympy.Eq."
+        )
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, numbers.Number):
+        return sp.sympify(value)
+    if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0:
+        return sp.sympify(value.item())
+    if hasattr(value, "shape") and hasattr(value, "dtype") and np.ndim(value) == 0:
+        return sp.sympify(np.asarray(value).item())
+    raise TypeError(
+        f"Cannot use {value!r} (type {type(value).__name__}) as an {what}: expected a "
+        "number, a sympy expression, or a pdedsl expression."
+    )
+
+
+def unknowns_in(expr: sp.Basic) -> set[AppliedUndef]:
+    """The applied undefined functions (the unknowns) occurring in `expr`."""
+    return {f for f in expr.atoms(AppliedUndef) if not isinstance(f, NormalDerivative)}
+
+
+class NormalDerivative(sp.Function):
+    """Unevaluated outward normal derivative; replaced by `n . grad` on a boundary face."""
+
+    nargs = 1
+
+
+class Expression:
+    """A sympy expression that involves an unknown; `==` returns an `Equation`.
+
+    Arithmetic with Python numbers, sympy expressions and other expressions
+    returns an `Expression`. `.expr` is the underlying sympy object.
+    """
+
+    __slots__ = ("expr",)
+    # numpy and sympy both defer to our reflected operators.
+    __array_ufunc__ = None
+    _op_priority = 1000.0
+
+    def __init__(self, expr: Any):
+        self.expr = _unwrap(expr)
+
+    # arithmetic -------------------------------------------------------------
+    def __add__(self, other):
+        return Expression(self.expr + _unwrap(other))
+
+    def __radd__(self, other):
+        return Expression(_unwrap(other) + self.expr)
+
+    def __sub__(self, other):
+        return Expression(self.expr - _unwrap(other))
+
+    def __rsub__(self, other):
+        return Expression(_unwrap(other) - self.expr)
+
+    def __mul__(self, other):
+        return Expression(self.expr * _unwrap(other))
+
+    def __rmul__(self, other):
+        return Expression(_unwrap(other) * self.expr)
+
+    def __truediv__(self, other):
+        return Expression(self.expr / _unwrap(other))
+
+    def __rtruediv__(self, other):
+        return Expression(_unwrap(other) / self.expr)
+
+    def __pow__(self, other):
+        return Expression(self.expr ** _unwrap(other))
+
+    def __rpow__(self, other):
+        return Expression(_unwrap(other) ** self.expr)
+
+    def __neg__(self):
+        return Expression(-self.expr)
+
+    def __pos__(self):
+        return self
+
+    def __eq__(self, other):  # type: ignore[override]
+        return Equation(self, other)
+
+    def __ne__(self, other):
+        raise TypeError("`!=` has no meaning for a differential equation; use `==`.")
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __bool__(self):
+        raise TypeError(f"The truth value of the expression {self} is undefined.")
+
+    # calculus and restriction -----------------------------------------------
+    def diff(self, *variables) -> Expression:
+        """Same as `D(self, *variables)`; mirrors sympy's `.diff`."""
+        return D(self, *variables)
+
+    def at(self, **fixed) -> Restricted:
+        """Restrict to where the named coordinates take the given values.
+
+        `u.at(t=0)` is a point in 1D; `u.at(x=0)` is the face (or interior plane)
+        x = 0 of a box; fixing every coordinate gives a point.
+        """
+        if not fixed:
+            raise ValueError("`.at()` needs at least one coordinate, e.g. u.at(t=0).")
+        coords = {str(c): c for c in coordinates_of(self.expr)}
+        values = {}
+        for name, value in fixed.items():
+            if name not in coords:
+                raise ValueError(
+                    f"`{name}` in `.at({name}=...)` is not a coordinate of {self}; "
+                    f"its coordinates are {tuple(coords)}."
+                )
+            values[coords[name]] = _unwrap(value, "coordinate value")
+            if values[coords[name]].free_symbols:
+                raise ValueError(
+                    f"`.at({name}={value})`: the value must be a number, got an "
+                    "expression with free symbols."
+                )
+        return Restricted(self, At(values))
+
+    def on(self, region) -> Restricted:
+        """Restrict to a region: `domain.boundary`, `domain.face(x=0)`, or `pd.boundary`."""
+        return Restricted(self, region)
+
+    # printing -----------------------------------------------------------------
+    def __str__(self):
+        return pretty(self.expr)
+
+    def __repr__(self):
+        return f"Expression({pretty(self.expr)})"
+
+    def _repr_latex_(self):
+        return f"${latex(self.expr)}$"
+
+    def latex(self) -> str:
+        return latex(self.expr)
+
+
+def coordinates_of(expr: sp.Basic) -> tuple[sp.Symbol, ...]:
+    """Coordinates of the unknowns in `expr`, in the order the unknown declares them."""
+    out: list[sp.Symbol] = []
+    for f in sorted(unknowns_in(expr), key=str):
+        for a in f.args:
+            if isinstance(a, sp.Symbol) and a not in out:
+                out.append(a)
+    return tuple(out)
+
+
+def D(expr, *variables):
+    """Derivative: `D(u, x)`, `D(u, x, 2)`, mixed `D(u, x, y)`, `D(u, x, 2, y)`.
+
+    The derivative stays unevaluated (it is lowered later). Differentiating with
+    respect to a symbol that is not a coordinate of any unknown in `expr` is an
+    error, because it would silently give zero.
+    """
+    if hasattr(expr, "__pdedsl_derivative__"):
+        return expr.__pdedsl_derivative__(*variables)
+    if not variables:
+        raise TypeError("D(u, x, ...) needs at least one variable to differentiate by.")
+    e = _unwrap(expr, "expression to differentiate")
+    for v in variables:
+        if isinstance(v, numbers.Integral) or (isinstance(v, sp.Integer)):
+            if int(v) < 0:
+                raise ValueError(f"Derivative order must be non-negative, got {v}.")
+            continue
+        if isinstance(v, tuple) and len(v) == 2:
+            continue
+        if not isinstance(v, sp.Symbol):
+            raise TypeError(
+                f"D(...) differentiates by coordinates (sympy Symbols) and integer "
+                f"orders; got {v!r}."
+            )
+    unknowns = unknowns_in(e)
+    if unknowns:
+        coords = set(coordinates_of(e))
+        for v in variables:
+            sym = v[0] if isinstance(v, tuple) else v
+            if isinstance(sym, sp.Symbol) and sym not in coords:
+                names = ", ".join(str(u) for u in sorted(unknowns, key=str))
+                raise ValueError(
+                    f"D(..., {sym}): {sym} is not a coordinate of {names}. Declare the "
+                    f"unknown with it, e.g. pd.Function('u')(..., {sym}), or "
+                    f"differentiate by one of {tuple(str(c) for c in coordinates_of(e))}."
+                )
+        return Expression(sp.Derivative(e, *variables))
+    return sp.diff(e, *variables)
+
+
+def Dn(expr) -> Expression:
+    """Outward normal derivative, for Neumann and Robin conditions on faces/boundary."""
+    e = _unwrap(expr, "expression")
+    if not unknowns_in(e):
+        raise ValueError(f"Dn({e}) must involve an unknown.")
+    return Expression(NormalDerivative(e))
+
+
+class Equation:
+    """`lhs == rhs` for a differential equation. `residual` is `lhs - rhs`."""
+
+    __slots__ = ("lhs", "rhs")
+
+    def __init__(self, lhs, rhs):
+        self.lhs = _unwrap(lhs, "left-hand side")
+        self.rhs = _unwrap(rhs, "right-hand side")
+
+    @classmethod
+    def from_sympy(cls, eq: sp.Eq) -> Equation:
+        return cls(eq.lhs, eq.rhs)
+
+    @property
+    def residual(self) -> sp.Expr:
+        return self.lhs - self.rhs
+
+    def __bool__(self):
+        raise TypeError(
+            f"The equation {self} has no truth value. (If you meant to compare "
+            "expressions structurally, compare their `.expr`.)"
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __str__(self):
+        return f"{pretty(self.lhs)} = {pretty(self.rhs)}"
+
+    def __repr__(self):
+        return f"Equation({self})"
+
+    def latex(self) -> str:
+        return f"{latex(self.lhs)} = {latex(self.rhs)}"
+
+    def _repr_latex_(self):
+        return f"${self.latex()}$"
+
+
+class At:
+    """Where some coordinates are fixed to values: a point, a face, or a plane."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Mapping[sp.Symbol, sp.Expr]):
+        self.values = dict(values)
+
+    def __str__(self):
+        return ", ".join(f"{k} = {pretty(v)}" for k, v in self.values.items())
+
+    def latex(self):
+        return ", ".join(f"{latex(k)}={latex(v)}" for k, v in self.values.items())
+
+
+class WholeBoundary:
+    """Marker for the whole boundary of the problem's domain (`pd.boundary`)."""
+
+    def __str__(self):
+        return "boundary"
+
+    def latex(self):
+        return r"\partial\Omega"
+
+    def __repr__(self):
+        return "pd.boundary"
+
+
+boundary = WholeBoundary()
+
+
+class Restricted:
+    """An expression restricted to a region; `== value` builds a `Condition`."""
+
+    __slots__ = ("expression", "where")
+
+    def __init__(self, expression: Expression, where):
+        self.expression = expression
+        self.where = where
+
+    def __eq__(self, other):  # type: ignore[override]
+        return Condition(self.expression, other, self.where)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __bool__(self):
+        raise TypeError("A restricted expression has no truth value; write `== value`.")
+
+    def __str__(self):
+        return f"{self.expression} at {self.where}"
+
+
+class Condition:
+    """A condition `expr == rhs` holding on a region (point, face, boundary)."""
+
+    __slots__ = ("lhs", "rhs", "where")
+
+    def __init__(self, lhs, rhs, where):
+        self.lhs = _unwrap(lhs, "condition's left-hand side")
+        self.rhs = _unwrap(rhs, "condition's right-hand side")
+        if not unknowns_in(self.lhs):
+            raise ValueError(f"The condition {pretty(self.lhs)} = ... involves no unknown.")
+        self.where = where
+
+    @property
+    def residual(self) -> sp.Expr:
+        return self.lhs - self.rhs
+
+    def __bool__(self):
+        raise TypeError(f"The condition {self} has no truth value.")
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __str__(self):
+        return f"{pretty(self.lhs)} = {pretty(self.rhs)} at {self.where}"
+
+    def __repr__(self):
+        return f"Condition({self})"
+
+    def latex(self) -> str:
+        where = self.where.latex() if hasattr(self.where, "latex") else str(self.where)
+        return rf"\left.{latex(self.lhs)}\right|_{{{where}}} = {latex(self.rhs)}"
+
+    def _repr_latex_(self):
+        return f"${self.latex()}$"
+
+
+class Function:
+    """An unknown function: `u = pd.Function("u")(x, y)`."""
+
+    def __init__(self, name: str):
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"Function name must be an identifier, got {name!r}.")
+        self.name = name
+
+    def __call__(self, *coords) -> Expression:
+        if not coords:
+            raise ValueError(f"{self.name}() needs its coordinates, e.g. {self.name}(x, y).")
+        for c in coords:
+            if not isinstance(c, sp.Symbol):
+                raise TypeError(
+                    f"{self.name}(...) takes coordinate symbols (pd.Symbol), got {c!r}."
+                )
+        if len(set(coords)) != len(coords):
+            raise ValueError(f"{self.name}{coords}: repeated coordinate.")
+        return Expression(sp.Function(self.name)(*coords))
+
+    def __repr__(self):
+        return f"Function({self.name!r})"
+
+
+def Symbol(name: str, **assumptions) -> sp.Symbol:
+    """A coordinate or a symbolic constant; a plain `sympy.Symbol`."""
+    return sp.Symbol(name, **assumptions)
+
+
+class Parameter(sp.Symbol):
+    """A named constant with a value: `k = pd.Parameter("k", 80.0**2)`.
+
+    It prints as its name and is replaced by its value when lowered.
+    """
+
+    __slots__ = ("value",)
+
+    def __new__(cls, name: str, value=None, **assumptions):
+        obj = sp.Symbol.__xnew__(cls, name, **assumptions)
+        if value is not None:
+            value = _unwrap(value, "parameter value")
+            if value.free_symbols:
+                raise ValueError(f"Parameter {name}'s value must be a number, got {value}.")
+        obj.value = value
+        return obj
+
+    def __getnewargs_ex__(self):
+        return ((self.name, self.value), self.assumptions0)
+
+    def _hashable_content(self):
+        return (*super()._hashable_content(), self.value)
+
+
+def as_equation(obj) -> Equation:
+    """Accept an `Equation`, a `sympy.Eq`; refuse anything else with a clear message."""
+    if isinstance(obj, Equation):
+        return obj
+    if isinstance(obj, sp.Equality):
+        return Equation.from_sympy(obj)
+    if isinstance(obj, (bool, np.bool_)) or obj in (sp.true, sp.false):
+        raise TypeError(
+            f"Got {obj} where an equation was expected: plain sympy `==` compares "
+            "structurally and returns a bool. Use pd.Function('u')(x) for the unknown "
+            "so that `==` builds an equation, or write sympy.Eq(lhs, rhs)."
+        )
+    if isinstance(obj, (Expression, sp.Expr)):
+        raise TypeError(
+            f"Got the expression {obj}, not an equation: write `{obj} == rhs` "
+            "(e.g. `== 0`)."
+        )
+    raise TypeError(f"Expected an equation (lhs == rhs), got {type(obj).__name__}: {obj!r}.")
