@@ -1,7 +1,7 @@
 """Damped harmonic oscillator (benchmark `oscillator`): m u'' + mu u' + k u = 0.
 
-    python examples/oscillator.py                 # random features (tanh)
-    python examples/oscillator.py --basis poly    # Legendre polynomials instead
+python examples/oscillator.py                 # random features (tanh)
+python examples/oscillator.py --basis poly    # Legendre polynomials instead
 """
 
 import argparse
@@ -26,7 +26,7 @@ d, w0 = 2.0, 80.0
 m, mu, k = 1.0, 2 * d, w0**2
 
 problem = pd.Problem(
-    m*D(u, t, 2) + mu*D(u, t) + k*u == 0,
+    m * D(u, t, 2) + mu * D(u, t) + k * u == 0,
     domain=pd.Interval(t, 0, 1),
     conditions=[u.at(t=0) == 1, D(u, t).at(t=0) == 0],
 )

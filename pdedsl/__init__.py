@@ -10,12 +10,12 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from .ansatz import (  # noqa: E402
+    FBPINN as FBPINN,
     AbstractBasis as AbstractBasis,
     AbstractDecomposition as AbstractDecomposition,
     AbstractWindow as AbstractWindow,
     Bump as Bump,
     Cosine as Cosine,
-    FBPINN as FBPINN,
     Grid as Grid,
     Polynomial as Polynomial,
     RandomFeatures as RandomFeatures,

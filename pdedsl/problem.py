@@ -52,9 +52,7 @@ class Problem:
     ):
         self.equation = as_equation(equation)
         if not isinstance(domain, Box):
-            raise TypeError(
-                f"domain must be pd.Interval(...) or pd.Box(...), got {type(domain).__name__}."
-            )
+            raise TypeError(f"domain must be pd.Interval(...) or pd.Box(...), got {type(domain).__name__}.")
         self.domain = domain
         self.parameters = dict(parameters or {})
         for k in self.parameters:
@@ -90,7 +88,7 @@ class Problem:
         lowered = []
         for i, cond in enumerate(self.conditions):
             regions = self._regions(cond)
-            for j, region in enumerate(regions):
+            for region in regions:
                 name = f"condition {i}" + (f" ({region})" if len(regions) > 1 else "")
                 form = lower_linear(
                     cond.residual,

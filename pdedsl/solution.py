@@ -131,7 +131,9 @@ class Solution(_Field):
             lines.append(f"  rank         {i['rank']} of {i['unknowns']} (cond {i['condition_number']:.2e})")
         if i.get("iterations") is not None:
             lines.append(f"  iterations   {i['iterations']}")
-        lines.append(f"  residual     {i['residual_norm']:.3e} (row-scaled, relative {i['relative_residual']:.3e})")
+        lines.append(
+            f"  residual     {i['residual_norm']:.3e} (row-scaled, relative {i['relative_residual']:.3e})"
+        )
         for name, rms in i["group_rms"].items():
             lines.append(f"    {name:<40s} rms {rms:.3e}")
         lines.append(

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PyTree
 
+from ..lower.derivatives import derivative
 from .basis import AbstractBasis
 from .decomposition import AbstractDecomposition
 from .windows import AbstractWindow, Cosine
@@ -44,7 +45,9 @@ class FBPINN(eqx.Module):
             )
         window = Cosine() if window is None else window
         if not isinstance(window, AbstractWindow):
-            raise TypeError(f"window must be pd.Cosine(), pd.Bump() or another AbstractWindow, got {window!r}.")
+            raise TypeError(
+                f"window must be pd.Cosine(), pd.Bump() or another AbstractWindow, got {window!r}."
+            )
         self.decomposition = decomposition
         self.basis = basis
         self.window = window
@@ -81,22 +84,6 @@ class FBPINN(eqx.Module):
         return w[:, None] * feats
 
 
-def _derivative(f, multi_index):
-    """d^|a| f / dx^a by nested forward-mode JVPs."""
-    for axis, order in enumerate(multi_index):
-        for _ in range(order):
-            f = _directional(f, axis)
-    return f
-
-
-def _directional(f, axis):
-    def g(x):
-        e = jnp.zeros_like(x).at[axis].set(1.0)
-        return jax.jvp(f, (x,), (e,))[1]
-
-    return g
-
-
 def evaluate(model: FBPINN, points: Float[Array, "N dim"], multi_indices):
     """Derivatives of every windowed basis function at the (point, subdomain) pairs
     where the window is non-zero.
@@ -109,7 +96,7 @@ def evaluate(model: FBPINN, points: Float[Array, "N dim"], multi_indices):
     def per_point(x):
         idx, mask = model.decomposition.cover(x)
         f = lambda y: model.local(y, idx, mask)  # noqa: E731
-        return idx, tuple(_derivative(f, a)(x) for a in multi_indices)
+        return idx, tuple(derivative(f, a)(x) for a in multi_indices)
 
     idx, vals = jax.vmap(per_point)(points)
     return idx, dict(zip(multi_indices, vals))

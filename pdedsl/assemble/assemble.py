@@ -41,7 +41,9 @@ def assemble(
         rhs.append(b)
         groups.append((name, start, start + b.shape[0]))
         start += b.shape[0]
-    return _finish(tuple(indices), tuple(values), tuple(rhs), model.num_subdomains, tuple(groups), row_scaling)
+    return _finish(
+        tuple(indices), tuple(values), tuple(rhs), model.num_subdomains, tuple(groups), row_scaling
+    )
 
 
 @eqx.filter_jit

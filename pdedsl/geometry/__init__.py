@@ -1,5 +1,10 @@
 """Domains, their boundaries, and collocation point sets."""
 
-from .box import Boundary as Boundary, Box as Box, Face as Face, Interval as Interval
-from .box import PointRegion as PointRegion
+from .box import (
+    Boundary as Boundary,
+    Box as Box,
+    Face as Face,
+    Interval as Interval,
+    PointRegion as PointRegion,
+)
 from .sampling import SAMPLERS as SAMPLERS, grid_shape as grid_shape, unit_points as unit_points

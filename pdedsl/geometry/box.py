@@ -28,8 +28,7 @@ class Box:
             raise ValueError(f"Repeated coordinate in {coords}.")
         if not (len(coords) == len(lower) == len(upper)):
             raise ValueError(
-                f"Box has {len(coords)} coordinates but bounds of length "
-                f"{len(lower)} and {len(upper)}."
+                f"Box has {len(coords)} coordinates but bounds of length {len(lower)} and {len(upper)}."
             )
         for c, a, b in zip(coords, lower, upper):
             if not (np.isfinite(a) and np.isfinite(b) and a < b):
@@ -75,9 +74,7 @@ class Box:
 
     @property
     def faces(self) -> tuple[Face, ...]:
-        return tuple(
-            Face(self, i, v) for i in range(self.dim) for v in (self.lower[i], self.upper[i])
-        )
+        return tuple(Face(self, i, v) for i in range(self.dim) for v in (self.lower[i], self.upper[i]))
 
     @property
     def boundary(self) -> Boundary:

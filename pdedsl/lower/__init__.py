@@ -1,5 +1,6 @@
 """Lowering: sympy equations and conditions -> canonical linear forms compiled to JAX."""
 
+from .derivatives import apply_to_function as apply_to_function, derivative as derivative
 from .linear import (
     CompiledLinearForm as CompiledLinearForm,
     LinearForm as LinearForm,

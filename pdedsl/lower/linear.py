@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import jax.numpy as jnp
-import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
 

@@ -44,7 +44,9 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
     if points is None:
         points = default_points(model)
     if isinstance(points, (int, np.integer, tuple, list)) and np.ndim(points) <= 1:
-        xs = problem.domain.sample(points if isinstance(points, (int, np.integer)) else tuple(points), sampler, seed)
+        xs = problem.domain.sample(
+            points if isinstance(points, (int, np.integer)) else tuple(points), sampler, seed
+        )
         shape = problem.domain.grid_shape(points)
     else:
         xs = np.asarray(points, dtype=float)
@@ -135,9 +137,7 @@ def solve(
 
     resid = system.mv(coeffs) - system.rhs
     unscaled = resid / system.row_scale
-    group_rms = {
-        name: float(jnp.sqrt(jnp.mean(unscaled[a:b] ** 2))) for name, a, b in system.groups
-    }
+    group_rms = {name: float(jnp.sqrt(jnp.mean(unscaled[a:b] ** 2))) for name, a, b in system.groups}
     finite = bool(jnp.all(jnp.isfinite(coeffs)))
     success = bool(result.success) and finite
     message = result.message if finite else result.message + "; non-finite coefficients"

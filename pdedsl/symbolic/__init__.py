@@ -1,8 +1,9 @@
 """The DSL: coordinates, unknowns, derivatives, equations, conditions, parameters."""
 
 from .expression import (
-    D as D,
+    At as At,
     Condition as Condition,
+    D as D,
     Dn as Dn,
     Equation as Equation,
     Expression as Expression,
@@ -10,7 +11,6 @@ from .expression import (
     NormalDerivative as NormalDerivative,
     Parameter as Parameter,
     Restricted as Restricted,
-    At as At,
     Symbol as Symbol,
     WholeBoundary as WholeBoundary,
     as_equation as as_equation,

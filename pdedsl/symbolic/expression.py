@@ -146,8 +146,7 @@ class Expression:
             values[coords[name]] = _unwrap(value, "coordinate value")
             if values[coords[name]].free_symbols:
                 raise ValueError(
-                    f"`.at({name}={value})`: the value must be a number, got an "
-                    "expression with free symbols."
+                    f"`.at({name}={value})`: the value must be a number, got an expression with free symbols."
                 )
         return Restricted(self, At(values))
 
@@ -200,8 +199,7 @@ def D(expr, *variables):
             continue
         if not isinstance(v, sp.Symbol):
             raise TypeError(
-                f"D(...) differentiates by coordinates (sympy Symbols) and integer "
-                f"orders; got {v!r}."
+                f"D(...) differentiates by coordinates (sympy Symbols) and integer orders; got {v!r}."
             )
     unknowns = unknowns_in(e)
     if unknowns:
@@ -365,9 +363,7 @@ class Function:
             raise ValueError(f"{self.name}() needs its coordinates, e.g. {self.name}(x, y).")
         for c in coords:
             if not isinstance(c, sp.Symbol):
-                raise TypeError(
-                    f"{self.name}(...) takes coordinate symbols (pd.Symbol), got {c!r}."
-                )
+                raise TypeError(f"{self.name}(...) takes coordinate symbols (pd.Symbol), got {c!r}.")
         if len(set(coords)) != len(coords):
             raise ValueError(f"{self.name}{coords}: repeated coordinate.")
         return Expression(sp.Function(self.name)(*coords))
@@ -418,8 +414,5 @@ def as_equation(obj) -> Equation:
             "so that `==` builds an equation, or write sympy.Eq(lhs, rhs)."
         )
     if isinstance(obj, (Expression, sp.Expr)):
-        raise TypeError(
-            f"Got the expression {obj}, not an equation: write `{obj} == rhs` "
-            "(e.g. `== 0`)."
-        )
+        raise TypeError(f"Got the expression {obj}, not an equation: write `{obj} == rhs` (e.g. `== 0`).")
     raise TypeError(f"Expected an equation (lhs == rhs), got {type(obj).__name__}: {obj!r}.")
