@@ -1,0 +1,241 @@
+"""End-to-end solves against exact and manufactured solutions."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import sympy as sp
+
+import pdedsl as pd
+from pdedsl import D, Dn
+from pdedsl.solve.base import SolverResult
+
+
+def oscillator(w0=80.0, d=2.0):
+    t = pd.Symbol("t")
+    u = pd.Function("u")(t)
+    m, mu, k = 1.0, 2 * d, w0**2
+    problem = pd.Problem(
+        m * D(u, t, 2) + mu * D(u, t) + k * u == 0,
+        domain=pd.Interval(t, 0, 1),
+        conditions=[u.at(t=0) == 1, D(u, t).at(t=0) == 0],
+    )
+    w = sp.sqrt(w0**2 - d**2)
+    phi = sp.atan(-d / w)
+    exact = sp.exp(-d * t) * sp.cos(phi + w * t) / sp.cos(phi)
+    return problem, exact, t
+
+
+@pytest.mark.parametrize(
+    "basis", [pd.RandomFeatures(12, "tanh"), pd.Polynomial(11)], ids=["random-features", "legendre"]
+)
+def test_oscillator_near_machine_precision(basis):
+    problem, exact, t = oscillator()
+    model = pd.FBPINN(pd.Grid(problem.domain, subdomains=20, overlap=2.9), basis=basis)
+    sol = pd.solve(problem, model, points=720)
+    err = sol.errors(exact, n=2000)
+    assert err["rel_l2"] <= 1e-6
+    # the initial conditions hold at the same accuracy
+    assert abs(float(sol(0.0)) - 1.0) <= 1e-6
+    assert abs(float(D(sol, t)(0.0))) <= 1e-6 * 80
+
+
+def square_problem(conditions_for):
+    x, y = pd.Symbol("x"), pd.Symbol("y")
+    u = pd.Function("u")(x, y)
+    exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y)
+    f = sp.diff(exact, x, 2) + sp.diff(exact, y, 2)
+    domain = pd.Box([x, y], [0, 0], [1, 1])
+    problem = pd.Problem(
+        D(u, x, 2) + D(u, y, 2) == f, domain=domain, conditions=conditions_for(u, x, y, exact)
+    )
+    return problem, exact
+
+
+@pytest.fixture(scope="module")
+def square_model():
+    x, y = pd.Symbol("x"), pd.Symbol("y")
+    return pd.FBPINN(pd.Grid(pd.Box([x, y], [0, 0], [1, 1]), 4, 2.0), pd.Polynomial(8))
+
+
+def test_poisson_dirichlet(square_model):
+    problem, exact = square_problem(lambda u, x, y, e: [u.on(pd.boundary) == 0])
+    sol = pd.solve(problem, square_model, points=(45, 45))
+    assert sol.errors(exact)["rel_l2"] <= 1e-6
+
+
+def test_poisson_neumann_on_one_side(square_model):
+    def conds(u, x, y, e):
+        g = sp.diff(e, x).subs(x, 1)  # outward normal at x = 1 is +x
+        return [u.at(x=0) == 0, u.at(y=0) == 0, u.at(y=1) == 0, Dn(u).at(x=1) == g]
+
+    problem, exact = square_problem(conds)
+    sol = pd.solve(problem, square_model, points=(45, 45))
+    assert sol.errors(exact)["rel_l2"] <= 1e-6
+
+
+def test_poisson_neumann_on_lower_face_uses_outward_normal(square_model):
+    def conds(u, x, y, e):
+        g = -sp.diff(e, y).subs(y, 0)  # outward normal at y = 0 is -y
+        return [u.at(x=0) == 0, u.at(x=1) == 0, u.at(y=1) == 0, Dn(u).at(y=0) == g]
+
+    problem, exact = square_problem(conds)
+    sol = pd.solve(problem, square_model, points=(45, 45))
+    assert sol.errors(exact)["rel_l2"] <= 1e-6
+
+
+def test_poisson_robin(square_model):
+    def conds(u, x, y, e):
+        g = (sp.diff(e, x) + 2 * e).subs(x, 1)
+        return [u.at(x=0) == 0, u.at(y=0) == 0, u.at(y=1) == 0, (Dn(u) + 2 * u).at(x=1) == g]
+
+    problem, exact = square_problem(conds)
+    sol = pd.solve(problem, square_model, points=(45, 45))
+    assert sol.errors(exact)["rel_l2"] <= 1e-6
+
+
+@pytest.mark.parametrize("basis", [pd.Polynomial(12), pd.RandomFeatures(16, "tanh")], ids=["legendre", "rf"])
+def test_variable_coefficients(basis):
+    x = pd.Symbol("x")
+    u = pd.Function("u")(x)
+    exact = sp.exp(sp.sin(2 * x)) * sp.cos(3 * x)
+    f = (1 + x**2) * sp.diff(exact, x, 2) + x * sp.diff(exact, x) - exact
+    problem = pd.Problem(
+        (1 + x**2) * D(u, x, 2) + x * D(u, x) - u == f,
+        domain=pd.Interval(x, -1, 2),
+        conditions=[u.at(x=-1) == exact.subs(x, -1), u.at(x=2) == exact.subs(x, 2)],
+    )
+    model = pd.FBPINN(pd.Grid(problem.domain, 6, 2.0), basis)
+    sol = pd.solve(problem, model, points=300)
+    assert sol.errors(exact)["rel_l2"] <= 1e-8
+    # derivatives of the solution
+    assert sol.derivative(x).errors(sp.diff(exact, x))["rel_l2"] <= 1e-7
+    assert D(sol, x, 2).errors(sp.diff(exact, x, 2))["rel_l2"] <= 1e-6
+
+
+@pytest.mark.parametrize("window", [pd.Bump(), pd.Cosine(power=3)], ids=["bump", "cosine3"])
+def test_fourth_order_beam(window):
+    s = pd.Symbol("s")
+    q = pd.Function("q")(s)
+    exact = sp.sin(sp.pi * s) * sp.exp(s)
+    problem = pd.Problem(
+        D(q, s, 4) == sp.diff(exact, s, 4),
+        domain=pd.Interval(s, 0, 1),
+        conditions=[
+            q.at(s=0) == 0,
+            q.at(s=1) == 0,
+            D(q, s, 2).at(s=0) == sp.diff(exact, s, 2).subs(s, 0),
+            D(q, s, 2).at(s=1) == sp.diff(exact, s, 2).subs(s, 1),
+        ],
+    )
+    model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(10), window=window)
+    sol = pd.solve(problem, model, points=200)
+    assert sol.errors(exact)["rel_l2"] <= 1e-7
+
+
+def test_window_too_rough_for_operator_order():
+    s = pd.Symbol("s")
+    q = pd.Function("q")(s)
+    problem = pd.Problem(D(q, s, 4) == 1, domain=pd.Interval(s, 0, 1), conditions=[q.at(s=0) == 0])
+    model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(6), window=pd.Cosine(power=2))
+    with pytest.raises(ValueError, match="Bump"):
+        pd.solve(problem, model)
+
+
+def test_poisson_3d_polynomial_solution():
+    x, y, z = (pd.Symbol(n) for n in "xyz")
+    u = pd.Function("u")(x, y, z)
+    exact = x * (1 - x) * y * (1 - y) * z * (1 - z)
+    f = sum(sp.diff(exact, c, 2) for c in (x, y, z))
+    domain = pd.Box([x, y, z], [0, 0, 0], [1, 1, 1])
+    problem = pd.Problem(
+        D(u, x, 2) + D(u, y, 2) + D(u, z, 2) == f, domain=domain, conditions=[u.on(pd.boundary) == 0]
+    )
+    model = pd.FBPINN(pd.Grid(domain, (2, 1, 1), 1.5), pd.Polynomial(6))
+    sol = pd.solve(problem, model, points=(12, 10, 10))
+    assert sol.errors(exact, n=1000)["rel_l2"] <= 1e-6
+
+
+@pytest.mark.parametrize("window", [pd.Cosine(), pd.Bump()], ids=["cosine", "bump"])
+@pytest.mark.parametrize(
+    "basis",
+    [
+        pd.RandomFeatures(10, "tanh"),
+        pd.RandomFeatures(10, "sin"),
+        pd.Polynomial(9, "monomial"),
+        pd.Polynomial(9, "legendre"),
+        pd.Polynomial(9, "chebyshev"),
+    ],
+    ids=["tanh", "sin", "monomial", "legendre", "chebyshev"],
+)
+@pytest.mark.parametrize("sampler", ["grid", "sobol"])
+def test_families_windows_samplers(basis, window, sampler):
+    x = pd.Symbol("x")
+    u = pd.Function("u")(x)
+    exact = sp.sin(3 * x) + x
+    problem = pd.Problem(
+        D(u, x, 2) + u == sp.diff(exact, x, 2) + exact,
+        domain=pd.Interval(x, 0, 2),
+        conditions=[u.at(x=0) == exact.subs(x, 0), D(u, x).at(x=2) == sp.diff(exact, x).subs(x, 2)],
+    )
+    model = pd.FBPINN(pd.Grid(problem.domain, 5, 2.5), basis, window=window)
+    sol = pd.solve(problem, model, points=150, sampler=sampler)
+    assert sol.errors(exact)["rel_l2"] <= 1e-6
+
+
+def test_solution_call_shapes_and_report():
+    problem, exact, t = oscillator(w0=10.0)
+    model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(8))
+    sol = pd.solve(problem, model)
+    assert sol(0.5).shape == ()
+    assert sol(np.linspace(0, 1, 7)).shape == (7,)
+    assert sol(np.linspace(0, 1, 7)[:, None]).shape == (7,)
+    with pytest.raises(ValueError, match="shape"):
+        sol(np.zeros((3, 2)))
+    text = sol.report()
+    for word in ("unknowns", "DenseLeastSquares", "residual", "assemble", "condition 0"):
+        assert word in text
+    assert sol.info["unknowns"] == 4 * 9
+    assert sol.info["points"] == sol.info["equation_points"] + 2
+    assert sol.errors(exact)["rel_l2"] <= 1e-6
+
+
+def test_solve_rejects_bad_arguments():
+    problem, _, _ = oscillator(w0=10.0)
+    x, y = pd.Symbol("x"), pd.Symbol("y")
+    model2d = pd.FBPINN(pd.Grid(pd.Box([x, y], [0, 0], [1, 1]), 2, 2.0), pd.Polynomial(2))
+    with pytest.raises(ValueError, match="2D"):
+        pd.solve(problem, model2d)
+    model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(4))
+    with pytest.raises(TypeError, match="solver"):
+        pd.solve(problem, model, solver="svd")
+    with pytest.raises(ValueError, match="sampler"):
+        pd.solve(problem, model, sampler="lattice")
+    with pytest.raises(TypeError, match="Problem"):
+        pd.solve(model, problem)
+
+
+class _NaNSolver(pd.AbstractSolver):
+    def __call__(self, system):
+        shape = (system.num_subdomains, system.num_features)
+        return SolverResult(
+            coefficients=jnp.full(shape, jnp.nan), residual_norm=jnp.nan, message="broken on purpose"
+        )
+
+
+def test_failed_solve_raises_by_default_and_is_reported_otherwise():
+    problem, _, _ = oscillator(w0=10.0)
+    model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(4))
+    with pytest.raises(pd.SolveError, match="non-finite"):
+        pd.solve(problem, model, solver=_NaNSolver())
+    sol = pd.solve(problem, model, solver=_NaNSolver(), throw=False)
+    assert sol.info["success"] is False
+    assert "non-finite" in sol.info["solver_message"]
+
+
+def test_qr_matches_svd_on_full_rank_system():
+    problem, exact, _ = oscillator(w0=10.0)
+    model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(8))
+    a = pd.solve(problem, model, solver=pd.DenseLeastSquares("svd"))
+    b = pd.solve(problem, model, solver=pd.DenseLeastSquares("qr"))
+    np.testing.assert_allclose(a.coefficients, b.coefficients, rtol=1e-6, atol=1e-9)
+    assert a.info["rank"] == model.num_unknowns
