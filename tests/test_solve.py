@@ -212,6 +212,10 @@ def test_solve_rejects_bad_arguments():
         pd.solve(problem, model, sampler="lattice")
     with pytest.raises(TypeError, match="Problem"):
         pd.solve(model, problem)
+    t = problem.coords[0]
+    small = pd.FBPINN(pd.Grid(pd.Interval(t, 0, 0.5), 4, 2.0), pd.Polynomial(4))
+    with pytest.raises(ValueError, match="does not contain"):
+        pd.solve(problem, small)
 
 
 class _NaNSolver(pd.AbstractSolver):

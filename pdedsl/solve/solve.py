@@ -116,6 +116,14 @@ def solve(
             f"The decomposition's coordinates {tuple(map(str, dom.coords))} differ from the "
             f"problem's {tuple(map(str, problem.coords))}; build it on problem.domain."
         )
+    if dom is not None and (
+        np.any(np.asarray(dom.lower) > np.asarray(problem.domain.lower) + 1e-12)
+        or np.any(np.asarray(dom.upper) < np.asarray(problem.domain.upper) - 1e-12)
+    ):
+        raise ValueError(
+            f"The decomposition covers {dom}, which does not contain the problem's domain "
+            f"{problem.domain}; build it on problem.domain."
+        )
     if model.window.smoothness < problem.max_order:
         raise ValueError(
             f"The window {model.window} is only C^{model.window.smoothness:g} but the problem "
