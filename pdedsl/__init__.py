@@ -39,6 +39,21 @@ from .symbolic import (  # noqa: E402
     Symbol as Symbol,
     boundary as boundary,
 )
+from .symbolic.functions import (  # noqa: E402
+    Abs as Abs,
+    acos as acos,
+    asin as asin,
+    atan as atan,
+    cos as cos,
+    cosh as cosh,
+    exp as exp,
+    log as log,
+    sin as sin,
+    sinh as sinh,
+    sqrt as sqrt,
+    tan as tan,
+    tanh as tanh,
+)
 
 try:
     __version__ = importlib.metadata.version("pdedsl")

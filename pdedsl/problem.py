@@ -100,6 +100,9 @@ class Problem:
                 )
                 lowered.append(LoweredCondition(name, cond, region, form))
         self.lowered_conditions = tuple(lowered)
+        _check_bound(self.equation_form, f"equation `{self.equation}`")
+        for c in self.lowered_conditions:
+            _check_bound(c.form, f"condition `{c.condition}`")
 
     @property
     def is_linear(self) -> bool:
@@ -162,6 +165,17 @@ class Problem:
     def latex(self) -> str:
         body = [self.equation.latex()] + [c.latex() for c in self.conditions]
         return r"\begin{cases} " + r" \\ ".join(body) + r" \end{cases}"
+
+
+def _check_bound(form: LinearForm, context: str) -> None:
+    """Refuse symbols that are neither coordinates nor given a value."""
+    free = set().union(*(c.free_symbols for c in form.coefficients), form.rhs.free_symbols)
+    extra = sorted(map(str, free - set(form.coords)))
+    if extra:
+        raise ValueError(
+            f"The symbol(s) {', '.join(extra)} in the {context} have no value: pass "
+            f"parameters={{{extra[0]}: value}} to pd.Problem, or use pd.Parameter('{extra[0]}', value)."
+        )
 
 
 def _condition_from_sympy(eq: sp.Equality, unknown: AppliedUndef) -> Condition:

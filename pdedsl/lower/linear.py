@@ -184,7 +184,9 @@ def lower_linear(
 
     coeffs: dict[MultiIndex, sp.Expr] = {}
     rest = sp.Integer(0)
-    for term in sp.Add.make_args(sp.expand(lowered, deep=False, power_base=False, log=False)):
+    # expand_mul distributes products over sums at every depth (c(x)*(u_xx + u) ->
+    # two terms) without rewriting powers or functions of the coefficients.
+    for term in sp.Add.make_args(sp.expand_mul(lowered)):
         dep = term.free_symbols & syms
         if not dep:
             rest += term

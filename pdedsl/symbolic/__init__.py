@@ -19,3 +19,18 @@ from .expression import (
     unknowns_in as unknowns_in,
 )
 from .printing import latex as latex, pretty as pretty
+from .functions import (
+    Abs as Abs,
+    acos as acos,
+    asin as asin,
+    atan as atan,
+    cos as cos,
+    cosh as cosh,
+    exp as exp,
+    log as log,
+    sin as sin,
+    sinh as sinh,
+    sqrt as sqrt,
+    tan as tan,
+    tanh as tanh,
+)

@@ -407,12 +407,13 @@ def as_equation(obj) -> Equation:
         return obj
     if isinstance(obj, sp.Equality):
         return Equation.from_sympy(obj)
-    if isinstance(obj, (bool, np.bool_)) or obj in (sp.true, sp.false):
+    # Expressions first: `obj in (...)` would call Expression.__eq__.
+    if isinstance(obj, (Expression, sp.Expr)):
+        raise TypeError(f"Got the expression {obj}, not an equation: write `{obj} == rhs` (e.g. `== 0`).")
+    if isinstance(obj, (bool, np.bool_, sp.logic.boolalg.BooleanAtom)):
         raise TypeError(
             f"Got {obj} where an equation was expected: plain sympy `==` compares "
             "structurally and returns a bool. Use pd.Function('u')(x) for the unknown "
             "so that `==` builds an equation, or write sympy.Eq(lhs, rhs)."
         )
-    if isinstance(obj, (Expression, sp.Expr)):
-        raise TypeError(f"Got the expression {obj}, not an equation: write `{obj} == rhs` (e.g. `== 0`).")
     raise TypeError(f"Expected an equation (lhs == rhs), got {type(obj).__name__}: {obj!r}.")

@@ -1,0 +1,385 @@
+"""The DSL: spellings of the same equation, conditions, printing, and mistakes caught at
+definition time with a message naming the culprit."""
+
+import re
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import sympy as sp
+
+import pdedsl as pd
+from pdedsl import D, Dn
+from pdedsl.symbolic import Condition, Equation, Expression
+
+t = pd.Symbol("t")
+x, y = pd.Symbol("x"), pd.Symbol("y")
+u = pd.Function("u")(t)
+U = sp.Function("u")(t)  # the same unknown, spelled in plain sympy
+M, MU, K = 1.0, 4.0, 6400.0
+INTERVAL = pd.Interval(t, 0, 1)
+SQUARE = pd.Box([x, y], [0, 0], [1, 1])
+PTS_T = np.linspace(0.0, 1.0, 7)[:, None]
+PTS_XY = np.random.default_rng(0).uniform(0.0, 1.0, size=(9, 2))
+
+m_s, mu_s, k_s = sp.symbols("m mu k")
+
+
+def coefficient_spellings():
+    """(m, mu, k) and the `parameters=` that go with them, one entry per spelling."""
+    return {
+        "python-float": ((M, MU, K), {}),
+        "sympy-symbol+parameters": ((m_s, mu_s, k_s), {m_s: M, mu_s: MU, k_s: K}),
+        "pd.Parameter": ((pd.Parameter("m", M), pd.Parameter("mu", MU), pd.Parameter("k", K)), {}),
+        "numpy-float64": ((np.float64(M), np.float64(MU), np.float64(K)), {}),
+        "jax-scalar": ((jnp.asarray(M), jnp.asarray(MU), jnp.asarray(K)), {}),
+    }
+
+
+COEFFS = coefficient_spellings()
+FORCINGS = {"zero": 0, "float": 2.5, "numpy-float64": np.float64(-3.0), "sympy": sp.sin(t)}
+
+
+def plain(f):
+    """The forcing as plain sympy, for the reference spelling."""
+    return sp.Float(float(f)) if isinstance(f, np.floating) else sp.sympify(f)
+
+
+def assert_same_form(got, want, points):
+    assert got.coords == want.coords
+    assert got.multi_indices == want.multi_indices
+    cg, cw = got.compile(), want.compile()
+    assert len(cg.coefficients) == len(cw.coefficients)
+    for a, b in zip(cg.coefficients, cw.coefficients):
+        np.testing.assert_allclose(np.asarray(a(points)), np.asarray(b(points)), rtol=1e-15, atol=0)
+    assert sp.simplify(got.rhs - want.rhs) == 0, (got.rhs, want.rhs)
+
+
+def assert_same_conditions(got: pd.Problem, want: pd.Problem, points):
+    assert len(got.lowered_conditions) == len(want.lowered_conditions)
+    for cg, cw in zip(got.lowered_conditions, want.lowered_conditions):
+        assert cg.region == cw.region
+        assert_same_form(cg.form, cw.form, points)
+
+
+# --- the same equation, many spellings --------------------------------------------------
+
+
+@pytest.mark.parametrize("f", list(FORCINGS.values()), ids=list(FORCINGS))
+@pytest.mark.parametrize("spelling", list(COEFFS))
+def test_oscillator_spellings_lower_identically(spelling, f):
+    (m, mu, k), parameters = COEFFS[spelling]
+    eq = m * D(u, t, 2) + mu * D(u, t) + k * u == f
+    assert isinstance(eq, Equation)
+    # the coefficients also appear in a condition, which must see the same values
+    conditions = [u.at(t=0) == 1, D(u, t).at(t=0) == 0, (m * u + D(u, t)).at(t=1) == mu]
+    problem = pd.Problem(eq, INTERVAL, conditions=conditions, parameters=parameters)
+    reference = pd.Problem(
+        sp.Eq(M * U.diff(t, 2) + MU * U.diff(t) + K * U, plain(f)),
+        INTERVAL,
+        conditions=[
+            sp.Eq(U.subs(t, 0), 1),
+            sp.Eq(U.diff(t).subs(t, 0), 0),
+            sp.Eq(M * U.subs(t, 1) + U.diff(t).subs(t, 1), MU),
+        ],
+    )
+    assert problem.equation_form.multi_indices == ((0,), (1,), (2,))
+    assert_same_form(problem.equation_form, reference.equation_form, PTS_T)
+    assert_same_conditions(problem, reference, PTS_T)
+
+
+@pytest.mark.parametrize("spelling", ["sympy-symbol+parameters", "pd.Parameter"])
+def test_plain_sympy_with_symbolic_coefficients(spelling):
+    (m, mu, k), parameters = COEFFS[spelling]
+    dsl = pd.Problem(m * D(u, t, 2) + mu * D(u, t) + k * u == sp.sin(t), INTERVAL, parameters=parameters)
+    sympy_spelling = pd.Problem(
+        sp.Eq(m * U.diff(t, 2) + mu * U.diff(t) + k * U, sp.sin(t)), INTERVAL, parameters=parameters
+    )
+    assert_same_form(dsl.equation_form, sympy_spelling.equation_form, PTS_T)
+    assert [float(c) for c in dsl.equation_form.coefficients] == [K, MU, M]
+
+
+def test_reversed_equation_lowers_identically():
+    eq = sp.sin(t) == D(u, t, 2) + 4.0 * u
+    assert isinstance(eq, Equation)
+    forward = pd.Problem(D(u, t, 2) + 4.0 * u == sp.sin(t), INTERVAL)
+    assert_same_form(pd.Problem(eq, INTERVAL).equation_form, forward.equation_form, PTS_T)
+    eq0 = 0 == D(u, t) + u
+    assert isinstance(eq0, Equation)
+
+
+def test_diff_method_is_D():
+    assert u.diff(t, 2).expr == D(u, t, 2).expr == sp.Derivative(U, (t, 2))
+    assert isinstance(u.diff(t), Expression)
+
+
+@pytest.mark.parametrize(
+    "dsl, sympy_eq",
+    [
+        pytest.param(lambda u: u.at(t=0) == 1, lambda U: sp.Eq(U.subs(t, 0), 1), id="value-at-0"),
+        pytest.param(
+            lambda u: D(u, t).at(t=0) == 0, lambda U: sp.Eq(U.diff(t).subs(t, 0), 0), id="slope-at-0"
+        ),
+        pytest.param(
+            lambda u: (u + D(u, t)).at(t=1) == 2,
+            lambda U: sp.Eq(U.subs(t, 1) + U.diff(t).subs(t, 1), 2),
+            id="robin-at-1",
+        ),
+    ],
+)
+def test_conditions_in_plain_sympy_match_dsl(dsl, sympy_eq):
+    eq = D(u, t, 2) + u == 0
+    a = pd.Problem(eq, INTERVAL, [dsl(u)])
+    b = pd.Problem(eq, INTERVAL, [sympy_eq(U)])
+    assert len(a.lowered_conditions) == 1
+    assert type(a.lowered_conditions[0].region).__name__ == "PointRegion"
+    assert_same_conditions(a, b, PTS_T)
+
+
+def test_face_condition_in_plain_sympy_matches_dsl():
+    u2 = pd.Function("u")(x, y)
+    U2 = sp.Function("u")(x, y)
+    eq = D(u2, x, 2) + D(u2, y, 2) == 0
+    a = pd.Problem(eq, SQUARE, [u2.at(x=0) == sp.sin(y), D(u2, y).at(y=1) == x])
+    b = pd.Problem(eq, SQUARE, [sp.Eq(U2.subs(x, 0), sp.sin(y)), sp.Eq(U2.diff(y).subs(y, 1), x)])
+    assert [(c.region.axis, c.region.value) for c in a.lowered_conditions] == [(0, 0.0), (1, 1.0)]
+    assert_same_conditions(a, b, PTS_XY)
+
+
+def test_variable_coefficients():
+    ux = pd.Function("u")(x)
+    Ux = sp.Function("u")(x)
+    eq = (1 + x**2) * D(ux, x, 2) + sp.sin(x) * D(ux, x) == sp.exp(x)
+    assert isinstance(eq, Equation)
+    interval = pd.Interval(x, -1, 2)
+    problem = pd.Problem(eq, interval)
+    form = problem.equation_form
+    assert form.multi_indices == ((1,), (2,))
+    assert sp.simplify(form.coefficients[0] - sp.sin(x)) == 0
+    assert sp.simplify(form.coefficients[1] - (1 + x**2)) == 0
+    assert sp.simplify(form.rhs - sp.exp(x)) == 0
+    reference = pd.Problem(sp.Eq((1 + x**2) * Ux.diff(x, 2) + sp.sin(x) * Ux.diff(x), sp.exp(x)), interval)
+    assert_same_form(form, reference.equation_form, np.linspace(-1, 2, 11)[:, None])
+    values = np.asarray(form.compile().coefficients[1](np.array([[0.0], [2.0]])))
+    np.testing.assert_array_equal(values, [1.0, 5.0])
+
+
+# --- printing ---------------------------------------------------------------------------
+
+
+def test_equation_str_is_readable():
+    s = str(M * D(u, t, 2) + MU * D(u, t) + K * u == 0)
+    assert "D(u, t, 2)" in s
+    assert "D(u, t)" in s
+    assert s.endswith("= 0")
+    assert "Derivative" not in s and "u(t)" not in s
+
+
+def test_equation_with_parameters_prints_their_names():
+    m, mu, k = COEFFS["pd.Parameter"][0]
+    eq = m * D(u, t, 2) + mu * D(u, t) + k * u == sp.sin(t)
+    s = str(eq)
+    for piece in ("m*D(u, t, 2)", "mu*D(u, t)", "k*u"):
+        assert piece in s
+    assert s.endswith(" = sin(t)")
+    assert repr(eq) == f"Equation({s})"
+
+
+def test_mixed_derivative_and_normal_derivative_print():
+    u2 = pd.Function("u")(x, y)
+    assert str(D(u2, x, 2, y)) == "D(u, x, 2, y)"
+    assert repr(D(u2, x, y)) == "Expression(D(u, x, y))"
+    assert str(Dn(u2) + u2) in ("u + Dn(u)", "Dn(u) + u")
+    assert r"\partial_n u" in (Dn(u2) + u2).latex()
+
+
+def test_equation_latex():
+    s = (M * D(u, t, 2) + MU * D(u, t) + K * u == sp.sin(t)).latex()
+    assert r"\frac{d^{2}}{d t^{2}} u" in s
+    assert r"\frac{d}{d t} u" in s
+    assert r"u{\left(t \right)}" not in s and "u(t)" not in s  # the unknown shows by name
+    assert s.endswith(r"= \sin{\left(t \right)}")
+    m, mu, k = COEFFS["pd.Parameter"][0]
+    assert r"\mu" in (m * D(u, t, 2) + mu * D(u, t) + k * u == 0).latex()
+
+
+def test_conditions_print():
+    c1 = u.at(t=0) == 1
+    c2 = D(u, t).at(t=0) == 0
+    assert isinstance(c1, Condition)
+    assert str(c1) == "u = 1 at t = 0"
+    assert str(c2) == "D(u, t) = 0 at t = 0"
+    assert c1.latex() == r"\left.u\right|_{t=0} = 1"
+    assert c2.latex() == r"\left.\frac{d}{d t} u\right|_{t=0} = 0"
+    assert str(u.on(pd.boundary) == 0) == "u = 0 at boundary"
+
+
+def test_problem_str_and_latex():
+    problem = pd.Problem(
+        M * D(u, t, 2) + MU * D(u, t) + K * u == 0,
+        INTERVAL,
+        conditions=[u.at(t=0) == 1, D(u, t).at(t=0) == 0],
+    )
+    lines = str(problem).splitlines()
+    assert len(lines) == 3
+    assert "D(u, t, 2)" in lines[0] and lines[0].endswith("on Box(t in [0, 1])")
+    assert lines[1:] == ["  u = 1 at t = 0", "  D(u, t) = 0 at t = 0"]
+    s = problem.latex()
+    assert s.startswith(r"\begin{cases}") and s.endswith(r"\end{cases}")
+    assert r"\frac" in s
+    assert r"\left.u\right|_{t=0} = 1" in s
+    assert s.count(r" \\ ") == 2
+
+
+# --- mistakes caught at definition time ---------------------------------------------------
+
+
+def test_derivative_by_undeclared_coordinate():
+    with pytest.raises(ValueError, match=r"x is not a coordinate of u"):
+        D(u, x)
+
+
+def test_condition_at_point_outside_the_domain():
+    condition = u.at(t=2) == 0  # only the domain knows it is outside
+    with pytest.raises(ValueError, match=r"t = 2.*outside"):
+        pd.Problem(D(u, t, 2) + u == 0, INTERVAL, [condition])
+
+
+def test_face_outside_the_box():
+    u2 = pd.Function("u")(x, y)
+    with pytest.raises(ValueError, match=r"x = 2 lies outside"):
+        pd.Problem(D(u2, x, 2) + D(u2, y, 2) == 0, SQUARE, [u2.at(x=2) == 0])
+    with pytest.raises(ValueError, match=r"y = -0.5 lies outside"):
+        SQUARE.face(y=-0.5)
+    with pytest.raises(ValueError, match=r"\bz\b.*not a coordinate"):
+        SQUARE.face(z=0)
+
+
+def test_equation_without_the_unknown():
+    with pytest.raises(ValueError, match=r"`sin\(t\) = 0` contains no unknown"):
+        pd.Problem(sp.Eq(sp.sin(t), 0), INTERVAL)
+    cancelled = D(u, t) - D(u, t) == t
+    with pytest.raises(ValueError, match=r"`0 = t` contains no unknown"):
+        pd.Problem(cancelled, INTERVAL)
+
+
+def test_expression_is_not_an_equation():
+    expression = D(u, t, 2) + u
+    with pytest.raises(TypeError) as info:
+        pd.Problem(expression, INTERVAL)
+    assert "not an equation" in str(info.value)
+    assert str(expression) in str(info.value)
+
+
+def test_sympy_expression_is_not_an_equation():
+    with pytest.raises(TypeError, match=r"not an equation"):
+        pd.Problem(U.diff(t, 2) + U, INTERVAL)
+
+
+def test_bool_from_plain_sympy_eq_is_not_an_equation():
+    structural = U.diff(t, 2) + U == 0  # plain sympy: a structural comparison
+    assert structural is False
+    with pytest.raises(TypeError, match=r"Got False .*returns a bool"):
+        pd.Problem(structural, INTERVAL)
+
+
+def test_string_is_not_an_equation():
+    with pytest.raises(TypeError, match=r"got str: 'D\(u, t\) = 0'"):
+        pd.Problem("D(u, t) = 0", INTERVAL)
+
+
+def test_domain_and_unknown_dimensions_differ():
+    u2 = pd.Function("u")(x, y)
+    with pytest.raises(ValueError, match=r"depends on \('x', 'y'\).*coordinates \('x',\)"):
+        pd.Problem(D(u2, x, 2) + D(u2, y, 2) == 0, pd.Interval(x, 0, 1))
+    with pytest.raises(ValueError, match=r"depends on \('t',\).*coordinates \('x', 'y'\)"):
+        pd.Problem(D(u, t) == 0, SQUARE)
+
+
+def test_nonlinear_equation_names_the_term():
+    with pytest.raises(NotImplementedError, match=r"`u\*\*3`"):
+        pd.Problem(D(u, t, 2) + u**3 == 0, INTERVAL)
+    with pytest.raises(pd.NonlinearError, match=r"`u\*D\(u, t\)`"):
+        pd.Problem(D(u, t, 2) + u * D(u, t) == 0, INTERVAL)
+
+
+def test_nonlinear_condition_names_the_term():
+    with pytest.raises(pd.NonlinearError, match=r"condition .*`u\*\*2`"):
+        pd.Problem(D(u, t, 2) + u == 0, INTERVAL, [(u**2).at(t=0) == 1])
+
+
+def test_function_of_the_unknown_is_reported_as_nonlinear():
+    with pytest.raises(NotImplementedError, match=r"`sin\(u\)`"):
+        pd.Problem(D(u, t, 2) + pd.sin(u) == 0, INTERVAL)
+
+
+def test_lifted_functions_accept_numbers_sympy_and_expressions():
+    assert pd.exp(0) == 1
+    assert pd.sin(t) == sp.sin(t)
+    assert isinstance(pd.exp(u), Expression)
+
+
+def test_at_with_a_name_that_is_not_a_coordinate():
+    with pytest.raises(ValueError, match=r"`z` in `\.at\(z=\.\.\.\)` is not a coordinate of u"):
+        u.at(z=0)
+
+
+def test_at_with_a_symbolic_value():
+    with pytest.raises(ValueError, match=r"\.at\(t=x\)"):
+        u.at(t=x)
+
+
+def test_bool_of_an_equation_is_an_error():
+    eq = D(u, t) + u == 0
+    with pytest.raises(TypeError, match=r"equation (u \+ D\(u, t\)|D\(u, t\) \+ u) = 0 has no truth value"):
+        bool(eq)
+    with pytest.raises(TypeError, match="truth value"):
+        bool(u.at(t=0) == 1)
+    with pytest.raises(TypeError, match="truth value"):
+        bool(u)
+    with pytest.raises(TypeError, match="!="):
+        u != 0  # noqa: B015
+
+
+def test_normal_derivative_in_the_interior_equation():
+    with pytest.raises(ValueError, match=r"Dn\(\.\.\.\) in .*normal"):
+        pd.Problem(Dn(u) + u == 0, INTERVAL)
+    u2 = pd.Function("u")(x, y)
+    with pytest.raises(ValueError, match=r"Dn\(\.\.\.\) in .*normal"):
+        pd.Problem(Dn(u2) == 0, SQUARE)
+    # an interior plane has no outward side either
+    with pytest.raises(ValueError, match=r"Dn\(\.\.\.\) in .*normal"):
+        pd.Problem(D(u2, x, 2) == 0, SQUARE, [Dn(u2).at(x=0.5) == 0])
+
+
+def test_invalid_function_name():
+    with pytest.raises(ValueError, match=r"'2u'"):
+        pd.Function("2u")
+
+
+def test_function_needs_coordinate_symbols():
+    with pytest.raises(TypeError, match=r"u\(\.\.\.\) takes coordinate symbols"):
+        pd.Function("u")(1.0)
+    with pytest.raises(ValueError, match=r"repeated coordinate"):
+        pd.Function("u")(t, t)
+
+
+def test_parameter_value_must_be_a_number():
+    with pytest.raises(ValueError, match=r"Parameter k's value must be a number"):
+        pd.Parameter("k", x + 1)
+
+
+def test_parameters_keys_must_be_symbols():
+    with pytest.raises(TypeError, match=r"'m'"):
+        pd.Problem(m_s * D(u, t) + u == 0, INTERVAL, parameters={"m": 1.0})
+
+
+def test_two_unknowns_are_refused():
+    v = pd.Function("v")(t)
+    with pytest.raises(NotImplementedError, match=re.escape("several unknowns")):
+        pd.Problem(D(u, t) + v == 0, INTERVAL)
+
+
+def test_equation_used_as_an_operand():
+    with pytest.raises(TypeError, match=r"equation cannot be used"):
+        D(u, t) + (u == 0)
