@@ -18,7 +18,6 @@ from .expression import (
     coordinates_of as coordinates_of,
     unknowns_in as unknowns_in,
 )
-from .printing import latex as latex, pretty as pretty
 from .functions import (
     Abs as Abs,
     acos as acos,
@@ -34,3 +33,4 @@ from .functions import (
     tan as tan,
     tanh as tanh,
 )
+from .printing import latex as latex, pretty as pretty
