@@ -26,8 +26,15 @@ from .lower import NonlinearError as NonlinearError  # noqa: E402
 from .problem import Problem as Problem  # noqa: E402
 from .solution import Solution as Solution  # noqa: E402
 from .solve import (  # noqa: E402
+    GMRES as GMRES,
+    LSMR as LSMR,
+    AbstractPreconditioner as AbstractPreconditioner,
     AbstractSolver as AbstractSolver,
+    BlockFilter as BlockFilter,
+    CGNormal as CGNormal,
+    ColumnScaling as ColumnScaling,
     DenseLeastSquares as DenseLeastSquares,
+    Identity as Identity,
     SolveError as SolveError,
     solve as solve,
 )

@@ -131,6 +131,10 @@ class Solution(_Field):
             lines.append(f"  rank         {i['rank']} of {i['unknowns']} (cond {i['condition_number']:.2e})")
         if i.get("iterations") is not None:
             lines.append(f"  iterations   {i['iterations']}")
+        if i.get("filtered"):
+            lines.append(
+                f"  filtered     {i['filtered']} near-dependent features dropped by the preconditioner"
+            )
         lines.append(
             f"  residual     {i['residual_norm']:.3e} (row-scaled, relative {i['relative_residual']:.3e})"
         )

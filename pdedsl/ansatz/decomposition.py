@@ -29,6 +29,11 @@ class AbstractDecomposition(eqx.Module):
         return self.centres.shape[1]
 
     @property
+    def levels(self) -> Int[Array, " J"]:
+        """Level of each subdomain (all 0 for a single-level decomposition)."""
+        return jnp.zeros((self.num_subdomains,), dtype=jnp.int32)
+
+    @property
     @abc.abstractmethod
     def max_cover(self) -> int:
         """Upper bound on how many subdomains contain any one point."""

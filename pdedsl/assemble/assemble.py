@@ -42,12 +42,18 @@ def assemble(
         groups.append((name, start, start + b.shape[0]))
         start += b.shape[0]
     return _finish(
-        tuple(indices), tuple(values), tuple(rhs), model.num_subdomains, tuple(groups), row_scaling
+        tuple(indices),
+        tuple(values),
+        tuple(rhs),
+        model.num_subdomains,
+        tuple(groups),
+        row_scaling,
+        model.decomposition.levels,
     )
 
 
 @eqx.filter_jit
-def _finish(indices, values, rhs, num_subdomains, groups, row_scaling):
+def _finish(indices, values, rhs, num_subdomains, groups, row_scaling, levels):
     index = jnp.concatenate(indices)
     vals = jnp.concatenate(values)
     b = jnp.concatenate(rhs)
@@ -63,4 +69,5 @@ def _finish(indices, values, rhs, num_subdomains, groups, row_scaling):
         row_scale=scale,
         num_subdomains=num_subdomains,
         groups=groups,
+        levels=levels,
     )

@@ -23,6 +23,7 @@ class LinearSystem(eqx.Module):
         row_scale: (N,) factor each row (and its rhs entry) was multiplied by.
         num_subdomains: J; the unknowns are a (J, K) array, flattened row-major.
         groups: (name, start, stop) row ranges: the equation, then each condition.
+        levels: (J,) level of each subdomain in a multilevel decomposition (or None).
     """
 
     values: Float[Array, "N P K"]
@@ -31,6 +32,7 @@ class LinearSystem(eqx.Module):
     row_scale: Float[Array, " N"]
     num_subdomains: int = eqx.field(static=True)
     groups: tuple[tuple[str, int, int], ...] = eqx.field(static=True)
+    levels: Int[Array, " J"] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -51,6 +53,13 @@ class LinearSystem(eqx.Module):
         n, p, k = contrib.shape
         return jax.ops.segment_sum(
             contrib.reshape(n * p, k), self.index.reshape(n * p), num_segments=self.num_subdomains
+        )
+
+    def rmv_squares(self) -> Float[Array, "J K"]:
+        """Squared column norms of M."""
+        n, p, k = self.values.shape
+        return jax.ops.segment_sum(
+            (self.values**2).reshape(n * p, k), self.index.reshape(n * p), num_segments=self.num_subdomains
         )
 
     def dense(self) -> Float[Array, "N JK"]:

@@ -2,4 +2,17 @@
 
 from .base import AbstractSolver as AbstractSolver, SolverResult as SolverResult
 from .dense import DenseLeastSquares as DenseLeastSquares
+from .iterative import (
+    GMRES as GMRES,
+    LSMR as LSMR,
+    CGNormal as CGNormal,
+    LineaxSolver as LineaxSolver,
+    as_solver as as_solver,
+)
+from .preconditioners import (
+    AbstractPreconditioner as AbstractPreconditioner,
+    BlockFilter as BlockFilter,
+    ColumnScaling as ColumnScaling,
+    Identity as Identity,
+)
 from .solve import SolveError as SolveError, collocation as collocation, solve as solve

@@ -18,6 +18,7 @@ class SolverResult(eqx.Module):
     iterations: Array | None = None
     rank: Array | None = None
     condition_number: Array | None = None
+    filtered: Array | int | None = None
     success: Array | bool = True
     message: str = eqx.field(static=True, default="")
 

@@ -16,6 +16,7 @@ from ..problem import Problem
 from ..solution import Solution
 from .base import AbstractSolver
 from .dense import DenseLeastSquares
+from .iterative import as_solver
 
 
 class SolveError(RuntimeError):
@@ -130,9 +131,7 @@ def solve(
             f"has derivatives of order {problem.max_order}; use pd.Bump() or "
             f"pd.Cosine(power={problem.max_order // 2 + 1})."
         )
-    solver = DenseLeastSquares() if solver is None else solver
-    if not isinstance(solver, AbstractSolver):
-        raise TypeError(f"solver must be a pdedsl solver such as pd.DenseLeastSquares(), got {solver!r}.")
+    solver = DenseLeastSquares() if solver is None else as_solver(solver)
 
     blocks = collocation(problem, model, points, sampler, condition_points, seed)
     t0 = time.perf_counter()
@@ -166,6 +165,7 @@ def solve(
         "iterations": None if result.iterations is None else int(result.iterations),
         "rank": None if result.rank is None else int(result.rank),
         "condition_number": None if result.condition_number is None else float(result.condition_number),
+        "filtered": None if result.filtered is None else int(result.filtered),
         "assemble_s": t1 - t0,
         "solve_s": t2 - t1,
     }

@@ -1,0 +1,218 @@
+"""Matrix-free iterative solvers through lineax: LSMR on M, CG on the normal
+equations, GMRES for square systems, and any user-provided lineax solver."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import lineax as lx
+
+from ..assemble import LinearSystem
+from .base import AbstractSolver, SolverResult
+from .preconditioners import AbstractPreconditioner, BlockFilter, ColumnScaling
+
+_LSMR_STOP = {
+    0: "not started",
+    1: "converged: M a = b solved to tolerance",
+    2: "converged: least-squares optimality ||M^T r|| small",
+    3: "stopped: condition-number estimate above conlim",
+    4: "stopped: max_steps reached",
+}
+
+
+def operator(system: LinearSystem, right=None) -> lx.FunctionLinearOperator:
+    """M (times a right preconditioner) as a matrix-free lineax operator on (J, K)
+    coefficient arrays; its transpose comes from JAX's linear transposition of the
+    gather (a scatter-add), so nothing is materialised."""
+    struct = jax.ShapeDtypeStruct((system.num_subdomains, system.num_features), system.values.dtype)
+    fn = system.mv if right is None else (lambda y: system.mv(right(y)))
+    return lx.FunctionLinearOperator(fn, struct)
+
+
+def normal_operator(system: LinearSystem) -> lx.FunctionLinearOperator:
+    """M^T M, symmetric positive semidefinite, matrix-free."""
+    struct = jax.ShapeDtypeStruct((system.num_subdomains, system.num_features), system.values.dtype)
+    return lx.FunctionLinearOperator(
+        lambda a: system.rmv(system.mv(a)),
+        struct,
+        tags=(lx.symmetric_tag, lx.positive_semidefinite_tag),
+    )
+
+
+def _finish(system, coeffs, iterations, ok, message, filtered=None, cond=None):
+    res = jnp.linalg.norm(system.mv(coeffs) - system.rhs)
+    return SolverResult(
+        coefficients=coeffs,
+        residual_norm=res,
+        iterations=iterations,
+        success=ok,
+        message=message,
+        filtered=filtered,
+        condition_number=cond,
+    )
+
+
+class LSMR(AbstractSolver):
+    """LSMR on the right-preconditioned system `M R y = b`, `a = R y`.
+
+    Works on M itself (no squared condition number). Stops when
+    `||M^T r|| <= rtol ||M R|| ||r||` or `||r|| <= rtol (||M R|| ||y|| + ||b||)`, or
+    after `max_steps` (then the solve fails). Default preconditioner: `BlockFilter()`.
+    """
+
+    preconditioner: AbstractPreconditioner = BlockFilter()
+    rtol: float = 1e-12
+    max_steps: int = 20_000
+
+    def __call__(self, system: LinearSystem) -> SolverResult:
+        pre = self.preconditioner.build(system, system.levels)
+        solver = lx.LSMR(rtol=self.rtol, atol=0.0, max_steps=self.max_steps, conlim=1e30)
+        sol = lx.linear_solve(operator(system, pre.right), system.rhs, solver, throw=False)
+        coeffs = pre.right(sol.value)
+        istop = sol.stats["istop"]
+        ok = (sol.result == lx.RESULTS.successful) & (istop <= 2)
+        return _finish(
+            system,
+            coeffs,
+            sol.stats["num_steps"],
+            ok,
+            f"lineax LSMR, {self.preconditioner.name} right preconditioner",
+            filtered=pre.filtered,
+            cond=sol.stats["cond_A"],
+        )
+
+    @property
+    def name(self):
+        return f"LSMR({self.preconditioner.name})"
+
+
+class CGNormal(AbstractSolver):
+    """Preconditioned CG on the normal equations `M^T M a = M^T b`.
+
+    Cheap per iteration, but it squares the condition number: it needs a good
+    preconditioner (`BlockFilter()` = filtered block Jacobi, `AdditiveSchwarz()`).
+    Stops when every entry of the normal residual is below
+    `rtol * max|M^T b|`, or after `max_steps` (then the solve fails).
+    """
+
+    preconditioner: AbstractPreconditioner = ColumnScaling()
+    rtol: float = 1e-10
+    max_steps: int = 20_000
+
+    def __call__(self, system: LinearSystem) -> SolverResult:
+        pre = self.preconditioner.build(system, system.levels)
+        rhs = system.rmv(system.rhs)
+        op = normal_operator(system)
+        precond = lx.TaggedLinearOperator(
+            lx.FunctionLinearOperator(pre.normal, op.in_structure()),
+            (lx.symmetric_tag, lx.positive_semidefinite_tag),
+        )
+        atol = self.rtol * jnp.max(jnp.abs(rhs))
+        solver = lx.CG(rtol=self.rtol, atol=atol, max_steps=self.max_steps)
+        sol = lx.linear_solve(op, rhs, solver, options={"preconditioner": precond}, throw=False)
+        ok = sol.result == lx.RESULTS.successful
+        return _finish(
+            system,
+            sol.value,
+            sol.stats["num_steps"],
+            ok,
+            f"lineax CG on the normal equations, {self.preconditioner.name} preconditioner",
+            filtered=pre.filtered,
+        )
+
+    @property
+    def name(self):
+        return f"CGNormal({self.preconditioner.name})"
+
+
+class GMRES(AbstractSolver):
+    """Right-preconditioned GMRES for square systems (as many rows as unknowns)."""
+
+    preconditioner: AbstractPreconditioner = BlockFilter(rtol=0.0)
+    rtol: float = 1e-12
+    max_steps: int = 20_000
+    restart: int = 100
+
+    def __call__(self, system: LinearSystem) -> SolverResult:
+        n, m = system.shape
+        if n != m:
+            raise ValueError(
+                f"GMRES needs a square system, got {n} rows for {m} unknowns; choose "
+                f"points so that rows == unknowns, or use pd.LSMR()."
+            )
+        pre = self.preconditioner.build(system, system.levels)
+        op = operator(system, pre.right)
+        atol = self.rtol * jnp.max(jnp.abs(system.rhs))
+        solver = lx.GMRES(rtol=self.rtol, atol=atol, max_steps=self.max_steps, restart=self.restart)
+        # lineax's GMRES wants matching in/out structures: work on flat vectors.
+        shape = (system.num_subdomains, system.num_features)
+        flat = lx.FunctionLinearOperator(
+            lambda y: op.mv(y.reshape(shape)), jax.ShapeDtypeStruct((m,), system.values.dtype)
+        )
+        sol = lx.linear_solve(flat, system.rhs, solver, throw=False)
+        coeffs = pre.right(sol.value.reshape(shape))
+        return _finish(
+            system,
+            coeffs,
+            sol.stats["num_steps"],
+            sol.result == lx.RESULTS.successful,
+            f"lineax GMRES, {self.preconditioner.name} right preconditioner",
+            filtered=pre.filtered,
+        )
+
+    @property
+    def name(self):
+        return f"GMRES({self.preconditioner.name})"
+
+
+_RECTANGULAR = (lx.LSMR, lx.QR, lx.SVD, lx.Normal)
+
+
+class LineaxSolver(AbstractSolver):
+    """Any lineax solver, as given. LSMR/QR/SVD/Normal act on column-scaled M;
+    other solvers (CG, GMRES, ...) act on the Jacobi-preconditioned normal equations
+    (or on M itself when the system is square and the solver is not symmetric-only)."""
+
+    solver: lx.AbstractLinearSolver
+
+    def __call__(self, system: LinearSystem) -> SolverResult:
+        pre = ColumnScaling().build(system)
+        if isinstance(self.solver, _RECTANGULAR):
+            sol = lx.linear_solve(operator(system, pre.right), system.rhs, self.solver, throw=False)
+            coeffs = pre.right(sol.value)
+        else:
+            op = operator(system, pre.right)
+            rhs = op.transpose().mv(system.rhs)
+            normal = lx.TaggedLinearOperator(
+                op.transpose() @ op, (lx.symmetric_tag, lx.positive_semidefinite_tag)
+            )
+            sol = lx.linear_solve(normal, rhs, self.solver, throw=False)
+            coeffs = pre.right(sol.value)
+        return _finish(
+            system,
+            coeffs,
+            sol.stats.get("num_steps"),
+            sol.result == lx.RESULTS.successful,
+            f"lineax {type(self.solver).__name__} (user-provided)",
+        )
+
+    @property
+    def name(self):
+        return f"lineax.{type(self.solver).__name__}"
+
+
+def as_solver(solver) -> AbstractSolver:
+    """Accept a pdedsl solver or a lineax solver."""
+    if isinstance(solver, AbstractSolver):
+        return solver
+    if isinstance(solver, lx.AbstractLinearSolver):
+        if isinstance(solver, lx.AutoLinearSolver):
+            raise TypeError(
+                "lineax.AutoLinearSolver materialises the matrix and never picks an iterative "
+                "solver; pass solver=None for pdedsl's automatic choice, or a specific solver."
+            )
+        return LineaxSolver(solver)
+    raise TypeError(
+        f"solver must be a pdedsl solver (pd.DenseLeastSquares(), pd.LSMR(), pd.CGNormal(), "
+        f"pd.GMRES()) or a lineax solver, got {solver!r}."
+    )
