@@ -17,6 +17,7 @@ from .ansatz import (  # noqa: E402
     Bump as Bump,
     Cosine as Cosine,
     Grid as Grid,
+    Multilevel as Multilevel,
     Polynomial as Polynomial,
     RandomFeatures as RandomFeatures,
 )

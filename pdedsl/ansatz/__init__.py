@@ -1,6 +1,10 @@
 """The ansatz: windows, decompositions, basis families, and their evaluation."""
 
 from .basis import AbstractBasis as AbstractBasis, Polynomial as Polynomial, RandomFeatures as RandomFeatures
-from .decomposition import AbstractDecomposition as AbstractDecomposition, Grid as Grid
+from .decomposition import (
+    AbstractDecomposition as AbstractDecomposition,
+    Grid as Grid,
+    Multilevel as Multilevel,
+)
 from .model import FBPINN as FBPINN, evaluate as evaluate
 from .windows import AbstractWindow as AbstractWindow, Bump as Bump, Cosine as Cosine

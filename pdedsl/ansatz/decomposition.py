@@ -34,6 +34,16 @@ class AbstractDecomposition(eqx.Module):
         return jnp.zeros((self.num_subdomains,), dtype=jnp.int32)
 
     @property
+    def level_slices(self) -> tuple[tuple[int, int], ...]:
+        """Ranges of the `cover` positions that belong to each level."""
+        return ((0, self.max_cover),)
+
+    def normalise(self, raw: Float[Array, " P"]) -> Float[Array, " P"]:
+        """Raw windows at the covering subdomains -> partition-of-unity weights."""
+        total = jnp.sum(raw)
+        return raw / jnp.where(total > 0, total, 1.0)
+
+    @property
     @abc.abstractmethod
     def max_cover(self) -> int:
         """Upper bound on how many subdomains contain any one point."""
@@ -116,3 +126,71 @@ class Grid(AbstractDecomposition):
             flat.append(sum(int(s) * idx_axes[i][c] for i, (s, c) in enumerate(zip(strides, combo))))
             mask.append(jnp.all(jnp.stack([ok_axes[i][c] for i, c in enumerate(combo)])))
         return jnp.stack(flat), jnp.stack(mask).astype(x.dtype)
+
+
+class Multilevel(AbstractDecomposition):
+    """Several grid levels over the same box, summed (multilevel FBPINNs).
+
+    Each level's windows form a partition of unity, scaled by 1 / (number of levels)
+    so that all windows together sum to one. By default level l has 2^l subdomains
+    per axis (1, 2^d, 4^d, ... subdomains); pass `subdomains=[...]` for other counts
+    (each entry an int or a per-axis tuple).
+    """
+
+    grids: tuple[Grid, ...]
+    centres: Float[Array, "J dim"]
+    half_widths: Float[Array, "J dim"]
+
+    def __init__(self, domain: Box, levels: int | None = None, subdomains=None, overlap: float = 2.0):
+        if subdomains is None:
+            if levels is None or int(levels) != levels or levels < 1:
+                raise ValueError(
+                    f"Multilevel needs levels >= 1 (an int) or subdomains=[...], got {levels!r}."
+                )
+            subdomains = [2**level for level in range(int(levels))]
+        elif levels is not None and len(subdomains) != levels:
+            raise ValueError(f"levels={levels} but {len(subdomains)} subdomain counts were given.")
+        if len(subdomains) < 1:
+            raise ValueError("Multilevel needs at least one level.")
+        self.grids = tuple(Grid(domain, n, overlap) for n in subdomains)
+        self.centres = jnp.concatenate([g.centres for g in self.grids])
+        self.half_widths = jnp.concatenate([g.half_widths for g in self.grids])
+
+    @property
+    def domain(self) -> Box:
+        return self.grids[0].domain
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.grids)
+
+    @property
+    def levels(self):
+        return jnp.concatenate(
+            [jnp.full((g.num_subdomains,), i, dtype=jnp.int32) for i, g in enumerate(self.grids)]
+        )
+
+    @property
+    def max_cover(self) -> int:
+        return sum(g.max_cover for g in self.grids)
+
+    @property
+    def level_slices(self):
+        out, start = [], 0
+        for g in self.grids:
+            out.append((start, start + g.max_cover))
+            start += g.max_cover
+        return tuple(out)
+
+    def normalise(self, raw):
+        parts = [g.normalise(raw[a:b]) for g, (a, b) in zip(self.grids, self.level_slices)]
+        return jnp.concatenate(parts) / self.num_levels
+
+    def cover(self, x):
+        idx, mask, offset = [], [], 0
+        for g in self.grids:
+            i, m = g.cover(x)
+            idx.append(i + offset)
+            mask.append(m)
+            offset += g.num_subdomains
+        return jnp.concatenate(idx), jnp.concatenate(mask)

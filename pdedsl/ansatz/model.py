@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PyTree
 
 from ..lower.derivatives import derivative
@@ -77,8 +76,7 @@ class FBPINN(eqx.Module):
         dec = self.decomposition
         s = (x[None, :] - dec.centres[idx]) / dec.half_widths[idx]
         raw = jax.vmap(self.window)(s) * mask
-        total = jnp.sum(raw)
-        w = raw / jnp.where(total > 0, total, 1.0)
+        w = dec.normalise(raw)
         params = jax.tree_util.tree_map(lambda p: p[idx], self.params)
         feats = jax.vmap(self.basis.features)(params, s)
         return w[:, None] * feats

@@ -53,7 +53,12 @@ class Box:
         raise ValueError(f"{coord} is not a coordinate of this domain {self.coords}.")
 
     def contains(self, points, tol: float = 1e-12) -> np.ndarray:
-        p = np.atleast_2d(np.asarray(points, dtype=float))
+        p = np.asarray(points, dtype=float)
+        if p.ndim == 1 and self.dim == 1 and p.shape[0] != 1:
+            p = p[:, None]  # (N,) in 1D is N points
+        p = np.atleast_2d(p)
+        if p.shape[-1] != self.dim:
+            raise ValueError(f"Points have {p.shape[-1]} coordinates but the domain is {self.dim}D.")
         scale = tol * np.maximum(1.0, np.abs(self.lengths))
         return np.all((p >= np.asarray(self.lower) - scale) & (p <= np.asarray(self.upper) + scale), axis=-1)
 
@@ -160,7 +165,11 @@ class PointRegion:
     point: tuple[float, ...]
 
     def __post_init__(self):
-        if not self.box.contains(np.asarray(self.point))[0]:
+        if len(self.point) != self.box.dim:
+            raise ValueError(
+                f"A point of the {self.box.dim}D domain needs {self.box.dim} coordinates, got {self.point}."
+            )
+        if not self.box.contains(np.asarray(self.point)[None, :])[0]:
             desc = ", ".join(f"{c} = {v:g}" for c, v in zip(self.box.coords, self.point))
             raise ValueError(f"The point ({desc}) lies outside the domain {self.box}.")
 

@@ -21,6 +21,8 @@ def grid_shape(n: int | tuple[int, ...], lengths) -> tuple[int, ...]:
     else:
         if d == 0:
             return ()
+        if not n >= 1:
+            raise ValueError(f"Need at least one point, got {n}.")
         scale = (n / np.prod(lengths)) ** (1.0 / d)
         shape = tuple(max(2, int(round(scale * L))) for L in lengths)
     if any(k < 1 for k in shape):

@@ -14,6 +14,8 @@ def derivative(f: Callable, multi_index) -> Callable:
     `f` may return any array; differentiation is elementwise in the output.
     """
     for axis, order in enumerate(multi_index):
+        if int(order) < 0:
+            raise ValueError(f"Derivative orders must be non-negative, got {tuple(multi_index)}.")
         for _ in range(int(order)):
             f = _directional(f, axis)
     return f
@@ -21,6 +23,8 @@ def derivative(f: Callable, multi_index) -> Callable:
 
 def _directional(f, axis):
     def g(x):
+        if axis >= x.shape[-1]:
+            raise ValueError(f"Multi-index axis {axis} out of range for {x.shape[-1]}D points.")
         e = jnp.zeros_like(x).at[axis].set(1.0)
         return jax.jvp(f, (x,), (e,))[1]
 
