@@ -11,8 +11,10 @@ from .iterative import (
 )
 from .preconditioners import (
     AbstractPreconditioner as AbstractPreconditioner,
+    AdditiveSchwarz as AdditiveSchwarz,
     BlockFilter as BlockFilter,
     ColumnScaling as ColumnScaling,
     Identity as Identity,
 )
 from .solve import SolveError as SolveError, collocation as collocation, solve as solve
+from .sparse import SparseNormal as SparseNormal

@@ -24,7 +24,11 @@ class SolverResult(eqx.Module):
 
 
 class AbstractSolver(eqx.Module):
-    """Solves the least-squares problem min ||M a - b|| for a `LinearSystem`."""
+    """Solves the least-squares problem min ||M a - b|| for a `LinearSystem`.
+
+    `__call__` runs eagerly: solvers jit their own hot paths (so that host-side
+    work, such as a scipy factorisation, can sit in between).
+    """
 
     @abc.abstractmethod
     def __call__(self, system: LinearSystem) -> SolverResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax.numpy as jnp
 import lineax as lx
 
@@ -28,32 +29,37 @@ class DenseLeastSquares(AbstractSolver):
             raise ValueError(f"method must be 'svd' or 'qr', got {self.method!r}.")
 
     def __call__(self, system: LinearSystem) -> SolverResult:
-        a = system.dense()
-        colnorm = jnp.sqrt(jnp.sum(a**2, axis=0))
-        colscale = jnp.where(colnorm > 0, 1.0 / jnp.where(colnorm > 0, colnorm, 1.0), 0.0)
-        a = a * colscale[None, :]
-        op = lx.MatrixLinearOperator(a)
-        if self.method == "svd":
-            solver = lx.SVD(rcond=self.rcond)
-        else:
-            solver = lx.QR()
-        state = solver.init(op, {})
-        sol = lx.linear_solve(op, system.rhs, solver, state=state, throw=False)
-        x = sol.value * colscale
-        coeffs = x.reshape(system.num_subdomains, system.num_features)
-        res = jnp.linalg.norm(system.mv(coeffs) - system.rhs)
-        rank = cond = None
-        if self.method == "svd":
-            _, s, _ = state[0]  # lineax keeps the (u, s, vt) factorisation first
-            cutoff = (self.rcond if self.rcond is not None else jnp.finfo(a.dtype).eps * max(a.shape)) * s[0]
-            rank = jnp.sum(s > cutoff)
-            cond = s[0] / s[-1]
-        ok = sol.result == lx.RESULTS.successful
-        return SolverResult(
-            coefficients=coeffs,
-            residual_norm=res,
-            rank=rank,
-            condition_number=cond,
-            success=ok,
-            message=f"lineax {type(solver).__name__}",
-        )
+        return _dense(self, system)
+
+
+@eqx.filter_jit
+def _dense(self: DenseLeastSquares, system: LinearSystem) -> SolverResult:
+    a = system.dense()
+    colnorm = jnp.sqrt(jnp.sum(a**2, axis=0))
+    colscale = jnp.where(colnorm > 0, 1.0 / jnp.where(colnorm > 0, colnorm, 1.0), 0.0)
+    a = a * colscale[None, :]
+    op = lx.MatrixLinearOperator(a)
+    if self.method == "svd":
+        solver = lx.SVD(rcond=self.rcond)
+    else:
+        solver = lx.QR()
+    state = solver.init(op, {})
+    sol = lx.linear_solve(op, system.rhs, solver, state=state, throw=False)
+    x = sol.value * colscale
+    coeffs = x.reshape(system.num_subdomains, system.num_features)
+    res = jnp.linalg.norm(system.mv(coeffs) - system.rhs)
+    rank = cond = None
+    if self.method == "svd":
+        _, s, _ = state[0]  # lineax keeps the (u, s, vt) factorisation first
+        cutoff = (self.rcond if self.rcond is not None else jnp.finfo(a.dtype).eps * max(a.shape)) * s[0]
+        rank = jnp.sum(s > cutoff)
+        cond = s[0] / s[-1]
+    ok = sol.result == lx.RESULTS.successful
+    return SolverResult(
+        coefficients=coeffs,
+        residual_norm=res,
+        rank=rank,
+        condition_number=cond,
+        success=ok,
+        message=f"lineax {type(solver).__name__}",
+    )

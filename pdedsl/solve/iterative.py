@@ -3,13 +3,14 @@ equations, GMRES for square systems, and any user-provided lineax solver."""
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
 
 from ..assemble import LinearSystem
 from .base import AbstractSolver, SolverResult
-from .preconditioners import AbstractPreconditioner, BlockFilter, ColumnScaling
+from .preconditioners import AbstractPreconditioner, BlockFilter, ColumnScaling, build
 
 _LSMR_STOP = {
     0: "not started",
@@ -65,25 +66,29 @@ class LSMR(AbstractSolver):
     max_steps: int = 20_000
 
     def __call__(self, system: LinearSystem) -> SolverResult:
-        pre = self.preconditioner.build(system, system.levels)
-        solver = lx.LSMR(rtol=self.rtol, atol=0.0, max_steps=self.max_steps, conlim=1e30)
-        sol = lx.linear_solve(operator(system, pre.right), system.rhs, solver, throw=False)
-        coeffs = pre.right(sol.value)
-        istop = sol.stats["istop"]
-        ok = (sol.result == lx.RESULTS.successful) & (istop <= 2)
-        return _finish(
-            system,
-            coeffs,
-            sol.stats["num_steps"],
-            ok,
-            f"lineax LSMR, {self.preconditioner.name} right preconditioner",
-            filtered=pre.filtered,
-            cond=sol.stats["cond_A"],
-        )
+        return _lsmr(self, system, build(self.preconditioner, system))
 
     @property
     def name(self):
         return f"LSMR({self.preconditioner.name})"
+
+
+@eqx.filter_jit
+def _lsmr(self: LSMR, system: LinearSystem, pre) -> SolverResult:
+    solver = lx.LSMR(rtol=self.rtol, atol=0.0, max_steps=self.max_steps, conlim=1e30)
+    sol = lx.linear_solve(operator(system, pre.right), system.rhs, solver, throw=False)
+    coeffs = pre.right(sol.value)
+    istop = sol.stats["istop"]
+    ok = (sol.result == lx.RESULTS.successful) & (istop <= 2)
+    return _finish(
+        system,
+        coeffs,
+        sol.stats["num_steps"],
+        ok,
+        f"lineax LSMR, {self.preconditioner.name} right preconditioner",
+        filtered=pre.filtered,
+        cond=sol.stats["cond_A"],
+    )
 
 
 class CGNormal(AbstractSolver):
@@ -96,33 +101,37 @@ class CGNormal(AbstractSolver):
     """
 
     preconditioner: AbstractPreconditioner = ColumnScaling()
-    rtol: float = 1e-10
+    rtol: float = 1e-8
     max_steps: int = 20_000
 
     def __call__(self, system: LinearSystem) -> SolverResult:
-        pre = self.preconditioner.build(system, system.levels)
-        rhs = system.rmv(system.rhs)
-        op = normal_operator(system)
-        precond = lx.TaggedLinearOperator(
-            lx.FunctionLinearOperator(pre.normal, op.in_structure()),
-            (lx.symmetric_tag, lx.positive_semidefinite_tag),
-        )
-        atol = self.rtol * jnp.max(jnp.abs(rhs))
-        solver = lx.CG(rtol=self.rtol, atol=atol, max_steps=self.max_steps)
-        sol = lx.linear_solve(op, rhs, solver, options={"preconditioner": precond}, throw=False)
-        ok = sol.result == lx.RESULTS.successful
-        return _finish(
-            system,
-            sol.value,
-            sol.stats["num_steps"],
-            ok,
-            f"lineax CG on the normal equations, {self.preconditioner.name} preconditioner",
-            filtered=pre.filtered,
-        )
+        return _cg(self, system, build(self.preconditioner, system))
 
     @property
     def name(self):
         return f"CGNormal({self.preconditioner.name})"
+
+
+@eqx.filter_jit
+def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
+    rhs = system.rmv(system.rhs)
+    op = normal_operator(system)
+    precond = lx.TaggedLinearOperator(
+        lx.FunctionLinearOperator(pre.normal, op.in_structure()),
+        (lx.symmetric_tag, lx.positive_semidefinite_tag),
+    )
+    atol = self.rtol * jnp.max(jnp.abs(rhs))
+    solver = lx.CG(rtol=self.rtol, atol=atol, max_steps=self.max_steps)
+    sol = lx.linear_solve(op, rhs, solver, options={"preconditioner": precond}, throw=False)
+    ok = sol.result == lx.RESULTS.successful
+    return _finish(
+        system,
+        sol.value,
+        sol.stats["num_steps"],
+        ok,
+        f"lineax CG on the normal equations, {self.preconditioner.name} preconditioner",
+        filtered=pre.filtered,
+    )
 
 
 class GMRES(AbstractSolver):
@@ -140,29 +149,34 @@ class GMRES(AbstractSolver):
                 f"GMRES needs a square system, got {n} rows for {m} unknowns; choose "
                 f"points so that rows == unknowns, or use pd.LSMR()."
             )
-        pre = self.preconditioner.build(system, system.levels)
-        op = operator(system, pre.right)
-        atol = self.rtol * jnp.max(jnp.abs(system.rhs))
-        solver = lx.GMRES(rtol=self.rtol, atol=atol, max_steps=self.max_steps, restart=self.restart)
-        # lineax's GMRES wants matching in/out structures: work on flat vectors.
-        shape = (system.num_subdomains, system.num_features)
-        flat = lx.FunctionLinearOperator(
-            lambda y: op.mv(y.reshape(shape)), jax.ShapeDtypeStruct((m,), system.values.dtype)
-        )
-        sol = lx.linear_solve(flat, system.rhs, solver, throw=False)
-        coeffs = pre.right(sol.value.reshape(shape))
-        return _finish(
-            system,
-            coeffs,
-            sol.stats["num_steps"],
-            sol.result == lx.RESULTS.successful,
-            f"lineax GMRES, {self.preconditioner.name} right preconditioner",
-            filtered=pre.filtered,
-        )
+        return _gmres(self, system, build(self.preconditioner, system))
 
     @property
     def name(self):
         return f"GMRES({self.preconditioner.name})"
+
+
+@eqx.filter_jit
+def _gmres(self: GMRES, system: LinearSystem, pre) -> SolverResult:
+    m = system.shape[1]
+    op = operator(system, pre.right)
+    atol = self.rtol * jnp.max(jnp.abs(system.rhs))
+    solver = lx.GMRES(rtol=self.rtol, atol=atol, max_steps=self.max_steps, restart=self.restart)
+    # lineax's GMRES wants matching in/out structures: work on flat vectors.
+    shape = (system.num_subdomains, system.num_features)
+    flat = lx.FunctionLinearOperator(
+        lambda y: op.mv(y.reshape(shape)), jax.ShapeDtypeStruct((m,), system.values.dtype)
+    )
+    sol = lx.linear_solve(flat, system.rhs, solver, throw=False)
+    coeffs = pre.right(sol.value.reshape(shape))
+    return _finish(
+        system,
+        coeffs,
+        sol.stats["num_steps"],
+        sol.result == lx.RESULTS.successful,
+        f"lineax GMRES, {self.preconditioner.name} right preconditioner",
+        filtered=pre.filtered,
+    )
 
 
 _RECTANGULAR = (lx.LSMR, lx.QR, lx.SVD, lx.Normal)
@@ -176,29 +190,34 @@ class LineaxSolver(AbstractSolver):
     solver: lx.AbstractLinearSolver
 
     def __call__(self, system: LinearSystem) -> SolverResult:
-        pre = ColumnScaling().build(system)
-        if isinstance(self.solver, _RECTANGULAR):
-            sol = lx.linear_solve(operator(system, pre.right), system.rhs, self.solver, throw=False)
-            coeffs = pre.right(sol.value)
-        else:
-            op = operator(system, pre.right)
-            rhs = op.transpose().mv(system.rhs)
-            normal = lx.TaggedLinearOperator(
-                op.transpose() @ op, (lx.symmetric_tag, lx.positive_semidefinite_tag)
-            )
-            sol = lx.linear_solve(normal, rhs, self.solver, throw=False)
-            coeffs = pre.right(sol.value)
-        return _finish(
-            system,
-            coeffs,
-            sol.stats.get("num_steps"),
-            sol.result == lx.RESULTS.successful,
-            f"lineax {type(self.solver).__name__} (user-provided)",
-        )
+        return _lineax(self, system)
 
     @property
     def name(self):
         return f"lineax.{type(self.solver).__name__}"
+
+
+@eqx.filter_jit
+def _lineax(self: LineaxSolver, system: LinearSystem) -> SolverResult:
+    pre = ColumnScaling().build(system)
+    if isinstance(self.solver, _RECTANGULAR):
+        sol = lx.linear_solve(operator(system, pre.right), system.rhs, self.solver, throw=False)
+        coeffs = pre.right(sol.value)
+    else:
+        op = operator(system, pre.right)
+        rhs = op.transpose().mv(system.rhs)
+        normal = lx.TaggedLinearOperator(
+            op.transpose() @ op, (lx.symmetric_tag, lx.positive_semidefinite_tag)
+        )
+        sol = lx.linear_solve(normal, rhs, self.solver, throw=False)
+        coeffs = pre.right(sol.value)
+    return _finish(
+        system,
+        coeffs,
+        sol.stats.get("num_steps"),
+        sol.result == lx.RESULTS.successful,
+        f"lineax {type(self.solver).__name__} (user-provided)",
+    )
 
 
 def as_solver(solver) -> AbstractSolver:

@@ -18,6 +18,8 @@ import abc
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
+import scipy.sparse as sps
 from jaxtyping import Array, Float
 
 from ..assemble import LinearSystem
@@ -44,6 +46,11 @@ class BuiltPreconditioner(eqx.Module):
 
 
 class AbstractPreconditioner(eqx.Module):
+    """Builds a `BuiltPreconditioner` for a system. `host = True` (a class attribute)
+    marks builders that run NumPy/SciPy code and so cannot be jitted."""
+
+    host = False
+
     @abc.abstractmethod
     def build(self, system: LinearSystem, levels=None) -> BuiltPreconditioner:
         """Do the operator-only work; `levels` (J,) gives each subdomain's level."""
@@ -51,6 +58,16 @@ class AbstractPreconditioner(eqx.Module):
     @property
     def name(self) -> str:
         return type(self).__name__
+
+
+@eqx.filter_jit
+def _build_jit(pre, system):
+    return pre.build(system, system.levels)
+
+
+def build(pre: AbstractPreconditioner, system: LinearSystem) -> BuiltPreconditioner:
+    """Build a preconditioner, under JIT unless it is a host builder."""
+    return pre.build(system, system.levels) if pre.host else _build_jit(pre, system)
 
 
 # ---------------------------------------------------------------------------------
@@ -134,3 +151,83 @@ class BlockFilter(AbstractPreconditioner):
     def build(self, system, levels=None):
         r, dropped = _filtered_inverse_sqrt(block_gram(system), self.rtol)
         return _Block(r=r, filtered=dropped)
+
+
+# ---------------------------------------------------------------------------------
+class _Schwarz(BuiltPreconditioner):
+    members: Array  # (patches, Q) subdomain indices, -1 = padding
+    inverses: Array  # (patches, Q*K, Q*K) filtered pseudo-inverses of the patch blocks
+    scale: Array  # (J, K) column scaling
+
+    @property
+    def has_right(self) -> bool:
+        return False
+
+    def normal(self, r):
+        k = r.shape[1]
+        valid = self.members >= 0
+        safe = jnp.where(valid, self.members, 0)
+        rs = (r * self.scale)[safe] * valid[..., None]  # (patches, Q, K)
+        z = jnp.einsum("pab,pb->pa", self.inverses, rs.reshape(rs.shape[0], -1))
+        z = z.reshape(rs.shape) * valid[..., None]
+        out = jax.ops.segment_sum(z.reshape(-1, k), safe.reshape(-1), num_segments=r.shape[0])
+        return out * self.scale
+
+
+class AdditiveSchwarz(AbstractPreconditioner):
+    """Overlapping additive Schwarz for CG on the normal equations.
+
+    One patch per subdomain: the subdomain and its neighbours of the same level
+    (those sharing collocation rows). The preconditioner is
+    `D (sum_p E_p pinv(A_pp) E_p^T) D`, with `A = D M^T M D` the column-scaled
+    normal matrix and `pinv` filtered at `rtol` (relative singular values of the
+    patch's columns). In a `pd.Multilevel` decomposition the patches of the coarse
+    levels are coarse corrections, which is what keeps the iteration count flat as
+    the number of subdomains grows. Built on the host (SciPy sparse).
+    """
+
+    rtol: float = 1e-7
+    host = True
+
+    def build(self, system, levels=None):
+        from .sparse import to_scipy
+
+        m = to_scipy(system)
+        cn = np.sqrt(np.asarray(m.multiply(m).sum(axis=0))).ravel()
+        scale = np.where(cn > 0, 1.0 / np.where(cn > 0, cn, 1.0), 0.0)
+        ms = (m @ sps.diags(scale)).tocsr()
+        a = (ms.T @ ms).tocsr()
+        j, k = system.num_subdomains, system.num_features
+        lev = np.zeros(j, int) if levels is None else np.asarray(levels)
+        # subdomain adjacency from the block pattern of the normal matrix
+        blocks = (abs(a) > 0).astype(np.int8)
+        coarse = _block_pattern(blocks, j, k)
+        patches = []
+        for s in range(j):
+            nb = coarse.indices[coarse.indptr[s] : coarse.indptr[s + 1]]
+            nb = nb[lev[nb] == lev[s]]
+            patches.append(np.union1d(nb, [s]))
+        q = max(len(p) for p in patches)
+        members = -np.ones((j, q), dtype=np.int64)
+        inverses = np.zeros((j, q * k, q * k))
+        for s, p in enumerate(patches):
+            members[s, : len(p)] = p
+            cols = (p[:, None] * k + np.arange(k)).ravel()
+            local = a[cols][:, cols].toarray()
+            lam, vec = np.linalg.eigh(local)
+            keep = lam > max(lam[-1], 0) * self.rtol**2
+            n = len(cols)
+            inverses[s, :n, :n] = (vec[:, keep] / lam[keep]) @ vec[:, keep].T
+        return _Schwarz(
+            members=jnp.asarray(members),
+            inverses=jnp.asarray(inverses),
+            scale=jnp.asarray(scale.reshape(j, k)),
+            filtered=int(np.sum(cn == 0)),
+        )
+
+
+def _block_pattern(pattern, j, k):
+    """Subdomain-level (J x J) sparsity of a (JK x JK) pattern."""
+    coo = pattern.tocoo()
+    sub = sps.coo_matrix((np.ones_like(coo.data), (coo.row // k, coo.col // k)), shape=(j, j))
+    return sub.tocsr()

@@ -23,11 +23,6 @@ class SolveError(RuntimeError):
     """The solver failed (non-finite values, or it reported failure)."""
 
 
-@eqx.filter_jit
-def _run(solver, system):
-    return solver(system)
-
-
 @functools.lru_cache(maxsize=64)
 def _compiled(form):
     return form.compile()
@@ -138,7 +133,7 @@ def solve(
     system = assemble(model, blocks, row_scaling=row_scaling)
     system = eqx.tree_at(lambda s: s.values, system, system.values.block_until_ready())
     t1 = time.perf_counter()
-    result = _run(solver, system)
+    result = solver(system)
     coeffs = result.coefficients.block_until_ready()
     t2 = time.perf_counter()
 
