@@ -95,9 +95,10 @@ class Grid(AbstractDecomposition):
         self.half_widths = jnp.broadcast_to(jnp.asarray(hws), centres.shape)
 
     def _per_axis(self) -> list[int]:
-        # A point lies in at most floor(overlap) + 1 subdomains along an axis; take
-        # one more candidate so that rounding never drops a covering subdomain.
-        return [1 if n == 1 else min(n, math.floor(self.overlap) + 2) for n in self.shape]
+        # The subdomains containing x along an axis are the integers in an open
+        # interval of length `overlap`: at most ceil(overlap) of them. (Rounding can
+        # only drop one whose window is ~0 at x: x sits on its edge.)
+        return [1 if n == 1 else min(n, math.ceil(self.overlap)) for n in self.shape]
 
     @property
     def max_cover(self) -> int:
