@@ -39,6 +39,7 @@ from .solve import (  # noqa: E402
     AbstractPreconditioner as AbstractPreconditioner,
     AbstractSolver as AbstractSolver,
     AdditiveSchwarz as AdditiveSchwarz,
+    Auto as Auto,
     BlockFilter as BlockFilter,
     CGNormal as CGNormal,
     ColumnScaling as ColumnScaling,

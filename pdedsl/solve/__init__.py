@@ -1,5 +1,6 @@
 """Solvers and `pd.solve`."""
 
+from .auto import Auto as Auto
 from .base import AbstractSolver as AbstractSolver, SolverResult as SolverResult
 from .dense import DenseLeastSquares as DenseLeastSquares
 from .iterative import (

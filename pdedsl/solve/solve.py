@@ -14,8 +14,8 @@ from ..assemble import assemble
 from ..geometry import SAMPLERS, PointRegion
 from ..problem import Problem
 from ..solution import Solution
+from .auto import Auto
 from .base import AbstractSolver
-from .dense import DenseLeastSquares
 from .iterative import as_solver
 
 
@@ -90,7 +90,8 @@ def solve(
         sampler: "grid" (default, includes the boundary), "uniform", "sobol", "halton".
         condition_points: points per face for face conditions (default: the
             equation grid's resolution along the face).
-        solver: default `pd.DenseLeastSquares()` (exact, column-scaled truncated SVD).
+        solver: a pdedsl solver or a lineax solver; default `pd.Auto()`: dense
+            truncated SVD up to 3,000 unknowns, sparse direct normal equations above.
         row_scaling: divide every row by its norm (see `pdedsl.assemble.assemble`).
         seed: seeds random samplers.
         throw: raise `SolveError` if the solver fails or produces non-finite values;
@@ -126,13 +127,15 @@ def solve(
             f"has derivatives of order {problem.max_order}; use pd.Bump() or "
             f"pd.Cosine(power={problem.max_order // 2 + 1})."
         )
-    solver = DenseLeastSquares() if solver is None else as_solver(solver)
+    solver = Auto() if solver is None else as_solver(solver)
 
     blocks = collocation(problem, model, points, sampler, condition_points, seed)
     t0 = time.perf_counter()
     system = assemble(model, blocks, row_scaling=row_scaling)
     system = eqx.tree_at(lambda s: s.values, system, system.values.block_until_ready())
     t1 = time.perf_counter()
+    if isinstance(solver, Auto):
+        solver = solver.choose(system)
     result = solver(system)
     coeffs = result.coefficients.block_until_ready()
     t2 = time.perf_counter()
@@ -165,8 +168,18 @@ def solve(
         "solve_s": t2 - t1,
     }
     if throw and not success:
-        raise SolveError(
-            f"{solver.name} failed: {message}. Try more collocation points, fewer "
-            "features, or pd.DenseLeastSquares(method='svd')."
-        )
+        if info["iterations"] is not None:
+            how = (
+                f"stopped after {info['iterations']} iterations without meeting its tolerance "
+                f"(relative residual {info['relative_residual']:.2e})"
+            )
+            fix = (
+                "increase max_steps, loosen rtol, use a stronger preconditioner "
+                "(pd.BlockFilter(), pd.AdditiveSchwarz()), or a direct solver "
+                "(pd.SparseNormal(), pd.DenseLeastSquares())"
+            )
+        else:
+            how = "did not produce a usable solution"
+            fix = "try pd.DenseLeastSquares(method='svd'), more collocation points or fewer features"
+        raise SolveError(f"{solver.name} {how} [{message}]. To fix: {fix}. (throw=False returns it anyway.)")
     return Solution(problem, model, coeffs, info)
