@@ -11,6 +11,8 @@ from .basis import AbstractBasis
 from .decomposition import AbstractDecomposition
 from .windows import AbstractWindow, Cosine
 
+_CHUNK_POINTS = 16384
+
 
 class FBPINN(eqx.Module):
     """Windows x basis functions over overlapping subdomains.
@@ -96,5 +98,8 @@ def evaluate(model: FBPINN, points: Float[Array, "N dim"], multi_indices):
         f = lambda y: model.local(y, idx, mask)  # noqa: E731
         return idx, tuple(derivative(f, a)(x) for a in multi_indices)
 
-    idx, vals = jax.vmap(per_point)(points)
+    # Chunked: vectorised within chunks, sequential across them, so that memory for
+    # the intermediate derivatives stays bounded however many points there are.
+    chunk = max(1, min(points.shape[0], _CHUNK_POINTS))
+    idx, vals = jax.lax.map(per_point, points, batch_size=chunk)
     return idx, dict(zip(multi_indices, vals))

@@ -1,0 +1,46 @@
+"""The `pdedsl` command: `pdedsl bench NAME [--json PATH] [--quick]`."""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import runpy
+import sys
+
+BENCHMARKS = {
+    "oscillator-solvers": "oscillator_solvers.py",
+    "laplace-multiscale": "laplace_multiscale.py",
+    "laplace-multilevel": "laplace_multilevel.py",
+    "scaling": "scaling.py",
+}
+
+
+def benchmarks_dir() -> pathlib.Path:
+    here = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+    if not here.is_dir():
+        raise SystemExit(
+            "pdedsl bench: the benchmarks live in the source tree (benchmarks/); install pdedsl "
+            "from a checkout with `pip install -e .` to run them."
+        )
+    return here
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="pdedsl", description="pdedsl command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench = sub.add_parser("bench", help="run one benchmark (see benchmarks/ and BENCHMARKS.md)")
+    bench.add_argument("name", choices=sorted(BENCHMARKS), help="benchmark to run")
+    bench.add_argument("--json", metavar="PATH", help="write one JSON object per method to PATH")
+    bench.add_argument("--quick", action="store_true", help="smaller sizes (a smoke test)")
+    args = parser.parse_args(argv)
+    if args.command == "bench":
+        script = benchmarks_dir() / BENCHMARKS[args.name]
+        sys.argv = (
+            [str(script)] + (["--json", args.json] if args.json else []) + (["--quick"] if args.quick else [])
+        )
+        runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
