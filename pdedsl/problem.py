@@ -105,10 +105,6 @@ class Problem:
             _check_bound(c.form, f"condition `{c.condition}`")
 
     @property
-    def is_linear(self) -> bool:
-        return True  # nonlinear equations are refused at construction for now
-
-    @property
     def dim(self) -> int:
         return self.domain.dim
 
