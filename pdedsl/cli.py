@@ -1,4 +1,4 @@
-"""The `pdedsl` command: `pdedsl bench NAME [--json PATH] [--quick]`."""
+"""The `pdedsl` command: `pdedsl demo [NAME]`, `pdedsl bench NAME [--json PATH] [--quick]`."""
 
 from __future__ import annotations
 
@@ -28,17 +28,43 @@ def benchmarks_dir() -> pathlib.Path:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="pdedsl", description="pdedsl command line.")
     sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="solve a named example and save a PNG of solution and error")
+    demo.add_argument("name", nargs="?", default="oscillator", choices=["oscillator", "poisson"])
+    demo.add_argument("--output", metavar="PATH", help="PNG to write (default: pdedsl-demo-NAME.png)")
+    demo.add_argument("--quiet", action="store_true", help="print only the RESULT line")
     bench = sub.add_parser("bench", help="run one benchmark (see benchmarks/ and BENCHMARKS.md)")
     bench.add_argument("name", choices=sorted(BENCHMARKS), help="benchmark to run")
     bench.add_argument("--json", metavar="PATH", help="write one JSON object per method to PATH")
     bench.add_argument("--quick", action="store_true", help="smaller sizes (a smoke test)")
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        return _demo(args)
     if args.command == "bench":
         script = benchmarks_dir() / BENCHMARKS[args.name]
         sys.argv = (
             [str(script)] + (["--json", args.json] if args.json else []) + (["--quick"] if args.quick else [])
         )
         runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+
+def _demo(args) -> int:
+    import time
+
+    from . import demos
+    from .solve import solve
+
+    start = time.perf_counter()
+    problem, model, points, exact = demos.DEMOS[args.name]()
+    sol = solve(problem, model, points=points)
+    err = sol.errors(exact)
+    path = args.output or f"pdedsl-demo-{args.name}.png"
+    sol.plot(exact=exact, path=path)
+    if not args.quiet:
+        print(problem)
+        print(sol.report())
+        print(f"wrote {path}")
+    print(f"RESULT rel_l2={err['rel_l2']:.6e} wall_s={time.perf_counter() - start:.3f}")
     return 0
 
 

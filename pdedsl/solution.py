@@ -116,6 +116,12 @@ class Solution(_Field):
         super().__init__(problem, model, coefficients, (0,) * problem.dim)
         self.info = info
 
+    def plot(self, exact=None, path=None, n: int | None = None):
+        """Figure of the solution (and error against `exact`); see `pdedsl.plot.plot_solution`."""
+        from .plot import plot_solution
+
+        return plot_solution(self, exact=exact, path=path, n=n)
+
     def report(self) -> str:
         i = self.info
         lines = [

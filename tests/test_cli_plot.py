@@ -1,0 +1,72 @@
+"""`pdedsl demo` and `sol.plot()` produce the figures they promise."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import pdedsl as pd
+from pdedsl import D
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,tol", [("oscillator", 1e-6), ("poisson", 1e-6)])
+def test_demo_writes_png_and_result(tmp_path, name, tol):
+    path = tmp_path / "demo.png"
+    out = subprocess.run(
+        [sys.executable, "-m", "pdedsl.cli", "demo", name, "--output", str(path), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("RESULT rel_l2=")
+    assert float(last.split()[1].split("=")[1]) <= tol
+    assert path.read_bytes()[:8] == PNG and path.stat().st_size > 20_000
+
+
+def _figure_data(fig):
+    return [line.get_ydata() for ax in fig.axes for line in ax.get_lines()]
+
+
+def test_plot_1d_draws_solution_exact_and_error(tmp_path):
+    x = pd.Symbol("x")
+    u = pd.Function("u")(x)
+    exact = sp.sin(3 * x)
+    problem = pd.Problem(
+        D(u, x, 2) == -9 * sp.sin(3 * x),
+        domain=pd.Interval(x, 0, 1),
+        conditions=[u.at(x=0) == 0, u.at(x=1) == sp.sin(3)],
+    )
+    sol = pd.solve(problem, pd.FBPINN(pd.Grid(problem.domain, 3, 2.0), pd.Polynomial(8)))
+    fig = sol.plot(exact=exact, path=tmp_path / "p.png", n=101)
+    exact_line, sol_line, err_line = _figure_data(fig)
+    xs = np.linspace(0, 1, 101)
+    np.testing.assert_allclose(exact_line, np.sin(3 * xs), atol=1e-12)
+    np.testing.assert_allclose(sol_line, np.sin(3 * xs), atol=1e-6)
+    assert np.max(err_line) < 1e-6
+    assert (tmp_path / "p.png").read_bytes()[:8] == PNG
+
+
+def test_plot_2d_and_3d():
+    x, y, z = pd.Symbol("x"), pd.Symbol("y"), pd.Symbol("z")
+    u = pd.Function("u")(x, y)
+    problem = pd.Problem(
+        D(u, x, 2) + D(u, y, 2) == 0,
+        domain=pd.Box([x, y], [0, 0], [1, 1]),
+        conditions=[u.on(pd.boundary) == x],
+    )
+    sol = pd.solve(problem, pd.FBPINN(pd.Grid(problem.domain, 2, 2.0), pd.Polynomial(3)))
+    fig = sol.plot(exact=x, n=30)
+    assert len(fig.axes) == 4  # two panels, two colour bars
+    w = pd.Function("w")(x, y, z)
+    p3 = pd.Problem(w == 1, domain=pd.Box([x, y, z], [0, 0, 0], [1, 1, 1]))
+    sol3 = pd.solve(p3, pd.FBPINN(pd.Grid(p3.domain, 1, 2.0), pd.Polynomial(0)), points=8)
+    with pytest.raises(NotImplementedError, match="1D and 2D"):
+        sol3.plot()
