@@ -6,23 +6,13 @@ import pytest
 import sympy as sp
 
 import pdedsl as pd
-from pdedsl import D, Dn
+from pdedsl import D, Dn, demos
 from pdedsl.solve.base import SolverResult
 
 
 def oscillator(w0=80.0, d=2.0):
-    t = pd.Symbol("t")
-    u = pd.Function("u")(t)
-    m, mu, k = 1.0, 2 * d, w0**2
-    problem = pd.Problem(
-        m * D(u, t, 2) + mu * D(u, t) + k * u == 0,
-        domain=pd.Interval(t, 0, 1),
-        conditions=[u.at(t=0) == 1, D(u, t).at(t=0) == 0],
-    )
-    w = sp.sqrt(w0**2 - d**2)
-    phi = sp.atan(-d / w)
-    exact = sp.exp(-d * t) * sp.cos(phi + w * t) / sp.cos(phi)
-    return problem, exact, t
+    problem, _, _, exact = demos.oscillator(w0, d)
+    return problem, exact, problem.coords[0]
 
 
 @pytest.mark.parametrize(
