@@ -30,6 +30,7 @@ from .ansatz import (  # noqa: E402
 )
 from .assemble import LinearSystem as LinearSystem, assemble as assemble  # noqa: E402
 from .geometry import Box as Box, Interval as Interval  # noqa: E402
+from .io import SolutionFileError as SolutionFileError, load as load  # noqa: E402
 from .lower import NonlinearError as NonlinearError  # noqa: E402
 from .problem import Problem as Problem  # noqa: E402
 from .solution import Solution as Solution  # noqa: E402

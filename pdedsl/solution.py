@@ -116,6 +116,12 @@ class Solution(_Field):
         super().__init__(problem, model, coefficients, (0,) * problem.dim)
         self.info = info
 
+    def save(self, path) -> None:
+        """Save to one file; `pd.load(path)` gives bit-identical predictions, no re-solve."""
+        from .io import save
+
+        save(self, path)
+
     def plot(self, exact=None, path=None, n: int | None = None):
         """Figure of the solution (and error against `exact`); see `pdedsl.plot.plot_solution`."""
         from .plot import plot_solution
