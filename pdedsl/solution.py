@@ -140,7 +140,16 @@ class Solution(_Field):
             f"  solver       {i['solver']}  [{i['solver_message']}]",
         ]
         if i.get("rank") is not None:
-            lines.append(f"  rank         {i['rank']} of {i['unknowns']} (cond {i['condition_number']:.2e})")
+            lines.append(f"  rank         {i['rank']} of {i['unknowns']}")
+        if i.get("condition_number") is not None:
+            if i.get("rank") is not None:
+                lines.append(
+                    f"  cond(M)      {i['condition_number']:.2e} (exact, columns scaled to unit norm)"
+                )
+            else:
+                lines.append(
+                    f"  cond(M R)    {i['condition_number']:.2e} (LSMR's estimate, after preconditioning)"
+                )
         if i.get("iterations") is not None:
             lines.append(f"  iterations   {i['iterations']}")
         if i.get("filtered"):
@@ -152,8 +161,11 @@ class Solution(_Field):
         )
         for name, rms in i["group_rms"].items():
             lines.append(f"    {name:<40s} rms {rms:.3e}")
+        setup = (
+            f" (of which preconditioner setup {i['setup_s']:.3f} s)" if i.get("setup_s") is not None else ""
+        )
         lines.append(
-            f"  time         assemble {i['assemble_s']:.3f} s, solve {i['solve_s']:.3f} s "
+            f"  time         assemble {i['assemble_s']:.3f} s, solve {i['solve_s']:.3f} s{setup} "
             "(includes JIT compilation on the first call with these shapes)"
         )
         return "\n".join(lines)

@@ -3,6 +3,9 @@ equations, GMRES for square systems, and any user-provided lineax solver."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -40,6 +43,18 @@ def normal_operator(system: LinearSystem) -> lx.FunctionLinearOperator:
     )
 
 
+def _timed_build(pre, system):
+    """Build a preconditioner and time it (the operator-only setup phase)."""
+    t0 = time.perf_counter()
+    built = build(pre, system)
+    jax.block_until_ready(built)
+    return built, time.perf_counter() - t0
+
+
+def _with_setup(result: SolverResult, setup_s: float) -> SolverResult:
+    return dataclasses.replace(result, setup_s=setup_s)
+
+
 def _finish(system, coeffs, iterations, ok, message, filtered=None, cond=None):
     res = jnp.linalg.norm(system.mv(coeffs) - system.rhs)
     return SolverResult(
@@ -66,7 +81,8 @@ class LSMR(AbstractSolver):
     max_steps: int = 20_000
 
     def __call__(self, system: LinearSystem) -> SolverResult:
-        return _lsmr(self, system, build(self.preconditioner, system))
+        pre, setup = _timed_build(self.preconditioner, system)
+        return _with_setup(_lsmr(self, system, pre), setup)
 
     @property
     def name(self):
@@ -111,7 +127,8 @@ class CGNormal(AbstractSolver):
     max_steps: int = 20_000
 
     def __call__(self, system: LinearSystem) -> SolverResult:
-        return _cg(self, system, build(self.preconditioner, system))
+        pre, setup = _timed_build(self.preconditioner, system)
+        return _with_setup(_cg(self, system, pre), setup)
 
     @property
     def name(self):
@@ -178,7 +195,8 @@ class GMRES(AbstractSolver):
                 f"GMRES needs a square system, got {n} rows for {m} unknowns; choose "
                 f"points so that rows == unknowns, or use pd.LSMR()."
             )
-        return _gmres(self, system, build(self.preconditioner, system))
+        pre, setup = _timed_build(self.preconditioner, system)
+        return _with_setup(_gmres(self, system, pre), setup)
 
     @property
     def name(self):

@@ -164,6 +164,7 @@ def solve(
         "rank": None if result.rank is None else int(result.rank),
         "condition_number": None if result.condition_number is None else float(result.condition_number),
         "filtered": None if result.filtered is None else int(result.filtered),
+        "setup_s": result.setup_s,
         "assemble_s": t1 - t0,
         "solve_s": t2 - t1,
     }
