@@ -1,4 +1,5 @@
-"""The `pdedsl` command: `pdedsl demo [NAME]`, `pdedsl bench NAME [--json PATH] [--quick]`."""
+"""The `pdedsl` command: `pdedsl demo [NAME]`, `pdedsl run SCRIPT.py`,
+`pdedsl bench NAME [--json PATH] [--quick]`."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ def main(argv=None) -> int:
     demo.add_argument("name", nargs="?", default="oscillator", choices=["oscillator", "poisson"])
     demo.add_argument("--output", metavar="PATH", help="PNG to write (default: pdedsl-demo-NAME.png)")
     demo.add_argument("--quiet", action="store_true", help="print only the RESULT line")
+    run = sub.add_parser("run", help="run a user problem file (a Python script)")
+    run.add_argument("script", help="path to a .py file")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     bench = sub.add_parser("bench", help="run one benchmark (see benchmarks/ and BENCHMARKS.md)")
     bench.add_argument("name", choices=sorted(BENCHMARKS), help="benchmark to run")
     bench.add_argument("--json", metavar="PATH", help="write one JSON object per method to PATH")
@@ -39,6 +43,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "run":
+        script = pathlib.Path(args.script)
+        if not script.is_file():
+            raise SystemExit(f"pdedsl run: no such file: {script}")
+        sys.argv = [str(script), *args.args]
+        runpy.run_path(str(script), run_name="__main__")
+        return 0
     if args.command == "bench":
         script = benchmarks_dir() / BENCHMARKS[args.name]
         sys.argv = (

@@ -79,3 +79,99 @@ def plot_solution(sol, exact=None, path=None, n: int | None = None):
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
+
+
+def plot_convergence(sol, path=None):
+    """Relative preconditioned residual per iteration of an iterative solve (CGNormal)."""
+    hist = sol.info.get("history")
+    if hist is None:
+        raise ValueError(
+            f"{sol.info['solver']} records no convergence history (only pd.CGNormal does); "
+            "direct solvers have none."
+        )
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.semilogy(np.arange(len(hist)), hist, color="C0")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("relative preconditioned residual")
+    ax.set_title(f"{sol.info['solver']}: {sol.info['iterations']} iterations")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_decomposition(model, path=None, n: int = 1000):
+    """1D: the normalised windows w_j (a partition of unity). 2D: the subdomain
+    centres, one colour per level, with the support of one subdomain per level shaded."""
+    import jax.numpy as jnp
+
+    from .ansatz import evaluate
+
+    plt = _pyplot()
+    dec = model.decomposition
+    dom = dec.domain
+    centres = np.asarray(dec.centres)
+    hw = np.asarray(dec.half_widths)
+    levels = np.asarray(dec.levels)
+    if dec.dim == 1:
+        x = np.linspace(dom.lower[0], dom.upper[0], n)
+        # the windows alone: the same decomposition with a single feature equal to 1
+        from .ansatz.basis import AbstractBasis
+        from .ansatz.model import FBPINN
+
+        class _One(AbstractBasis):
+            def num_features(self, dim):
+                return 1
+
+            def features(self, params, z):
+                return jnp.ones(1)
+
+        ones = FBPINN(dec, _One(), window=model.window)
+        idx, vals = evaluate(ones, jnp.asarray(x[:, None]), ((0,),))
+        w = np.zeros((n, dec.num_subdomains))
+        np.add.at(
+            w,
+            (np.repeat(np.arange(n), idx.shape[1]), np.asarray(idx).ravel()),
+            np.asarray(vals[(0,)])[..., 0].ravel(),
+        )
+        fig, ax = plt.subplots(figsize=(8, 3))
+        for j in range(dec.num_subdomains):
+            ax.plot(x, w[:, j], lw=1, color=f"C{levels[j] % 10}")
+        ax.plot(x, w.sum(axis=1), "k--", lw=1, label="sum")
+        ax.set_xlabel(str(dom.coords[0]))
+        ax.set_title(f"{dec.num_subdomains} windows ({type(model.window).__name__})")
+        ax.legend(loc="center right")
+    elif dec.dim == 2:
+        from matplotlib.patches import Rectangle
+
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        mid = (np.asarray(dom.lower) + np.asarray(dom.upper)) / 2
+        for lvl in np.unique(levels):
+            on = levels == lvl
+            colour = f"C{lvl % 10}"
+            ax.plot(
+                centres[on, 0],
+                centres[on, 1],
+                "o",
+                ms=max(2, 8 - lvl),
+                color=colour,
+                label=f"level {lvl}: {on.sum()}",
+            )
+            # shade the support of the subdomain nearest the middle, to show the overlap
+            j = np.flatnonzero(on)[np.argmin(np.linalg.norm(centres[on] - mid, axis=1))]
+            ax.add_patch(Rectangle(centres[j] - hw[j], 2 * hw[j, 0], 2 * hw[j, 1], color=colour, alpha=0.15))
+        ax.add_patch(Rectangle(dom.lower, *dom.lengths, fill=False, lw=2, color="k"))
+        ax.set_xlim(dom.lower[0] - 0.05 * dom.lengths[0], dom.upper[0] + 0.05 * dom.lengths[0])
+        ax.set_ylim(dom.lower[1] - 0.05 * dom.lengths[1], dom.upper[1] + 0.05 * dom.lengths[1])
+        ax.legend(loc="upper right", fontsize=8)
+        ax.set_aspect("equal")
+        ax.set_title(f"{dec.num_subdomains} subdomains")
+        ax.set_xlabel(str(dom.coords[0]))
+        ax.set_ylabel(str(dom.coords[1]))
+    else:
+        raise NotImplementedError("plot_decomposition draws 1D and 2D decompositions.")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

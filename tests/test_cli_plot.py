@@ -8,7 +8,8 @@ import pytest
 import sympy as sp
 
 import pdedsl as pd
-from pdedsl import D
+from pdedsl import D, demos
+from pdedsl.plot import plot_convergence, plot_decomposition
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -70,3 +71,42 @@ def test_plot_2d_and_3d():
     sol3 = pd.solve(p3, pd.FBPINN(pd.Grid(p3.domain, 1, 2.0), pd.Polynomial(0)), points=8)
     with pytest.raises(NotImplementedError, match="1D and 2D"):
         sol3.plot()
+
+
+def test_convergence_history_and_its_plot():
+    problem, _, _, _ = demos.oscillator(w0=20.0)
+    model = pd.FBPINN(pd.Grid(problem.domain, 6, 2.0), pd.Polynomial(8))
+    sol = pd.solve(problem, model, points=200, solver=pd.CGNormal(pd.AdditiveSchwarz()))
+    hist = sol.info["history"]
+    assert len(hist) == sol.info["iterations"] + 1 and hist[0] == 1.0
+    assert hist.min() <= 1e-10  # the CG tolerance, relative to the start
+    (line,) = plot_convergence(sol).axes[0].get_lines()
+    np.testing.assert_array_equal(line.get_ydata(), hist)
+    dense = pd.solve(problem, model, points=200, solver=pd.DenseLeastSquares())
+    with pytest.raises(ValueError, match="no convergence history"):
+        plot_convergence(dense)
+
+
+def test_decomposition_plot_shows_a_partition_of_unity():
+    t = pd.Symbol("t")
+    model = pd.FBPINN(pd.Grid(pd.Interval(t, 0, 1), 6, 2.9), pd.Polynomial(3))
+    lines = plot_decomposition(model, n=300).axes[0].get_lines()
+    assert len(lines) == 7  # six windows and their sum
+    np.testing.assert_allclose(lines[-1].get_ydata(), 1.0, atol=1e-12)
+    x, y = pd.Symbol("x"), pd.Symbol("y")
+    ml = pd.FBPINN(pd.Multilevel(pd.Box([x, y], [0, 0], [1, 1]), levels=3), pd.Polynomial(2))
+    ax = plot_decomposition(ml).axes[0]
+    assert [len(line.get_xdata()) for line in ax.get_lines()] == [1, 4, 16]
+
+
+def test_run_command_runs_a_script(tmp_path):
+    script = tmp_path / "mine.py"
+    script.write_text("import sys\nprint('ARGS', sys.argv[1:])\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "pdedsl.cli", "run", str(script), "a", "--b"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and "ARGS ['a', '--b']" in out.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "pdedsl.cli", "run", str(tmp_path / "none.py")], capture_output=True, text=True
+    )
+    assert bad.returncode != 0 and "no such file" in bad.stderr

@@ -19,6 +19,7 @@ class SolverResult(eqx.Module):
     rank: Array | None = None
     condition_number: Array | None = None
     filtered: Array | int | None = None
+    history: Array | None = None
     setup_s: float | None = eqx.field(static=True, default=None)
     success: Array | bool = True
     message: str = eqx.field(static=True, default="")

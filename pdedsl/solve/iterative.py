@@ -145,11 +145,11 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
     tol = (self.rtol**2) * g0
 
     def cond(c):
-        k, _, _, _, g, _, best_g, _ = c
+        k, _, _, _, g, _, best_g, _, _ = c
         return (k < self.max_steps) & (g > tol) & jnp.isfinite(g) & (g <= 1e12 * best_g)
 
     def body(c):
-        k, x, r, p, g, best_x, best_g, best_k = c
+        k, x, r, p, g, best_x, best_g, best_k, hist = c
         q = system.mv(p)
         alpha = g / jnp.maximum(dot(q, q), jnp.finfo(g.dtype).tiny)
         x = x + alpha * p
@@ -165,12 +165,14 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         better = g_new < best_g
         best_x = jnp.where(better, x, best_x)
         best_k = jnp.where(better, k + 1, best_k)
-        return k + 1, x, r, p, g_new, best_x, jnp.where(better, g_new, best_g), best_k
+        hist = hist.at[k + 1].set(jnp.sqrt(jnp.abs(g_new / g0)))
+        return k + 1, x, r, p, g_new, best_x, jnp.where(better, g_new, best_g), best_k, hist
 
-    init = (jnp.array(0), x0, r0, z0, g0, x0, g0, jnp.array(0))
-    k, _, _, _, g, best_x, best_g, best_k = jax.lax.while_loop(cond, body, init)
+    hist0 = jnp.full((self.max_steps + 1,), jnp.nan, g0.dtype).at[0].set(1.0)
+    init = (jnp.array(0), x0, r0, z0, g0, x0, g0, jnp.array(0), hist0)
+    k, _, _, _, g, best_x, best_g, best_k, hist = jax.lax.while_loop(cond, body, init)
     ok = best_g <= tol
-    return _finish(
+    result = _finish(
         system,
         best_x,
         k,
@@ -178,6 +180,7 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         f"CG on the normal equations (CGLS form), {self.preconditioner.name} preconditioner",
         filtered=pre.filtered,
     )
+    return eqx.tree_at(lambda r: r.history, result, hist, is_leaf=lambda x: x is None)
 
 
 class GMRES(AbstractSolver):

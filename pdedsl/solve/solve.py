@@ -165,6 +165,9 @@ def solve(
         "condition_number": None if result.condition_number is None else float(result.condition_number),
         "filtered": None if result.filtered is None else int(result.filtered),
         "setup_s": result.setup_s,
+        "history": None
+        if result.history is None
+        else np.asarray(result.history)[: int(result.iterations) + 1],
         "assemble_s": t1 - t0,
         "solve_s": t2 - t1,
     }
