@@ -110,3 +110,17 @@ def test_run_command_runs_a_script(tmp_path):
         [sys.executable, "-m", "pdedsl.cli", "run", str(tmp_path / "none.py")], capture_output=True, text=True
     )
     assert bad.returncode != 0 and "no such file" in bad.stderr
+
+
+def test_progress_only_when_asked_or_in_a_terminal(capfd):
+    problem, _, _, _ = demos.oscillator(w0=20.0)
+    model = pd.FBPINN(pd.Grid(problem.domain, 6, 2.0), pd.Polynomial(10))
+    solver = pd.CGNormal(pd.BlockFilter())
+    pd.solve(problem, model, points=200, solver=solver)  # stderr is not a terminal here
+    assert capfd.readouterr().err == ""
+    sol = pd.solve(problem, model, points=200, solver=solver, progress=True)
+    err = capfd.readouterr().err
+    assert "assembling 202 rows x 66 unknowns" in err and "solving with CGNormal(BlockFilter)" in err
+    assert sol.info["iterations"] >= 100 and "CG iteration    100" in err
+    pd.solve(problem, model, points=200, solver=solver, progress=False)
+    assert capfd.readouterr().err == ""

@@ -4,6 +4,7 @@ equations, GMRES for square systems, and any user-provided lineax solver."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 
 import equinox as eqx
@@ -125,6 +126,7 @@ class CGNormal(AbstractSolver):
     preconditioner: AbstractPreconditioner = ColumnScaling()
     rtol: float = 1e-10
     max_steps: int = 20_000
+    progress: bool = False
 
     def __call__(self, system: LinearSystem) -> SolverResult:
         pre, setup = _timed_build(self.preconditioner, system)
@@ -133,6 +135,12 @@ class CGNormal(AbstractSolver):
     @property
     def name(self):
         return f"CGNormal({self.preconditioner.name})"
+
+
+def _report(k, residual):
+    print(
+        f"\r  CG iteration {int(k):>6d}   residual {float(residual):.3e}", end="", file=sys.stderr, flush=True
+    )
 
 
 @eqx.filter_jit
@@ -166,6 +174,12 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         best_x = jnp.where(better, x, best_x)
         best_k = jnp.where(better, k + 1, best_k)
         hist = hist.at[k + 1].set(jnp.sqrt(jnp.abs(g_new / g0)))
+        if self.progress:
+            jax.lax.cond(
+                (k + 1) % 100 == 0,
+                lambda: jax.debug.callback(_report, k + 1, hist[k + 1]),
+                lambda: None,
+            )
         return k + 1, x, r, p, g_new, best_x, jnp.where(better, g_new, best_g), best_k, hist
 
     hist0 = jnp.full((self.max_steps + 1,), jnp.nan, g0.dtype).at[0].set(1.0)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import sys
 import time
 
 import equinox as eqx
@@ -16,7 +18,7 @@ from ..problem import Problem
 from ..solution import Solution
 from .auto import Auto
 from .base import AbstractSolver
-from .iterative import as_solver
+from .iterative import CGNormal, as_solver
 
 
 class SolveError(RuntimeError):
@@ -79,6 +81,7 @@ def solve(
     row_scaling: bool = True,
     seed: int = 0,
     throw: bool = True,
+    progress: bool | None = None,
 ) -> Solution:
     """Solve a linear problem with an ansatz by least squares.
 
@@ -96,6 +99,8 @@ def solve(
         seed: seeds random samplers.
         throw: raise `SolveError` if the solver fails or produces non-finite values;
             otherwise the failure is recorded in `sol.info`.
+        progress: print the phases (and CG iterations) to stderr. Default: only when
+            stderr is a terminal.
 
     Returns:
         A `Solution`.
@@ -129,17 +134,26 @@ def solve(
         )
     solver = Auto() if solver is None else as_solver(solver)
 
+    if progress is None:
+        progress = sys.stderr.isatty()
+    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
+    if progress and isinstance(solver, CGNormal):
+        solver = dataclasses.replace(solver, progress=True)
+
     blocks = collocation(problem, model, points, sampler, condition_points, seed)
+    say(f"pdedsl: assembling {sum(b[2].shape[0] for b in blocks)} rows x {model.num_unknowns} unknowns")
     t0 = time.perf_counter()
     system = assemble(model, blocks, row_scaling=row_scaling)
     system = eqx.tree_at(lambda s: s.values, system, system.values.block_until_ready())
     t1 = time.perf_counter()
     if isinstance(solver, Auto):
         solver = solver.choose(system)
+    say(f"pdedsl: assembled in {t1 - t0:.2f} s; solving with {solver.name}")
     result = solver(system)
     coeffs = result.coefficients.block_until_ready()
     t2 = time.perf_counter()
 
+    say(f"\npdedsl: solved in {t2 - t1:.2f} s")
     resid = system.mv(coeffs) - system.rhs
     unscaled = resid / system.row_scale
     group_rms = {name: float(jnp.sqrt(jnp.mean(unscaled[a:b] ** 2))) for name, a, b in system.groups}
