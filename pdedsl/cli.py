@@ -67,7 +67,7 @@ def _demo(args) -> int:
 
     start = time.perf_counter()
     problem, model, points, exact = demos.DEMOS[args.name]()
-    sol = solve(problem, model, points=points)
+    sol = solve(problem, model, points=points, progress=False if args.quiet else None)
     err = sol.errors(exact)
     path = args.output or f"pdedsl-demo-{args.name}.png"
     sol.plot(exact=exact, path=path)
