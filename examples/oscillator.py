@@ -25,11 +25,13 @@ u = pd.Function("u")(t)
 d, w0 = 2.0, 80.0
 m, mu, k = 1.0, 2 * d, w0**2
 
+# fmt: off
 problem = pd.Problem(
-    m * D(u, t, 2) + mu * D(u, t) + k * u == 0,
+    m*D(u, t, 2) + mu*D(u, t) + k*u == 0,
     domain=pd.Interval(t, 0, 1),
     conditions=[u.at(t=0) == 1, D(u, t).at(t=0) == 0],
 )
+# fmt: on
 
 # Exact solution of the under-damped oscillator.
 w = sp.sqrt(w0**2 - d**2)

@@ -15,11 +15,13 @@ def oscillator(w0: float = 80.0, d: float = 2.0):
     t = Symbol("t")
     u = Function("u")(t)
     m, mu, k = 1.0, 2 * d, w0**2
+    # fmt: off
     problem = Problem(
-        m * D(u, t, 2) + mu * D(u, t) + k * u == 0,
+        m*D(u, t, 2) + mu*D(u, t) + k*u == 0,
         domain=Interval(t, 0, 1),
         conditions=[u.at(t=0) == 1, D(u, t).at(t=0) == 0],
     )
+    # fmt: on
     w = sp.sqrt(w0**2 - d**2)
     phi = sp.atan(-d / w)
     exact = sp.exp(-d * t) * sp.cos(phi + w * t) / sp.cos(phi)

@@ -69,7 +69,7 @@ def assert_same_conditions(got: pd.Problem, want: pd.Problem, points):
 @pytest.mark.parametrize("spelling", list(COEFFS))
 def test_oscillator_spellings_lower_identically(spelling, f):
     (m, mu, k), parameters = COEFFS[spelling]
-    eq = m * D(u, t, 2) + mu * D(u, t) + k * u == f
+    eq = m*D(u, t, 2) + mu*D(u, t) + k*u == f  # fmt: skip
     assert isinstance(eq, Equation)
     # the coefficients also appear in a condition, which must see the same values
     conditions = [u.at(t=0) == 1, D(u, t).at(t=0) == 0, (m * u + D(u, t)).at(t=1) == mu]
