@@ -1,20 +1,20 @@
 """pdedsl: write a differential equation symbolically, solve it with a domain-decomposed
 physics-informed ansatz trained by linear algebra."""
 
-import importlib.metadata
+import importlib.metadata as _metadata
 
-import jax
-import scipy.linalg  # noqa: F401  (load SciPy's BLAS now, so that the limit below covers it)
-import threadpoolctl
+import jax as _jax
+import scipy.linalg as _scipy_linalg  # noqa: F401  (load SciPy's BLAS now, so that the limit below covers it)
+import threadpoolctl as _threadpoolctl
 
 # XLA's CPU LAPACK kernels (SVD, QR, eigh) call SciPy's OpenBLAS from inside XLA's
 # own thread pool; letting OpenBLAS start threads of its own oversubscribes the
 # cores (measured: a 722 x 160 SVD went from 7 ms to 3 s on 2 cores).
-threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+_threadpoolctl.threadpool_limits(limits=1, user_api="blas")
 
 # The least-squares systems are ill-conditioned (cond(M) ~ 1e16 for random
 # features): float64 is the default for the whole library.
-jax.config.update("jax_enable_x64", True)
+_jax.config.update("jax_enable_x64", True)
 
 from .ansatz import (  # noqa: E402
     FBPINN as FBPINN,
@@ -75,6 +75,6 @@ from .symbolic.functions import (  # noqa: E402
 )
 
 try:
-    __version__ = importlib.metadata.version("pdedsl")
-except importlib.metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = _metadata.version("pdedsl")
+except _metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+unknown"

@@ -33,6 +33,7 @@ def main(argv=None) -> int:
     demo.add_argument("name", nargs="?", default="oscillator", choices=["oscillator", "poisson"])
     demo.add_argument("--output", metavar="PATH", help="PNG to write (default: pdedsl-demo-NAME.png)")
     demo.add_argument("--quiet", action="store_true", help="print only the RESULT line")
+    demo.add_argument("--json", action="store_true", help="print the result as one JSON object instead")
     run = sub.add_parser("run", help="run a user problem file (a Python script)")
     run.add_argument("script", help="path to a .py file")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
@@ -67,15 +68,24 @@ def _demo(args) -> int:
 
     start = time.perf_counter()
     problem, model, points, exact = demos.DEMOS[args.name]()
-    sol = solve(problem, model, points=points, progress=False if args.quiet else None)
+    sol = solve(problem, model, points=points, progress=False if (args.quiet or args.json) else None)
     err = sol.errors(exact)
     path = args.output or f"pdedsl-demo-{args.name}.png"
     sol.plot(exact=exact, path=path)
+    wall = time.perf_counter() - start
+    if args.json:
+        import json
+
+        keys = ("solver", "unknowns", "iterations", "assemble_s", "solve_s")
+        out = {"demo": args.name, "png": str(path), **{k: sol.info[k] for k in keys}}
+        out.update(rows=sol.info["points"], test_points=err.pop("points"), **err, wall_s=wall)
+        print(json.dumps(out))
+        return 0
     if not args.quiet:
         print(problem)
         print(sol.report())
         print(f"wrote {path}")
-    print(f"RESULT rel_l2={err['rel_l2']:.6e} wall_s={time.perf_counter() - start:.3f}")
+    print(f"RESULT rel_l2={err['rel_l2']:.6e} wall_s={wall:.3f}")
     return 0
 
 

@@ -124,3 +124,19 @@ def test_progress_only_when_asked_or_in_a_terminal(capfd):
     assert sol.info["iterations"] >= 100 and "CG iteration    100" in err
     pd.solve(problem, model, points=200, solver=solver, progress=False)
     assert capfd.readouterr().err == ""
+
+
+def test_demo_json(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "pdedsl.cli", "demo", "--json", "--output", str(tmp_path / "d.png")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    import json
+
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["demo"] == "oscillator" and r["rel_l2"] <= 1e-6
+    assert r["unknowns"] == 240 and r["rows"] == 722 and r["test_points"] == 2000

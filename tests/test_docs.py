@@ -33,3 +33,14 @@ def test_a_broken_block_would_fail(tmp_path):
     page.write_text("text\n\n```python\nimport pdedsl as pd\npd.Interval(pd.Symbol('t'), 1, 0)\n```\n")
     with pytest.raises(AssertionError, match="block 0 failed"):
         test_page_runs(page)
+
+
+def test_api_page_lists_every_public_name():
+    import inspect
+
+    import pdedsl as pd
+
+    text = (ROOT / "docs" / "api.md").read_text()
+    public = [n for n in dir(pd) if not n.startswith("_") and not inspect.ismodule(getattr(pd, n))]
+    missing = [n for n in public if f"`pd.{n}`" not in text]
+    assert not missing, f"docs/api.md does not list {missing}"
