@@ -153,7 +153,7 @@ def solve(
     coeffs = result.coefficients.block_until_ready()
     t2 = time.perf_counter()
 
-    say(f"\npdedsl: solved in {t2 - t1:.2f} s")
+    say(("\n" if isinstance(solver, CGNormal) else "") + f"pdedsl: solved in {t2 - t1:.2f} s")
     resid = system.mv(coeffs) - system.rhs
     unscaled = resid / system.row_scale
     group_rms = {name: float(jnp.sqrt(jnp.mean(unscaled[a:b] ** 2))) for name, a, b in system.groups}
