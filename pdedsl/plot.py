@@ -17,6 +17,13 @@ def _pyplot():
     return plt
 
 
+def _finish(fig, path):
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
 def plot_solution(sol, exact=None, path=None, n: int | None = None):
     """Solution (and exact solution and error, if `exact` is given) on a grid.
 
@@ -75,10 +82,7 @@ def plot_solution(sol, exact=None, path=None, n: int | None = None):
             ax.set_aspect("equal")
     else:
         raise NotImplementedError("plot_solution draws 1D and 2D problems; for 3D, evaluate sol on a slice.")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    return _finish(fig, path)
 
 
 def plot_convergence(sol, path=None):
@@ -95,10 +99,7 @@ def plot_convergence(sol, path=None):
     ax.set_xlabel("iteration")
     ax.set_ylabel("relative preconditioned residual")
     ax.set_title(f"{sol.info['solver']}: {sol.info['iterations']} iterations")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    return _finish(fig, path)
 
 
 def plot_decomposition(model, path=None, n: int = 1000):
@@ -171,7 +172,4 @@ def plot_decomposition(model, path=None, n: int = 1000):
         ax.set_ylabel(str(dom.coords[1]))
     else:
         raise NotImplementedError("plot_decomposition draws 1D and 2D decompositions.")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    return _finish(fig, path)
