@@ -574,6 +574,8 @@ def _iterate(opt, rm, y0, solver, recorder, say):
     # optimistix's step k evaluates the candidate of step k - 1 and accepts or rejects
     # it; `y` is the last accepted point (step 1 only evaluates y0).
     n_accepted = 0
+    best, since_best = (loss0, y0), 0
+    loss = loss0
     for k in range(1, solver.max_steps + 2):
         n_solves = len(recorder.history)
         y, state, loss, acc = _step(opt, rm, y, state)
@@ -612,16 +614,23 @@ def _iterate(opt, rm, y0, solver, recorder, say):
             )
             break
         if accepted:
+            if loss < best[0] * (1 - solver.ftol):
+                best, since_best = (loss, y), 0
+            else:
+                since_best += 1
             size = float(jnp.linalg.norm(flat))
             small_step = dy <= solver.rtol * size + solver.atol
-            stalled = prev_loss - loss <= solver.ftol * prev_loss
+            stalled = 0 <= prev_loss - loss <= solver.ftol * prev_loss or since_best >= 3
             if small_step or stalled or np.sqrt(2 * loss) <= solver.atol:
                 ok = True
                 message = "converged: " + (
-                    "step below rtol" if small_step else "residual no longer decreases"
+                    "step below rtol" if small_step else "the residual no longer decreases"
                 )
                 break
             prev_loss, prev_y = loss, flat
+    if best[0] < loss:  # oscillating around a least-squares minimum: keep the best point
+        y = best[1]
+        message += f" (returning the best point, residual {np.sqrt(2 * best[0]):.3e})"
     return y, steps, ok, message, history
 
 
