@@ -614,13 +614,14 @@ def _iterate(opt, rm, y0, solver, recorder, say):
             )
             break
         if accepted:
-            if loss < best[0] * (1 - solver.ftol):
+            if loss < best[0] * (1 - 1e-3):
                 best, since_best = (loss, y), 0
             else:
                 since_best += 1
             size = float(jnp.linalg.norm(flat))
             small_step = dy <= solver.rtol * size + solver.atol
-            stalled = 0 <= prev_loss - loss <= solver.ftol * prev_loss or since_best >= 3
+            # no progress: a tiny decrease now, or no 0.1% gain on the best in 5 steps
+            stalled = 0 <= prev_loss - loss <= solver.ftol * prev_loss or since_best >= 5
             if small_step or stalled or np.sqrt(2 * loss) <= solver.atol:
                 ok = True
                 message = "converged: " + (
@@ -628,7 +629,7 @@ def _iterate(opt, rm, y0, solver, recorder, say):
                 )
                 break
             prev_loss, prev_y = loss, flat
-    if best[0] < loss:  # oscillating around a least-squares minimum: keep the best point
+    if best[0] < loss and ok:  # oscillating around a least-squares minimum: keep the best point
         y = best[1]
         message += f" (returning the best point, residual {np.sqrt(2 * best[0]):.3e})"
     return y, steps, ok, message, history
