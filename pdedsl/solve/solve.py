@@ -97,7 +97,7 @@ def solve(
     throw: bool = True,
     progress: bool | None = None,
 ) -> Solution:
-    """Solve a linear problem with an ansatz by least squares.
+    """Solve a problem with an ansatz: linear least squares, or Gauss-Newton when it is nonlinear.
 
     Args:
         problem: a `pd.Problem`.
