@@ -58,9 +58,23 @@ def burgers_reference(x, t, nu: float = 0.01 / np.pi, nodes: int = 200):
     return np.where(t[:, 0] > 0, u, -np.sin(np.pi * x[:, 0]))
 
 
-def burgers(nu: float = 0.01 / np.pi, subdomains=(40, 10), degree: int = 6, points=(400, 100)):
+def graded(n: int, lower: float, upper: float, centre: float, stretch: float) -> np.ndarray:
+    """`n` points from `lower` to `upper`, clustered at `centre` by a sinh map
+    (`stretch` = 0: uniform; 4: about 7x finer at the centre than on average)."""
+    xi = np.linspace(-1.0, 1.0, n)
+    if stretch == 0:
+        return lower + (xi + 1) * (upper - lower) / 2
+    left, right = centre - lower, upper - centre
+    s = np.sinh(stretch * xi) / np.sinh(stretch)
+    return np.where(s < 0, centre + s * left, centre + s * right)
+
+
+def burgers(
+    nu: float = 0.01 / np.pi, subdomains=(40, 10), degree: int = 6, points=(400, 100), stretch: float = 0.0
+):
     """Burgers' equation on x in [-1, 1], t in [0, 1] (space-time, solved globally);
-    `exact` is the Cole-Hopf reference, a callable on (N, 2) points (x, t)."""
+    `exact` is the Cole-Hopf reference, a callable on (N, 2) points (x, t).
+    `stretch` > 0 clusters the subdomains (and the x points) at the front x = 0."""
     x, t = Symbol("x"), Symbol("t")
     u = Function("u")(x, t)
     domain = Box([x, t], [-1, 0], [1, 1])
@@ -69,7 +83,14 @@ def burgers(nu: float = 0.01 / np.pi, subdomains=(40, 10), degree: int = 6, poin
         domain=domain,
         conditions=[u.at(t=0) == -sp.sin(sp.pi * x), u.at(x=-1) == 0, u.at(x=1) == 0],
     )
-    model = FBPINN(Grid(domain, subdomains, 2.0), Polynomial(degree))
+    if stretch:
+        cx = graded(subdomains[0], -1.0, 1.0, 0.0, stretch)
+        model = FBPINN(Grid(domain, (cx, subdomains[1]), 2.0), Polynomial(degree))
+        px = graded(points[0], -1.0, 1.0, 0.0, stretch)
+        pt = np.linspace(0.0, 1.0, points[1])
+        points = np.stack([m.ravel() for m in np.meshgrid(px, pt, indexing="ij")], axis=1)
+    else:
+        model = FBPINN(Grid(domain, subdomains, 2.0), Polynomial(degree))
 
     def exact(p):
         p = np.asarray(p)
