@@ -670,7 +670,9 @@ def test_graded_grid_resolves_a_boundary_layer():
     clustered in the layer reach 1e-7 where uniform ones fail completely."""
     eps = 1e-3
     v = pd.Function("u")(x)
-    problem = pd.Problem(eps * D(v, x, 2) + D(v, x) == 0, pd.Interval(x, 0, 1), [v.at(x=0) == 0, v.at(x=1) == 1])
+    problem = pd.Problem(
+        eps * D(v, x, 2) + D(v, x) == 0, pd.Interval(x, 0, 1), [v.at(x=0) == 0, v.at(x=1) == 1]
+    )
     exact = (1 - sp.exp(-x / eps)) / (1 - sp.exp(-1 / eps))
 
     def clustered(m):
@@ -678,7 +680,10 @@ def test_graded_grid_resolves_a_boundary_layer():
 
     test = clustered(3000)[:, None]
     errs = {}
-    for name, sub, pts in [("uniform", 12, np.linspace(0, 1, 480)), ("graded", clustered(12), clustered(480))]:
+    for name, sub, pts in [
+        ("uniform", 12, np.linspace(0, 1, 480)),
+        ("graded", clustered(12), clustered(480)),
+    ]:
         model = pd.FBPINN(pd.Grid(problem.domain, sub, 2.0), pd.Polynomial(8))
         errs[name] = pd.solve(problem, model, points=pts[:, None]).errors(exact, points=test)["rel_l2"]
     assert errs["graded"] <= 1e-7

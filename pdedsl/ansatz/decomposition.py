@@ -87,7 +87,9 @@ class Grid(AbstractDecomposition):
         else:
             entries = list(subdomains)
         if len(entries) != domain.dim:
-            raise ValueError(f"subdomains={subdomains} has {len(entries)} entries for a {domain.dim}D domain.")
+            raise ValueError(
+                f"subdomains={subdomains} has {len(entries)} entries for a {domain.dim}D domain."
+            )
         self.domain = domain
         self.overlap = float(overlap)
         shape, axes, hws, graded = [], [], [], []
