@@ -9,13 +9,26 @@ import jax.numpy as jnp
 
 from ..ansatz import FBPINN, evaluate
 from ..lower import CompiledLinearForm, apply_form
+from .sharding import shard_system, sharded_rows
 from .system import LinearSystem
 
 
-@eqx.filter_jit
-def _rows(model: FBPINN, form: CompiledLinearForm, points):
+def _rows_impl(model: FBPINN, form: CompiledLinearForm, points):
     index, derivs = evaluate(model, points, form.multi_indices)
     return index, apply_form(form, derivs, points), form.rhs(points)
+
+
+_rows = eqx.filter_jit(_rows_impl)
+
+
+def _sharded_rows(model, form, points, devices):
+    (idx, val, b), extra = sharded_rows(lambda pts: _rows_impl(model, form, pts), points, devices)
+    if extra:  # padding rows: zero, so they change nothing
+        n = idx.shape[0] - extra
+        keep = (jnp.arange(idx.shape[0]) < n).astype(val.dtype)
+        val = val * keep[:, None, None]
+        b = b * keep
+    return idx, val, b, extra
 
 
 def assemble(
@@ -23,6 +36,7 @@ def assemble(
     blocks: Sequence[tuple[str, CompiledLinearForm, jnp.ndarray]],
     *,
     row_scaling: bool = True,
+    devices=None,
 ) -> LinearSystem:
     """Stack the rows of each `(name, form, points)` block into one `LinearSystem`.
 
@@ -31,17 +45,24 @@ def assemble(
     condition point by its relative residual, so that an equation with large
     coefficients (k = 6400 u) does not drown a boundary condition of size 1, and
     no hand-tuned weights are needed. It also equilibrates M, which helps every solver.
+
+    `devices` (a list of jax devices, see `pdedsl.assemble.sharding`): evaluate the
+    rows with the points split across the devices and return a row-sharded system
+    (each block padded with zero rows to a multiple of the device count).
     """
     indices, values, rhs, groups = [], [], [], []
     start = 0
     for name, form, points in blocks:
-        idx, val, b = _rows(model, form, jnp.asarray(points))
+        if devices:
+            idx, val, b, extra = _sharded_rows(model, form, jnp.asarray(points), devices)
+        else:
+            (idx, val, b), extra = _rows(model, form, jnp.asarray(points)), 0
         indices.append(idx)
         values.append(val)
         rhs.append(b)
-        groups.append((name, start, start + b.shape[0]))
+        groups.append((name, start, start + b.shape[0] - extra))
         start += b.shape[0]
-    return _finish(
+    system = _finish(
         tuple(indices),
         tuple(values),
         tuple(rhs),
@@ -50,6 +71,7 @@ def assemble(
         row_scaling,
         model.decomposition.levels,
     )
+    return shard_system(system, devices) if devices else system
 
 
 @eqx.filter_jit

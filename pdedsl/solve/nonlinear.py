@@ -143,10 +143,11 @@ def residual_model(
         nl = _compiled_nonlinear(form)
         compiled = _compile(nl, params)
         pts = jnp.asarray(points)
-        index, derivs = _evaluate(model, pts, compiled.multi_indices)
         d = jnp.zeros(pts.shape[0], pts.dtype) if data is None else jnp.asarray(data, pts.dtype)
+        n = pts.shape[0]
+        index, derivs = _evaluate(model, pts, compiled.multi_indices)
         out.append(_Block(pts, index, tuple(derivs[a] for a in compiled.multi_indices), d, compiled))
-        groups.append((name, start, start + pts.shape[0]))
+        groups.append((name, start, start + n))
         start += pts.shape[0]
     w = jnp.ones(start) if weights is None else weights
     return ResidualModel(
@@ -182,6 +183,11 @@ def _residual(rm: ResidualModel, y):
 
 
 @eqx.filter_jit
+def _raw_residual(rm: ResidualModel, y):
+    return rm.raw_residual(*y)
+
+
+@eqx.filter_jit
 def _row_weights(rm: ResidualModel, y):
     """1 / (norm of each Jacobian row in the coefficients), at `y`."""
     sys_ = rm.jacobian(y, jnp.zeros_like(rm.weights))
@@ -193,11 +199,11 @@ def _row_weights(rm: ResidualModel, y):
 
 def _weights(rm: ResidualModel, y, problem, solver):
     """Row weights: unit-norm Jacobian rows, observation rows scaled by `data_weight`."""
-    w = np.array(_row_weights(rm, y))
+    norms = _row_weights(rm, y)
+    w = np.zeros(norms.shape[0])
     names = {c.name for c in problem.data_conditions}
     for name, a, b in rm.groups:
-        if name in names:
-            w[a:b] *= solver.data_weight
+        w[a:b] = np.asarray(norms[a:b]) * (solver.data_weight if name in names else 1.0)
     return jnp.asarray(w)
 
 
@@ -515,7 +521,7 @@ def solve_nonlinear(problem, model, blocks, solver, *, say, progress) -> tuple[A
         lin = linear_parts()
         if lin is None:
             return None
-        w = _row_weights(lin, (jnp.zeros((model.num_subdomains, model.num_features)), theta0))
+        w = _weights(lin, (jnp.zeros((model.num_subdomains, model.num_features)), theta0), problem, solver)
         return eqx.tree_at(lambda r: r.weights, lin, w)
 
     c0, how = _initial_coefficients(solver, problem, model, rm_builder, run_linear, theta0)
@@ -674,11 +680,12 @@ def _standard_errors(problem, rm: ResidualModel, y, linear_solver) -> dict[str, 
         zs.append(jt[:, i] - system.mv(jnp.asarray(delta)))
     z = jnp.stack(zs, axis=1)
     mask = np.zeros(rm.weights.shape[0], bool)
+    raw = np.asarray(_raw_residual(rm, (c, theta)))
     misfit = []
-    for (name, a, b), blk in zip(rm.groups, rm.blocks):
-        if blk.data.shape[0] and name in {c_.name for c_ in problem.data_conditions}:
+    for name, a, b in rm.groups:
+        if name in {c_.name for c_ in problem.data_conditions}:
             mask[a:b] = True
-            misfit.append(np.asarray(blk.form.residual(blk.points, rm.fields(blk, c), theta) - blk.data))
+            misfit.append(raw[a:b])
     misfit = np.concatenate(misfit)
     n = misfit.size
     s2 = float(np.sum(misfit**2) / max(n - p, 1))

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..ansatz import FBPINN
 from ..assemble import assemble
+from ..assemble.sharding import resolve_devices
 from ..geometry import SAMPLERS, Observations, PointRegion
 from ..lower import LinearForm, NonlinearError
 from ..problem import Problem
@@ -96,6 +97,7 @@ def solve(
     seed: int = 0,
     throw: bool = True,
     progress: bool | None = None,
+    devices=None,
 ) -> Solution:
     """Solve a problem with an ansatz: linear least squares, or Gauss-Newton when it is nonlinear.
 
@@ -115,6 +117,11 @@ def solve(
             otherwise the failure is recorded in `sol.info`.
         progress: print the phases (and CG iterations) to stderr. Default: only when
             stderr is a terminal.
+        devices: shard the rows (collocation points) of the system across devices,
+            with `jax.sharding`: None (default) uses every device when there are
+            several; an int uses the first n; a list names them; 1 keeps one device.
+            Iterative solvers (`pd.LSMR`, `pd.CGNormal`) then run sharded; see
+            docs/solving.md.
 
     Returns:
         A `Solution`.
@@ -175,7 +182,13 @@ def solve(
     if progress is None:
         progress = sys.stderr.isatty()
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
+    devs = resolve_devices(devices)
     if isinstance(solver, AbstractNonlinearSolver):
+        if devs and devices is not None:
+            raise NotImplementedError(
+                f"{solver.name} runs on one device for now (its linear solves go through a host "
+                "callback, which deadlocks with sharded collectives); pass devices=1."
+            )
         return _solve_nonlinear(
             problem, model, solver, points, sampler, condition_points, seed, throw, progress, say
         )
@@ -185,7 +198,7 @@ def solve(
     blocks = collocation(problem, model, points, sampler, condition_points, seed)
     say(f"pdedsl: assembling {sum(b[2].shape[0] for b in blocks)} rows x {model.num_unknowns} unknowns")
     t0 = time.perf_counter()
-    system = assemble(model, blocks, row_scaling=row_scaling)
+    system = assemble(model, blocks, row_scaling=row_scaling, devices=devs)
     system = eqx.tree_at(lambda s: s.values, system, system.values.block_until_ready())
     t1 = time.perf_counter()
     if isinstance(solver, Auto):
@@ -211,7 +224,7 @@ def solve(
         "basis": type(model.basis).__name__,
         "window": type(model.window).__name__,
         "unknowns": model.num_unknowns,
-        "points": int(system.rhs.shape[0]),
+        "points": int(sum(b[2].shape[0] for b in blocks)),
         "equation_points": int(blocks[0][2].shape[0]),
         "residual_norm": float(result.residual_norm),
         "relative_residual": float(jnp.linalg.norm(resid) / jnp.linalg.norm(system.rhs)),
