@@ -26,8 +26,10 @@ parser.add_argument("--stretch", type=float, default=4.0, help="grading towards 
 args = parser.parse_args()
 start = time.perf_counter()
 
+nx, nt = args.subdomains
+points = tuple(args.points) if args.points else (10 * nx, 10 * nt)
 problem, model, points, exact = burgers(
-    subdomains=tuple(args.subdomains), degree=args.degree, points=tuple(args.points)
+    subdomains=(nx, nt), degree=args.degree, points=points, stretch=args.stretch
 )
 sol = pd.solve(
     problem, model, points=points, solver=pd.GaussNewton(linear_solver=pd.SparseNormal(), max_steps=30)
