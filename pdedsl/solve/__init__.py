@@ -10,6 +10,7 @@ from .iterative import (
     LineaxSolver as LineaxSolver,
     as_solver as as_solver,
 )
+from .marching import TimeMarching as TimeMarching
 from .preconditioners import (
     AbstractPreconditioner as AbstractPreconditioner,
     AdditiveSchwarz as AdditiveSchwarz,
@@ -19,3 +20,4 @@ from .preconditioners import (
 )
 from .solve import SolveError as SolveError, collocation as collocation, solve as solve
 from .sparse import SparseNormal as SparseNormal
+from .train import train as train
