@@ -260,6 +260,8 @@ def test_marching_rejects_bad_input(oscillator):
         pd.TimeMarching(t, active=2, step=3)
     with pytest.raises(ValueError, match="consistency"):
         pd.TimeMarching(t, consistency=-1.0)
+    with pytest.raises(ValueError, match="consistency_points"):
+        pd.TimeMarching(t, consistency_points=1)
     with pytest.raises(TypeError, match="coordinate"):
         pd.TimeMarching(3.0)
     with pytest.raises(ValueError, match="before every point"):

@@ -68,6 +68,11 @@ class TimeMarching(eqx.Module):
         consistency: weight of the rows asking overlapping subdomains' local
             functions to agree (see the module docstring); 0 turns them off, which
             makes marching unstable for the bases we have measured.
+        consistency_points: where those rows are taken: a grid of this many points
+            (or this per-axis shape) over the domain. Default: as many as there are
+            equation points in 1D, half as many per further dimension (N / 2^(d-1));
+            fewer keep the stage systems small (in 2D the consistency rows would
+            otherwise outnumber the equation rows several times).
 
     Use it as `pd.solve(problem, model, schedule=pd.TimeMarching(t, active=3))` or
     `pd.train(problem, model, schedule=...)`. The model's decomposition must be a
@@ -78,6 +83,7 @@ class TimeMarching(eqx.Module):
     active: int = eqx.field(default=3, static=True)
     step: int = eqx.field(default=1, static=True)
     consistency: float = eqx.field(default=1e-2, static=True)
+    consistency_points: int | tuple[int, ...] | None = eqx.field(default=None, static=True)
 
     def __check_init__(self):
         if not isinstance(self.coordinate, (sp.Symbol, str)):
@@ -91,6 +97,12 @@ class TimeMarching(eqx.Module):
                 raise ValueError(f"TimeMarching {name} must be an int >= 1, got {v!r}.")
         if not (isinstance(self.consistency, (int, float)) and self.consistency >= 0):
             raise ValueError(f"TimeMarching consistency must be a number >= 0, got {self.consistency!r}.")
+        cp = self.consistency_points
+        if cp is not None and not (
+            (isinstance(cp, int) and cp >= 2)
+            or (isinstance(cp, tuple) and all(isinstance(n, int) and n >= 2 for n in cp))
+        ):
+            raise ValueError(f"consistency_points must be an int or a tuple of ints >= 2, got {cp!r}.")
         if self.step > self.active:
             raise ValueError(
                 f"TimeMarching step={self.step} > active={self.active} would skip slabs; use step <= active."
@@ -134,6 +146,13 @@ class TimeMarching(eqx.Module):
             for i, lo in enumerate(starts)
         )
         return MarchingPlan(self, axis, num_slabs, slab, stages)
+
+    def consistency_grid(self, problem, equation_points) -> np.ndarray:
+        """The points where the consistency rows are taken."""
+        n = self.consistency_points
+        if n is None:
+            n = max(2 * problem.dim, len(equation_points) // 2 ** (problem.dim - 1))
+        return problem.domain.sample(n, "grid")
 
     def __str__(self):
         return (
@@ -341,7 +360,9 @@ def solve_linear(
     plan = schedule.plan(problem, model)
     row_slab = np.concatenate([plan.row_slab(model, pts) for _, _, pts in blocks])
     if schedule.consistency > 0:
-        ci, cv = consistency_rows(model, blocks[0][2], schedule.consistency)
+        ci, cv = consistency_rows(
+            model, schedule.consistency_grid(problem, blocks[0][2]), schedule.consistency
+        )
         touched = np.any(cv != 0, axis=2)
         row_slab = np.concatenate([row_slab, np.max(np.where(touched, plan.slab[ci], -1), axis=1)])
         full = LinearSystem(
