@@ -40,9 +40,8 @@ def main():
         path = out_dir / f"{name}.jsonl"
         if name not in args.only:
             if path.exists():
-                when = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)
                 records = [json.loads(line) for line in path.read_text().splitlines()]
-                sections.append(common.table(records, f"{name} (kept from {when:%Y-%m-%d %H:%M UTC})"))
+                sections.append(common.table(records, f"{name} (previous results, not rerun)"))
             continue
         cmd = [sys.executable, "-m", "pdedsl.cli", "bench", name, "--json", str(path)]
         if args.quick:
