@@ -125,16 +125,6 @@ class TimeMarching(eqx.Module):
                 f"{self.coordinate}), got {type(dec).__name__}."
             )
         num_slabs = dec.shape[axis]
-        # A frozen subdomain's support must lie inside the rows fitted so far: its
-        # support reaches overlap/2 slab spacings beyond its centre, and the rows
-        # stop overlap/2 before the first future slab's centre.
-        reach = math.ceil(dec.overlap - 1e-12)
-        if num_slabs > self.active and self.active - self.step + 1 < reach:
-            raise ValueError(
-                f"{self} would freeze subdomains before every point of their support has been "
-                f"fitted: with overlap {dec.overlap:g} a subdomain overlaps the next {reach - 1} "
-                f"slab(s), so use active >= step + {reach - 1} (here active >= {self.step + reach - 1})."
-            )
         slab = np.unravel_index(np.arange(dec.num_subdomains), dec.shape)[axis]
         active = min(self.active, num_slabs)
         step = min(self.step, active)
@@ -145,6 +135,22 @@ class TimeMarching(eqx.Module):
             Stage(i, lo, lo + active, np.flatnonzero((slab >= lo) & (slab < lo + active)))
             for i, lo in enumerate(starts)
         )
+        # A subdomain may only be frozen once every point of its support has been
+        # fitted: the rows of a stage stop where the first future slab's supports
+        # begin, so the slabs frozen after a stage must end there.
+        c = np.asarray(dec.centres)[:, axis]
+        hw = np.asarray(dec.half_widths)[:, axis]
+        tol = 1e-12 * max(1.0, float(np.ptp(c)))
+        for st, nxt in zip(stages, stages[1:]):
+            frozen_next = (slab >= st.lo) & (slab < nxt.lo)
+            front = np.min((c - hw)[slab == st.hi])
+            if np.max((c + hw)[frozen_next]) > front + tol:
+                raise ValueError(
+                    f"{self} would freeze subdomains before every point of their support has "
+                    f"been fitted: with overlap {dec.overlap:g} a subdomain reaches into the next "
+                    f"{math.ceil(dec.overlap - 1e-12) - 1} slab(s) (more where the grid is graded); "
+                    "use more active slabs or a smaller step."
+                )
         return MarchingPlan(self, axis, num_slabs, slab, stages)
 
     def consistency_grid(self, problem, equation_points) -> np.ndarray:
