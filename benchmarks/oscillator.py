@@ -41,7 +41,7 @@ def adam_run(label, problem, model, exact, test, steps, points):
         solve_s=sol.info["solve_s"],
         compile_s=sol.info["compile_s"],
         iterations=sol.info["iterations"],
-        unknowns=sol.info["parameters"],
+        unknowns=sol.info["trainable_parameters"],
         points=sol.info["points"],
     )
     rec["note"] = f"Adam {steps} steps, lr 1e-3; unknowns = trainable parameters" + (

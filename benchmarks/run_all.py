@@ -25,6 +25,7 @@ ORDER = [
     "laplace-multiscale",
     "laplace-multilevel",
     "scaling",
+    "burgers",
 ]
 
 

@@ -15,6 +15,7 @@ BENCHMARKS = {
     "laplace-multilevel": "laplace_multilevel.py",
     "scaling": "scaling.py",
     "heat-marching": "heat_marching.py",
+    "burgers": "burgers.py",
 }
 
 

@@ -93,7 +93,7 @@ def test_adam_decreases_the_loss_and_reaches_a_tolerance(trained, sine):
     assert errs.shape[1] == 2 and errs[-1, 0] == 400
     assert errs[-1, 1] == pytest.approx(trained.errors(exact)["rel_l2"], rel=1e-2)
     assert errs[-1, 1] < errs[0, 1]
-    assert trained.info["parameters"] == 3 * (8 + 8 + 8)
+    assert trained.info["trainable_parameters"] == 3 * (8 + 8 + 8)
     report = trained.report()
     assert "steps        400" in report and "trainable parameters" in report
 
@@ -139,6 +139,12 @@ def test_train_rejects_bad_input(sine):
         pd.train(problem, mlp, steps=10, schedule="time")
     with pytest.raises(TypeError, match="pd.Problem"):
         pd.train(mlp, problem, steps=10)
+    u = pd.Function("u")(t)
+    nonlinear = pd.Problem(D(u, t) + u**2 == 1, domain=problem.domain, conditions=[u.at(t=0) == 0])
+    with pytest.raises(NotImplementedError, match="linear problems only"):
+        pd.train(nonlinear, mlp, steps=10)
+    with pytest.raises(NotImplementedError, match="cannot be marched"):
+        pd.solve(nonlinear, mlp, schedule=pd.TimeMarching(t, active=3))
 
 
 def test_plot_loss_and_save_load(trained, tmp_path, sine):
@@ -237,7 +243,7 @@ def test_adam_marching_freezes_earlier_subdomains(sine):
 
     form = collocation(problem, model, 64)[0][1]
     pts = problem.domain.sample(64)
-    block = _block(pts, np.ones(64), np.arange(64), 64)
+    block = _block(pts, np.asarray(form.rhs(jnp.asarray(pts))), np.ones(64), np.arange(64), 64)
     opt = optax.adam(1e-2)
     theta = (model.params, jnp.ones((5, 8)))
     trainable = jnp.array([False, False, True, True, True])

@@ -5,6 +5,7 @@ from .box import (
     Box as Box,
     Face as Face,
     Interval as Interval,
+    Observations as Observations,
     PointRegion as PointRegion,
 )
 from .sampling import SAMPLERS as SAMPLERS, grid_shape as grid_shape, unit_points as unit_points

@@ -11,6 +11,12 @@ from .iterative import (
     as_solver as as_solver,
 )
 from .marching import TimeMarching as TimeMarching
+from .nonlinear import (
+    AbstractNonlinearSolver as AbstractNonlinearSolver,
+    GaussNewton as GaussNewton,
+    LevenbergMarquardt as LevenbergMarquardt,
+    VariableProjection as VariableProjection,
+)
 from .preconditioners import (
     AbstractPreconditioner as AbstractPreconditioner,
     AdditiveSchwarz as AdditiveSchwarz,

@@ -39,6 +39,7 @@ class _Block(eqx.Module):
     """One group of rows as the jitted loss sees it (padded to a fixed size)."""
 
     points: jnp.ndarray  # (R, d)
+    rhs: jnp.ndarray  # (R,) right-hand side (evaluated once: data conditions ignore points)
     weights: jnp.ndarray  # (R,) row scale * group weight; 0 on padding rows
     count: jnp.ndarray  # () number of real rows (>= 1)
 
@@ -57,10 +58,10 @@ def _with_params(model: FBPINN, params) -> FBPINN:
     return eqx.tree_at(lambda m: m.params, model, params)
 
 
-def _residuals(model: FBPINN, a, form, points):
+def _residuals(model: FBPINN, a, form, points, rhs):
     index, derivs = evaluate(model, points, form.multi_indices)
     rows = apply_form(form, derivs, points)
-    return jnp.einsum("npk,npk->n", rows, a[index]) - form.rhs(points)
+    return jnp.einsum("npk,npk->n", rows, a[index]) - rhs
 
 
 @eqx.filter_jit
@@ -94,7 +95,7 @@ def _loss_terms(theta, model: FBPINN, forms, blocks, consistency):
     params, a = theta
     m = _with_params(model, params)
     terms = [
-        jnp.sum((blk.weights * _residuals(m, a, form, blk.points)) ** 2) / blk.count
+        jnp.sum((blk.weights * _residuals(m, a, form, blk.points, blk.rhs)) ** 2) / blk.count
         for form, blk in zip(forms, blocks)
     ]
     if consistency is not None:
@@ -143,10 +144,11 @@ def _adam(learning_rate: float) -> optax.GradientTransformation:
     return optax.adam(learning_rate)
 
 
-def _block(points, scales, rows, size) -> _Block:
+def _block(points, rhs, scales, rows, size) -> _Block:
     pos, valid = padded(rows, size)
     return _Block(
         points=jnp.asarray(points[pos]),
+        rhs=jnp.asarray(rhs[pos] * valid),
         weights=jnp.asarray(scales[pos] * valid),
         count=jnp.asarray(float(max(len(rows), 1))),
     )
@@ -318,6 +320,16 @@ def train(
         time after compilation).
     """
     check_problem_and_model(problem, model, "train")
+    if not problem.linear:
+        what = getattr(problem, "nonlinear_terms", None) or (
+            "It has unknown parameters ("
+            + ", ".join(map(str, getattr(problem, "unknown_parameters", ())))
+            + ")."
+        )
+        raise NotImplementedError(
+            f"pd.train trains on linear problems only for now. {what} Use pd.solve(problem, model), "
+            "which solves nonlinear and inverse problems by Gauss-Newton."
+        )
     if not getattr(model.basis, "trainable", False):
         raise TypeError(
             f"pd.train needs a trainable basis such as pd.MLP(hidden=(32,)) (or pd.PINN(domain)); "
@@ -358,13 +370,14 @@ def train(
         raise ValueError(f"weights names {unknown} are not row groups of this problem: {names}.")
     forms = tuple(form for _, form, _ in blocks)
     points_np = [np.asarray(pts) for _, _, pts in blocks]
-    scales = []
+    scales, rhs_np = [], []
     bound = 1.0 / math.sqrt(model.num_features)
     a0 = jax.random.uniform(
         jax.random.PRNGKey(seed), (model.num_subdomains, model.num_features), minval=-bound, maxval=bound
     )
     for (name, form, _), pts in zip(blocks, points_np):
-        norms = np.asarray(_diagnose(model, a0, form, jnp.asarray(pts))[2])
+        _, rhs, norms = (np.asarray(v) for v in _diagnose(model, a0, form, jnp.asarray(pts)))
+        rhs_np.append(rhs)
         scale = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 1.0)
         scales.append(scale * float(weights.get(name, 1.0)))
 
@@ -390,7 +403,7 @@ def train(
     compiled, compile_s, train_s, done, failed = None, 0.0, 0.0, 0, None
     total = steps * len(stages)
     for stage, rows, trainable in stages:
-        data = tuple(_block(p, sc, r, n) for p, sc, r, n in zip(points_np, scales, rows, sizes))
+        data = tuple(_block(p, b, sc, r, n) for p, b, sc, r, n in zip(points_np, rhs_np, scales, rows, sizes))
         cons = None if pairs is None else pairs.restrict(stage)
         opt_state = optimizer.init(theta)
         mask = jnp.asarray(trainable)
@@ -479,7 +492,7 @@ def train(
         "basis": type(model.basis).__name__,
         "window": type(model.window).__name__,
         "unknowns": model.num_unknowns,
-        "parameters": num_params,
+        "trainable_parameters": num_params,
         "points": int(scaled.shape[0]),
         "equation_points": int(points_np[0].shape[0]),
         "residual_norm": float(jnp.linalg.norm(scaled)),
