@@ -55,17 +55,23 @@ def errors(u, ref) -> dict:
     }
 
 
-def pdedsl_run(problem_name, method, problem, model, solver, points, exact, test_points, repeats=1):
-    """Solve cold once (JIT compilation), then warm `repeats` times; report the best warm run."""
+def pdedsl_run(
+    problem_name, method, problem, model, solver, points, exact, test_points, repeats=1, schedule=None
+):
+    """Solve cold once (JIT compilation), then warm `repeats` times; report the best warm run.
+
+    With a `schedule` (time marching), `unknowns` is the size of the largest system solved.
+    """
     import pdedsl as pd
 
+    kw = dict(points=points, solver=solver, throw=False, schedule=schedule)
     t0 = time.perf_counter()
-    sol = pd.solve(problem, model, points=points, solver=solver, throw=False)
+    sol = pd.solve(problem, model, **kw)
     cold = time.perf_counter() - t0
     best = None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        sol = pd.solve(problem, model, points=points, solver=solver, throw=False)
+        sol = pd.solve(problem, model, **kw)
         warm = time.perf_counter() - t0
         if best is None or warm < best[0]:
             best = (warm, sol)
@@ -86,6 +92,14 @@ def pdedsl_run(problem_name, method, problem, model, solver, points, exact, test
         points=sol.info["points"],
     )
     rec["note"] = "" if sol.info["success"] else "did not meet its tolerance"
+    stages = sol.info.get("stages")
+    if stages:
+        rec["unknowns"] = max(s["unknowns"] for s in stages)
+        rows = [s["rows"] for s in stages]
+        rec["note"] = (
+            f"{len(stages)} stages of at most {rec['unknowns']} unknowns (of {sol.info['unknowns']}), "
+            f"{min(rows)}-{max(rows)} rows each (with consistency rows); " + rec["note"]
+        ).rstrip("; ")
     return rec
 
 

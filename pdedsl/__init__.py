@@ -18,6 +18,8 @@ _jax.config.update("jax_enable_x64", True)
 
 from .ansatz import (  # noqa: E402
     FBPINN as FBPINN,
+    MLP as MLP,
+    PINN as PINN,
     AbstractBasis as AbstractBasis,
     AbstractDecomposition as AbstractDecomposition,
     AbstractWindow as AbstractWindow,
@@ -51,8 +53,10 @@ from .solve import (  # noqa: E402
     LevenbergMarquardt as LevenbergMarquardt,
     SolveError as SolveError,
     SparseNormal as SparseNormal,
+    TimeMarching as TimeMarching,
     VariableProjection as VariableProjection,
     solve as solve,
+    train as train,
 )
 from .symbolic import (  # noqa: E402
     D as D,

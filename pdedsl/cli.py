@@ -9,10 +9,12 @@ import runpy
 import sys
 
 BENCHMARKS = {
+    "oscillator": "oscillator.py",
     "oscillator-solvers": "oscillator_solvers.py",
     "laplace-multiscale": "laplace_multiscale.py",
     "laplace-multilevel": "laplace_multilevel.py",
     "scaling": "scaling.py",
+    "heat-marching": "heat_marching.py",
     "burgers": "burgers.py",
 }
 

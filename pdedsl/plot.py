@@ -173,3 +173,31 @@ def plot_decomposition(model, path=None, n: int = 1000):
     else:
         raise NotImplementedError("plot_decomposition draws 1D and 2D decompositions.")
     return _finish(fig, path)
+
+
+def plot_loss(sol, path=None):
+    """Training loss per step of a `pd.train` solution (and the relative L2 error
+    against the exact solution, if `exact` was given to `pd.train`)."""
+    hist = sol.info.get("loss_history")
+    if hist is None:
+        raise ValueError(
+            f"{sol.info['solver']} records no loss history: only solutions from pd.train do "
+            "(pdedsl.plot.plot_convergence draws an iterative linear solve)."
+        )
+    plt = _pyplot()
+    hist = np.asarray(hist)
+    errors = sol.info.get("error_history")
+    rows = 2 if errors is not None else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(7, 3.2 * rows), sharex=True, squeeze=False)
+    ax = axes[0, 0]
+    ax.semilogy(np.arange(1, len(hist) + 1), hist, color="C0", lw=1)
+    ax.set_ylabel("loss")
+    ax.set_title(f"{sol.info['solver']}: {len(hist)} steps")
+    for st in sol.info.get("stages") or ():
+        ax.axvline(sum(s["iterations"] for s in sol.info["stages"][: st["stage"]]), color="0.8", lw=0.5)
+    if errors is not None:
+        errors = np.asarray(errors)
+        axes[1, 0].semilogy(errors[:, 0], errors[:, 1], "o-", color="C3", ms=3)
+        axes[1, 0].set_ylabel("relative L2 error")
+    axes[-1, 0].set_xlabel("step")
+    return _finish(fig, path)

@@ -144,7 +144,12 @@ class Solution(_Field):
             "pdedsl solution",
             f"  problem      {self.problem.equation}",
             f"  model        {i['subdomains']} subdomains x {i['features']} features "
-            f"({i['basis']}, {i['window']} window) = {i['unknowns']} unknowns",
+            f"({i['basis']}, {i['window']} window) = {i['unknowns']} "
+            + (
+                "unknowns"
+                if i.get("trainable_parameters") is None
+                else f"output weights; {i['trainable_parameters']} trainable parameters in all"
+            ),
             f"  points       {i['points']} rows ({i['equation_points']} equation, "
             f"{i['points'] - i['equation_points']} condition)",
             f"  solver       {i['solver']}  [{i['solver_message']}]",
@@ -160,8 +165,24 @@ class Solution(_Field):
                 lines.append(
                     f"  cond(M R)    {i['condition_number']:.2e} (LSMR's estimate, after preconditioning)"
                 )
-        if i.get("iterations") is not None:
+        if i.get("loss_history") is not None:
+            hist = i["loss_history"]
+            lines.append(f"  steps        {i['iterations']} (loss {hist[0]:.3e} -> {hist[-1]:.3e})")
+            if i.get("error_history") is not None:
+                lines.append(f"  error        rel_l2 {i['error_history'][-1][1]:.3e} after the last step")
+        elif i.get("iterations") is not None:
             lines.append(f"  iterations   {i['iterations']}")
+        for st in i.get("stages") or ():
+            extra = (
+                f"rel. residual {st['relative_residual']:.1e}"
+                if st.get("relative_residual") is not None
+                else f"final loss {st['final_loss']:.2e}"
+            )
+            lines.append(
+                f"    stage {st['stage']:>3d}: slabs {st['slabs'][0]}-{st['slabs'][1]}, "
+                f"{st['unknowns']} unknowns, {st['rows']} rows, {st['frozen']} frozen subdomains, "
+                f"{extra}, {st['solve_s']:.3f} s"
+            )
         if i.get("filtered"):
             lines.append(
                 f"  filtered     {i['filtered']} near-dependent features dropped by the preconditioner"
@@ -189,10 +210,15 @@ class Solution(_Field):
         setup = (
             f" (of which preconditioner setup {i['setup_s']:.3f} s)" if i.get("setup_s") is not None else ""
         )
-        lines.append(
-            f"  time         assemble {i['assemble_s']:.3f} s, solve {i['solve_s']:.3f} s{setup} "
-            "(includes JIT compilation on the first call with these shapes)"
-        )
+        if i.get("loss_history") is not None:
+            lines.append(
+                f"  time         training {i['solve_s']:.3f} s (after {i['compile_s']:.3f} s of JIT compilation)"
+            )
+        else:
+            lines.append(
+                f"  time         assemble {i['assemble_s']:.3f} s, solve {i['solve_s']:.3f} s{setup} "
+                "(includes JIT compilation on the first call with these shapes)"
+            )
         return "\n".join(lines)
 
     def __repr__(self):

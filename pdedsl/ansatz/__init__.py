@@ -1,10 +1,16 @@
 """The ansatz: windows, decompositions, basis families, and their evaluation."""
 
-from .basis import AbstractBasis as AbstractBasis, Polynomial as Polynomial, RandomFeatures as RandomFeatures
+from .basis import (
+    MLP as MLP,
+    AbstractBasis as AbstractBasis,
+    Polynomial as Polynomial,
+    RandomFeatures as RandomFeatures,
+)
 from .decomposition import (
     AbstractDecomposition as AbstractDecomposition,
     Grid as Grid,
     Multilevel as Multilevel,
 )
 from .model import FBPINN as FBPINN, evaluate as evaluate
-from .windows import AbstractWindow as AbstractWindow, Bump as Bump, Cosine as Cosine
+from .pinn import PINN as PINN
+from .windows import AbstractWindow as AbstractWindow, Bump as Bump, Constant as Constant, Cosine as Cosine

@@ -9,7 +9,7 @@ from jaxtyping import Array, Float, Int, PyTree
 from ..lower.derivatives import derivative
 from .basis import AbstractBasis
 from .decomposition import AbstractDecomposition
-from .windows import AbstractWindow, Cosine
+from .windows import AbstractWindow, Constant, Cosine
 
 _CHUNK_POINTS = 16384
 
@@ -19,7 +19,8 @@ class FBPINN(eqx.Module):
 
     Args:
         decomposition: e.g. `pd.Grid(domain, subdomains=20, overlap=2.9)`.
-        basis: a basis family, e.g. `pd.RandomFeatures(12)` or `pd.Polynomial(8)`.
+        basis: a basis family, e.g. `pd.RandomFeatures(12)`, `pd.Polynomial(8)`, or a
+            trainable network `pd.MLP(hidden=(32,))` (then `pd.train` trains it).
         window: raw window family (`pd.Cosine()` default, `pd.Bump()`); windows are
             normalised by their sum, so they form a partition of unity.
         seed: seeds the basis's random parameters.
@@ -48,6 +49,11 @@ class FBPINN(eqx.Module):
         if not isinstance(window, AbstractWindow):
             raise TypeError(
                 f"window must be pd.Cosine(), pd.Bump() or another AbstractWindow, got {window!r}."
+            )
+        if isinstance(window, Constant) and decomposition.num_subdomains > 1:
+            raise ValueError(
+                f"The Constant window (no window) only makes sense with one subdomain, but the "
+                f"decomposition has {decomposition.num_subdomains}; use pd.Cosine() or pd.Bump()."
             )
         self.decomposition = decomposition
         self.basis = basis

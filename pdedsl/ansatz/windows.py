@@ -57,3 +57,11 @@ class Bump(AbstractWindow):
         inside = jnp.abs(s) < 1
         s = jnp.where(inside, s, 0.0)
         return jnp.where(inside, jnp.exp(1.0 - 1.0 / (1.0 - s**2)), 0.0)
+
+
+class Constant(AbstractWindow):
+    """The window 1 everywhere: no window at all. Only for a model with a single
+    subdomain (a global network, `pd.PINN`), where the partition of unity is trivial."""
+
+    def profile(self, s):
+        return jnp.ones_like(s)

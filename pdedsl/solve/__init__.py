@@ -10,6 +10,7 @@ from .iterative import (
     LineaxSolver as LineaxSolver,
     as_solver as as_solver,
 )
+from .marching import TimeMarching as TimeMarching
 from .nonlinear import (
     AbstractNonlinearSolver as AbstractNonlinearSolver,
     GaussNewton as GaussNewton,
@@ -25,3 +26,4 @@ from .preconditioners import (
 )
 from .solve import SolveError as SolveError, collocation as collocation, solve as solve
 from .sparse import SparseNormal as SparseNormal
+from .train import train as train

@@ -21,6 +21,7 @@ from ..solution import Solution
 from .auto import Auto
 from .base import AbstractSolver
 from .iterative import CGNormal, as_solver
+from .marching import TimeMarching, solve_linear
 from .nonlinear import AbstractNonlinearSolver, GaussNewton, VariableProjection, solve_nonlinear
 
 
@@ -85,51 +86,12 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
     return blocks
 
 
-def solve(
-    problem: Problem,
-    model: FBPINN,
-    *,
-    points=None,
-    sampler: str = "grid",
-    condition_points=None,
-    solver: AbstractSolver | None = None,
-    row_scaling: bool = True,
-    seed: int = 0,
-    throw: bool = True,
-    progress: bool | None = None,
-    devices=None,
-) -> Solution:
-    """Solve a problem with an ansatz: linear least squares, or Gauss-Newton when it is nonlinear.
-
-    Args:
-        problem: a `pd.Problem`.
-        model: the ansatz, e.g. `pd.FBPINN(pd.Grid(domain, 20, 2.9), pd.RandomFeatures(12))`.
-        points: equation collocation points: a count, a per-axis grid shape, or an
-            (N, d) array. Default: `2 * unknowns` points.
-        sampler: "grid" (default, includes the boundary), "uniform", "sobol", "halton".
-        condition_points: points per face for face conditions (default: the
-            equation grid's resolution along the face).
-        solver: a pdedsl solver or a lineax solver; default `pd.Auto()`: dense
-            truncated SVD up to 3,000 unknowns, sparse direct normal equations above.
-        row_scaling: divide every row by its norm (see `pdedsl.assemble.assemble`).
-        seed: seeds random samplers.
-        throw: raise `SolveError` if the solver fails or produces non-finite values;
-            otherwise the failure is recorded in `sol.info`.
-        progress: print the phases (and CG iterations) to stderr. Default: only when
-            stderr is a terminal.
-        devices: shard the rows (collocation points) of the system across devices,
-            with `jax.sharding`: None (default) uses every device when there are
-            several; an int uses the first n; a list names them; 1 keeps one device.
-            Iterative solvers (`pd.LSMR`, `pd.CGNormal`) then run sharded; see
-            docs/solving.md.
-
-    Returns:
-        A `Solution`.
-    """
+def check_problem_and_model(problem, model, what: str) -> None:
+    """The checks shared by `pd.solve` and `pd.train` (definition-time mistakes)."""
     if not isinstance(problem, Problem):
-        raise TypeError(f"solve() takes a pd.Problem first, got {type(problem).__name__}.")
+        raise TypeError(f"{what}() takes a pd.Problem first, got {type(problem).__name__}.")
     if not isinstance(model, FBPINN):
-        raise TypeError(f"solve() takes a model such as pd.FBPINN(...) second, got {type(model).__name__}.")
+        raise TypeError(f"{what}() takes a model such as pd.FBPINN(...) second, got {type(model).__name__}.")
     dec = model.decomposition
     if model.dim != problem.dim:
         raise ValueError(f"The model is {model.dim}D but the problem is {problem.dim}D.")
@@ -153,6 +115,56 @@ def solve(
             f"has derivatives of order {problem.max_order}; use pd.Bump() or "
             f"pd.Cosine(power={problem.max_order // 2 + 1})."
         )
+
+
+def solve(
+    problem: Problem,
+    model: FBPINN,
+    *,
+    points=None,
+    sampler: str = "grid",
+    condition_points=None,
+    solver: AbstractSolver | None = None,
+    row_scaling: bool = True,
+    seed: int = 0,
+    throw: bool = True,
+    progress: bool | None = None,
+    schedule: TimeMarching | None = None,
+    devices=None,
+) -> Solution:
+    """Solve a problem with an ansatz: linear least squares, or Gauss-Newton when it is nonlinear.
+
+    Args:
+        problem: a `pd.Problem`.
+        model: the ansatz, e.g. `pd.FBPINN(pd.Grid(domain, 20, 2.9), pd.RandomFeatures(12))`.
+        points: equation collocation points: a count, a per-axis grid shape, or an
+            (N, d) array. Default: `2 * unknowns` points.
+        sampler: "grid" (default, includes the boundary), "uniform", "sobol", "halton".
+        condition_points: points per face for face conditions (default: the
+            equation grid's resolution along the face).
+        solver: a pdedsl solver or a lineax solver; default `pd.Auto()`: dense
+            truncated SVD up to 3,000 unknowns, sparse direct normal equations above.
+        row_scaling: divide every row by its norm (see `pdedsl.assemble.assemble`).
+        seed: seeds random samplers.
+        throw: raise `SolveError` if the solver fails or produces non-finite values;
+            otherwise the failure is recorded in `sol.info`.
+        progress: print the phases (and CG iterations) to stderr. Default: only when
+            stderr is a terminal.
+        schedule: `pd.TimeMarching(t, active=3)` solves slab by slab along `t`, only
+            the active subdomains' coefficients at a time, earlier ones frozen; each
+            stage's system goes to `solver`. Default: one global solve.
+        devices: shard the rows (collocation points) of the system across devices,
+            with `jax.sharding`: None (default) uses every device when there are
+            several; an int uses the first n; a list names them; 1 keeps one device.
+            Iterative solvers (`pd.LSMR`, `pd.CGNormal`) then run sharded; see
+            docs/solving.md. Nonlinear solves and time marching use one device.
+
+    Returns:
+        A `Solution`.
+    """
+    check_problem_and_model(problem, model, "solve")
+    if schedule is not None and not isinstance(schedule, TimeMarching):
+        raise TypeError(f"schedule must be pd.TimeMarching(...) or None, got {type(schedule).__name__}.")
     nonlinear = not problem.linear
     if solver is None:
         solver = GaussNewton() if nonlinear else Auto()
@@ -178,17 +190,28 @@ def solve(
             f"pd.VariableProjection needs an equation linear in the unknown; {problem.nonlinear_terms} "
             "Use pd.GaussNewton()."
         )
+    if schedule is not None and isinstance(solver, AbstractNonlinearSolver):
+        # The marching driver (pdedsl.solve.marching.march) takes any per-stage solve;
+        # a Gauss-Newton stage is not wired to it yet.
+        raise NotImplementedError(
+            f"Time marching is implemented for linear least-squares solves; {solver.name} "
+            "(nonlinear) cannot be marched yet. Solve globally (schedule=None)."
+        )
 
     if progress is None:
         progress = sys.stderr.isatty()
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
     devs = resolve_devices(devices)
+    single = isinstance(solver, AbstractNonlinearSolver) or schedule is not None
+    if single and devs and devices is not None:
+        what = "time marching" if schedule is not None else solver.name
+        raise NotImplementedError(
+            f"{what} runs on one device for now (Gauss-Newton's linear solves go through a host "
+            "callback, which deadlocks with sharded collectives); pass devices=1."
+        )
+    if single:
+        devs = None
     if isinstance(solver, AbstractNonlinearSolver):
-        if devs and devices is not None:
-            raise NotImplementedError(
-                f"{solver.name} runs on one device for now (its linear solves go through a host "
-                "callback, which deadlocks with sharded collectives); pass devices=1."
-            )
         return _solve_nonlinear(
             problem, model, solver, points, sampler, condition_points, seed, throw, progress, say
         )
@@ -201,10 +224,16 @@ def solve(
     system = assemble(model, blocks, row_scaling=row_scaling, devices=devs)
     system = eqx.tree_at(lambda s: s.values, system, system.values.block_until_ready())
     t1 = time.perf_counter()
-    if isinstance(solver, Auto):
-        solver = solver.choose(system)
-    say(f"pdedsl: assembled in {t1 - t0:.2f} s; solving with {solver.name}")
-    result = solver(system)
+    if schedule is None:
+        if isinstance(solver, Auto):
+            solver = solver.choose(system)
+        say(f"pdedsl: assembled in {t1 - t0:.2f} s; solving with {solver.name}")
+        result = solver(system)
+        stages = None
+    else:
+        # Auto chooses per stage: the stages' systems are much smaller than the whole
+        say(f"pdedsl: assembled in {t1 - t0:.2f} s; marching with {schedule}")
+        result, stages = solve_linear(schedule, problem, model, blocks, system, solver, say)
     coeffs = result.coefficients.block_until_ready()
     t2 = time.perf_counter()
 
@@ -216,7 +245,7 @@ def solve(
     success = bool(result.success) and finite
     message = result.message if finite else result.message + "; non-finite coefficients"
     info = {
-        "solver": solver.name,
+        "solver": solver.name if schedule is None else f"{schedule} with {stages[0]['solver']}",
         "solver_message": message,
         "success": success,
         "subdomains": model.num_subdomains,
@@ -240,6 +269,8 @@ def solve(
         "assemble_s": t1 - t0,
         "solve_s": t2 - t1,
     }
+    if stages is not None:
+        info["stages"] = stages
     if throw and not success:
         if info["iterations"] is not None:
             how = (

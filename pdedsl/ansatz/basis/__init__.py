@@ -1,5 +1,6 @@
 """Basis families: one file per family, each implementing `AbstractBasis`."""
 
 from .base import AbstractBasis as AbstractBasis
+from .mlp import MLP as MLP
 from .polynomial import Polynomial as Polynomial
 from .random_features import RandomFeatures as RandomFeatures

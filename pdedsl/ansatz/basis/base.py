@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
@@ -14,7 +15,13 @@ class AbstractBasis(eqx.Module):
     Implement `num_features` and `features`; override `init` if the family has
     per-subdomain parameters (random weights). The rest of the library accepts any
     subclass unchanged.
+
+    `trainable` (a class attribute, False by default) says whether `pd.train` may
+    optimise the parameters returned by `init` (True for `pd.MLP`); fixed random
+    features and polynomials are for the linear solvers.
     """
+
+    trainable: ClassVar[bool] = False
 
     @abc.abstractmethod
     def num_features(self, dim: int) -> int:

@@ -1,0 +1,40 @@
+"""A physics-informed neural network: one global network, as an ansatz."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..geometry import Box
+from .basis import MLP
+from .decomposition import Grid
+from .model import FBPINN
+from .windows import Constant
+
+
+def PINN(
+    domain: Box,
+    hidden: tuple[int, ...] = (64, 64),
+    activation: str | Callable = "tanh",
+    output_scale: float = 1.0,
+    seed: int = 0,
+) -> FBPINN:
+    """A single network over the whole domain (a PINN): `u(x) = sum_k a_k h_k(z)`.
+
+    The same ansatz as `pd.FBPINN` with one subdomain covering `domain`, no window
+    (`Constant`) and an `pd.MLP(hidden, activation, output_scale)` basis whose last
+    hidden layer is multiplied by the output weights `a`. The input is normalised
+    to `z = (x - centre) / (0.75 * length)`, in [-2/3, 2/3] per axis. Train it with
+    `pd.train(problem, model)`, exactly like an FBPINN; `pd.solve` works too (the
+    hidden layers then act as fixed random features).
+    """
+    if not isinstance(domain, Box):
+        raise TypeError(
+            f"PINN needs the problem's domain (pd.Interval/pd.Box, e.g. problem.domain), got "
+            f"{type(domain).__name__}."
+        )
+    return FBPINN(
+        Grid(domain, subdomains=1, overlap=1.5),
+        MLP(hidden=hidden, activation=activation, output_scale=output_scale),
+        window=Constant(),
+        seed=seed,
+    )

@@ -1,0 +1,520 @@
+"""`pd.train`: gradient-descent training (optax, Adam by default) of a trainable ansatz.
+
+The baselines of the FBPINN papers: a PINN (`pd.PINN`) or an FBPINN (`pd.FBPINN`
+with a `pd.MLP` basis) trained by Adam on the same problem object, the same
+collocation points and the same lowered equation and condition rows as
+`pd.solve`. The loss is
+
+    L(theta, a) = sum_groups mean_{rows i of the group} (s_i * (M_i(theta) a - b_i))^2
+
+with theta the hidden weights and a the output layer (the ansatz's coefficients),
+one group per equation and condition, and s_i the row scaling of `pd.solve`
+(1 / ||M_i||) taken at the initial weights and then kept fixed, so that the loss
+is one fixed function of the parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+import time
+from collections.abc import Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..ansatz import FBPINN, evaluate
+from ..lower import apply_form
+from ..problem import Problem
+from ..solution import Solution
+from .marching import MarchingPlan, TimeMarching, padded
+from .solve import SolveError, check_problem_and_model, collocation
+
+
+class _Block(eqx.Module):
+    """One group of rows as the jitted loss sees it (padded to a fixed size)."""
+
+    points: jnp.ndarray  # (R, d)
+    rhs: jnp.ndarray  # (R,) right-hand side (evaluated once: data conditions ignore points)
+    weights: jnp.ndarray  # (R,) row scale * group weight; 0 on padding rows
+    count: jnp.ndarray  # () number of real rows (>= 1)
+
+
+class _Consistency(eqx.Module):
+    """Consistency pairs for time marching: (point, cover position p, cover position q)."""
+
+    points: jnp.ndarray  # (R, d)
+    p: jnp.ndarray  # (R,)
+    q: jnp.ndarray  # (R,)
+    weights: jnp.ndarray  # (R,)
+    count: jnp.ndarray
+
+
+def _with_params(model: FBPINN, params) -> FBPINN:
+    return eqx.tree_at(lambda m: m.params, model, params)
+
+
+def _residuals(model: FBPINN, a, form, points, rhs):
+    index, derivs = evaluate(model, points, form.multi_indices)
+    rows = apply_form(form, derivs, points)
+    return jnp.einsum("npk,npk->n", rows, a[index]) - rhs
+
+
+@eqx.filter_jit
+def _diagnose(model: FBPINN, a, form, points):
+    """Residuals `M_i a - b_i`, right-hand sides `b_i` and row norms `||M_i||` of one block."""
+    index, derivs = evaluate(model, points, form.multi_indices)
+    rows = apply_form(form, derivs, points)
+    rhs = form.rhs(points)
+    resid = jnp.einsum("npk,npk->n", rows, a[index]) - rhs
+    return resid, rhs, jnp.sqrt(jnp.sum(rows**2, axis=(1, 2)))
+
+
+def _consistency_residuals(model: FBPINN, a, c: _Consistency):
+    dec = model.decomposition
+
+    def one(x, p, q):
+        idx, _ = dec.cover(x)
+        i, j = idx[p], idx[q]
+        fi = model.basis.features(
+            jax.tree_util.tree_map(lambda v: v[i], model.params), (x - dec.centres[i]) / dec.half_widths[i]
+        )
+        fj = model.basis.features(
+            jax.tree_util.tree_map(lambda v: v[j], model.params), (x - dec.centres[j]) / dec.half_widths[j]
+        )
+        return fi @ a[i] - fj @ a[j]
+
+    return jax.vmap(one)(c.points, c.p, c.q)
+
+
+def _loss_terms(theta, model: FBPINN, forms, blocks, consistency):
+    params, a = theta
+    m = _with_params(model, params)
+    terms = [
+        jnp.sum((blk.weights * _residuals(m, a, form, blk.points, blk.rhs)) ** 2) / blk.count
+        for form, blk in zip(forms, blocks)
+    ]
+    if consistency is not None:
+        r = consistency.weights * _consistency_residuals(m, a, consistency)
+        terms.append(jnp.sum(r**2) / consistency.count)
+    return jnp.stack(terms)
+
+
+@eqx.filter_jit
+def _run_chunk(model, theta, opt_state, blocks, consistency, trainable, n_valid, forms, optimizer, chunk):
+    """`chunk` training steps in one jitted `lax.scan`; steps >= `n_valid` are skipped.
+
+    Module-level and with the model as an argument, so that the compiled loop is
+    reused by every `pd.train` call with the same shapes, forms and optimizer.
+    """
+
+    def loss_fn(theta):
+        return jnp.sum(_loss_terms(theta, model, forms, blocks, consistency))
+
+    grad_fn = jax.value_and_grad(loss_fn)
+
+    def step(carry, i):
+        def do(args):
+            theta, opt_state = args
+            loss, g = grad_fn(theta)
+            updates, opt_state = optimizer.update(g, opt_state, theta)
+            new = optax.apply_updates(theta, updates)
+            # frozen subdomains (time marching) keep their weights exactly
+            new = jax.tree_util.tree_map(
+                lambda n, o: jnp.where(trainable.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), new, theta
+            )
+            return (new, opt_state), loss
+
+        def skip(args):
+            return args, jnp.array(jnp.nan, dtype=args[0][1].dtype)
+
+        return jax.lax.cond(i < n_valid, do, skip, carry)
+
+    (theta, opt_state), losses = jax.lax.scan(step, (theta, opt_state), jnp.arange(chunk))
+    return theta, opt_state, losses
+
+
+@functools.lru_cache(maxsize=16)
+def _adam(learning_rate: float) -> optax.GradientTransformation:
+    # one object per learning rate, so that the compiled training loop is reused
+    return optax.adam(learning_rate)
+
+
+def _block(points, rhs, scales, rows, size) -> _Block:
+    pos, valid = padded(rows, size)
+    return _Block(
+        points=jnp.asarray(points[pos]),
+        rhs=jnp.asarray(rhs[pos] * valid),
+        weights=jnp.asarray(scales[pos] * valid),
+        count=jnp.asarray(float(max(len(rows), 1))),
+    )
+
+
+class _Pairs:
+    """All consistency pairs at the equation points, with their slab; restricted per stage."""
+
+    def __init__(self, model: FBPINN, plan: MarchingPlan, points, weight: float):
+        dec = model.decomposition
+        pairs = [(p, q) for p in range(dec.max_cover) for q in range(p + 1, dec.max_cover)]
+        self.size = 1
+        if not pairs or weight == 0:
+            self.points = None
+            return
+        # (point, p, q) for each pair of cover positions whose windows are both non-zero there
+        cover_idx, inside = _cover_inside(model, jnp.asarray(points))
+        cover_idx, inside = np.asarray(cover_idx), np.asarray(inside)
+        pts, ps, qs = [], [], []
+        for p, q in pairs:
+            both = np.flatnonzero(inside[:, p] & inside[:, q])
+            pts.append(both)
+            ps.append(np.full(len(both), p))
+            qs.append(np.full(len(both), q))
+        which = np.concatenate(pts)
+        self.points = np.asarray(points)[which]
+        self.p = np.concatenate(ps)
+        self.q = np.concatenate(qs)
+        i = cover_idx[which, self.p]
+        j = cover_idx[which, self.q]
+        self.slab = np.maximum(plan.slab[i], plan.slab[j])
+        # scale each row phi_i a_i - phi_j a_j to norm `weight` at the initial weights
+        fi, fj = _pair_features(model, jnp.asarray(self.points), jnp.asarray(self.p), jnp.asarray(self.q))
+        norms = np.sqrt(np.sum(np.asarray(fi) ** 2, axis=1) + np.sum(np.asarray(fj) ** 2, axis=1))
+        self.weights = weight / np.where(norms > 0, norms, 1.0)
+        self.size = max(1, max(int(np.sum((self.slab >= st.lo) & (self.slab < st.hi))) for st in plan.stages))
+
+    def restrict(self, stage) -> _Consistency | None:
+        if self.points is None:
+            return None
+        rows = np.flatnonzero((self.slab >= stage.lo) & (self.slab < stage.hi))
+        pos, valid = padded(rows, self.size)
+        return _Consistency(
+            points=jnp.asarray(self.points[pos]),
+            p=jnp.asarray(self.p[pos]),
+            q=jnp.asarray(self.q[pos]),
+            weights=jnp.asarray(self.weights[pos] * valid),
+            count=jnp.asarray(float(max(len(rows), 1))),
+        )
+
+
+@eqx.filter_jit
+def _cover_inside(model: FBPINN, points):
+    dec = model.decomposition
+
+    def one(x):
+        idx, mask = dec.cover(x)
+        s = (x[None, :] - dec.centres[idx]) / dec.half_widths[idx]
+        return idx, (jax.vmap(model.window)(s) * mask) > 0
+
+    return jax.vmap(one)(points)
+
+
+@eqx.filter_jit
+def _pair_features(model: FBPINN, points, p, q):
+    dec = model.decomposition
+
+    def one(x, p, q):
+        idx, _ = dec.cover(x)
+        out = []
+        for j in (idx[p], idx[q]):
+            params = jax.tree_util.tree_map(lambda v, j=j: v[j], model.params)
+            out.append(model.basis.features(params, (x - dec.centres[j]) / dec.half_widths[j]))
+        return tuple(out)
+
+    return jax.vmap(one)(points, p, q)
+
+
+class _ErrorProbe:
+    """Relative L2 error of the current weights against `exact` on a fixed grid."""
+
+    def __init__(self, problem: Problem, exact, n: int = 2000):
+        from ..solution import _exact_fn
+
+        self.points = jnp.asarray(problem.domain.sample(n, "grid"))
+        self.ref = jnp.asarray(_exact_fn(exact, problem)(self.points))
+
+    def __call__(self, model: FBPINN, theta) -> float:
+        return float(_rel_error(model, theta, self.points, self.ref))
+
+
+@eqx.filter_jit
+def _rel_error(model, theta, points, ref):
+    params, a = theta
+    idx, vals = evaluate(_with_params(model, params), points, ((0,) * points.shape[1],))
+    u = jnp.einsum("npk,npk->n", vals[(0,) * points.shape[1]], a[idx])
+    return jnp.linalg.norm(u - ref) / jnp.linalg.norm(ref)
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return lambda *args, **kw: None
+    interactive = sys.stderr.isatty()
+
+    def say(step=None, total=None, loss=None, err=None, elapsed=None, stage=None, plan=None, end=False):
+        if end:
+            if interactive:
+                print(file=sys.stderr, flush=True)
+            return
+        where = "" if stage is None else f"stage {stage.index + 1}/{len(plan.stages)} "
+        msg = f"pdedsl: Adam {where}step {step}/{total}  loss {loss:.3e}"
+        if err is not None:
+            msg += f"  rel_l2 {err:.2e}"
+        msg += f"  [{elapsed:.1f} s]"
+        print(
+            ("\r" + msg) if interactive else msg, end="" if interactive else "\n", file=sys.stderr, flush=True
+        )
+
+    return say
+
+
+def train(
+    problem: Problem,
+    model: FBPINN,
+    *,
+    steps: int = 10_000,
+    learning_rate=None,
+    optimizer: optax.GradientTransformation | None = None,
+    points=None,
+    sampler: str = "grid",
+    condition_points=None,
+    weights: Mapping[str, float] | None = None,
+    seed: int = 0,
+    exact=None,
+    schedule: TimeMarching | None = None,
+    chunk: int | None = None,
+    throw: bool = True,
+    progress: bool | None = None,
+) -> Solution:
+    """Train a network ansatz by gradient descent (Adam) on the physics-informed loss.
+
+    Args:
+        problem: a `pd.Problem` (the same object `pd.solve` takes).
+        model: an ansatz whose basis is trainable: `pd.PINN(domain)` or
+            `pd.FBPINN(decomposition, pd.MLP(hidden=(32,)))`.
+        steps: optimiser steps (per stage when time marching).
+        learning_rate: Adam's learning rate, a float or an optax schedule
+            (default 1e-3). Not together with `optimizer`.
+        optimizer: any optax `GradientTransformation` instead of Adam.
+        points, sampler, condition_points: collocation points, as in `pd.solve`
+            (default: `2 * J * K` equation points).
+        weights: extra factor per group of rows, e.g. `{"condition 0": 10.0}`
+            (group names as in `sol.report()`: "equation", "condition 0", ...).
+        seed: seeds the output layer's initial values and random samplers; the
+            hidden weights come from the model's own `seed`.
+        exact: optional exact solution (sympy expression of the coordinates or a
+            callable); the relative L2 error is then recorded after every chunk.
+        schedule: `pd.TimeMarching(t, active=3)`: train slab by slab, only the
+            active subdomains' networks, the earlier ones frozen.
+        chunk: steps per jitted chunk (progress and error are reported between
+            chunks); default 1/20 of `steps`, at most 1,000.
+        throw: raise `pd.SolveError` if the loss becomes non-finite.
+        progress: print the loss to stderr. Default: only when stderr is a terminal.
+
+    Returns:
+        A `Solution` holding the trained model and output layer. `sol.info` has
+        `loss_history` (the loss before every step), `error_history` ((step,
+        rel_l2) rows, when `exact` is given), `compile_s` and `solve_s` (training
+        time after compilation).
+    """
+    check_problem_and_model(problem, model, "train")
+    if not problem.linear:
+        what = getattr(problem, "nonlinear_terms", None) or (
+            "It has unknown parameters ("
+            + ", ".join(map(str, getattr(problem, "unknown_parameters", ())))
+            + ")."
+        )
+        raise NotImplementedError(
+            f"pd.train trains on linear problems only for now. {what} Use pd.solve(problem, model), "
+            "which solves nonlinear and inverse problems by Gauss-Newton."
+        )
+    if not getattr(model.basis, "trainable", False):
+        raise TypeError(
+            f"pd.train needs a trainable basis such as pd.MLP(hidden=(32,)) (or pd.PINN(domain)); "
+            f"{type(model.basis).__name__} has no trainable parameters: its output layer is a "
+            "linear least-squares problem, which pd.solve(problem, model) solves exactly."
+        )
+    if not (isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) and steps >= 1):
+        raise ValueError(f"steps must be a positive int, got {steps!r}.")
+    if optimizer is not None and learning_rate is not None:
+        raise ValueError("Give either learning_rate (for Adam) or optimizer, not both.")
+    if optimizer is None:
+        lr = 1e-3 if learning_rate is None else learning_rate
+        if not callable(lr) and not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0):
+            raise ValueError(f"learning_rate must be a positive number or an optax schedule, got {lr!r}.")
+        optimizer = optax.adam(lr) if callable(lr) else _adam(float(lr))
+        opt_name = "Adam"
+    elif isinstance(optimizer, optax.GradientTransformation):
+        opt_name = "optax optimizer"
+    else:
+        raise TypeError(f"optimizer must be an optax GradientTransformation, got {type(optimizer).__name__}.")
+    if schedule is not None and not isinstance(schedule, TimeMarching):
+        raise TypeError(f"schedule must be pd.TimeMarching(...) or None, got {type(schedule).__name__}.")
+    if chunk is None:
+        chunk = min(1000, max(1, math.ceil(steps / 20)))
+    if not (isinstance(chunk, (int, np.integer)) and not isinstance(chunk, bool) and chunk >= 1):
+        raise ValueError(f"chunk must be a positive int, got {chunk!r}.")
+    chunk = int(min(chunk, steps))
+    if progress is None:
+        progress = sys.stderr.isatty()
+    say = _progress(progress)
+
+    t_start = time.perf_counter()
+    blocks = collocation(problem, model, points, sampler, condition_points, seed)
+    names = [name for name, _, _ in blocks]
+    weights = dict(weights or {})
+    unknown = sorted(set(weights) - set(names))
+    if unknown:
+        raise ValueError(f"weights names {unknown} are not row groups of this problem: {names}.")
+    forms = tuple(form for _, form, _ in blocks)
+    points_np = [np.asarray(pts) for _, _, pts in blocks]
+    scales, rhs_np = [], []
+    bound = 1.0 / math.sqrt(model.num_features)
+    a0 = jax.random.uniform(
+        jax.random.PRNGKey(seed), (model.num_subdomains, model.num_features), minval=-bound, maxval=bound
+    )
+    for (name, form, _), pts in zip(blocks, points_np):
+        _, rhs, norms = (np.asarray(v) for v in _diagnose(model, a0, form, jnp.asarray(pts)))
+        rhs_np.append(rhs)
+        scale = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 1.0)
+        scales.append(scale * float(weights.get(name, 1.0)))
+
+    theta = (model.params, a0)
+    num_params = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(theta))
+
+    # stages: (stage or None, rows of each block, trainable subdomains)
+    if schedule is None:
+        plan, pairs = None, None
+        stages = [(None, [np.arange(len(p)) for p in points_np], np.ones(model.num_subdomains, bool))]
+    else:
+        plan = schedule.plan(problem, model)
+        row_slabs = [plan.row_slab(model, p) for p in points_np]
+        stages = [
+            (st, [st.rows(rs) for rs in row_slabs], np.isin(np.arange(model.num_subdomains), st.ids))
+            for st in plan.stages
+        ]
+        pairs = _Pairs(model, plan, schedule.consistency_grid(problem, points_np[0]), schedule.consistency)
+    sizes = [max(1, max(len(rows[b]) for _, rows, _ in stages)) for b in range(len(blocks))]
+
+    probe = None if exact is None else _ErrorProbe(problem, exact)
+    losses, error_history, stage_info = [], [], []
+    compiled, compile_s, train_s, done, failed = None, 0.0, 0.0, 0, None
+    total = steps * len(stages)
+    for stage, rows, trainable in stages:
+        data = tuple(_block(p, b, sc, r, n) for p, b, sc, r, n in zip(points_np, rhs_np, scales, rows, sizes))
+        cons = None if pairs is None else pairs.restrict(stage)
+        opt_state = optimizer.init(theta)
+        mask = jnp.asarray(trainable)
+        if compiled is None:
+            t0 = time.perf_counter()
+            # compile ahead of time to time it apart from training; the call below
+            # then finds the executable in JAX's compilation cache
+            _run_chunk.lower(
+                model, theta, opt_state, data, cons, mask, jnp.asarray(chunk), forms, optimizer, chunk
+            ).compile()
+            compiled = True
+            compile_s = time.perf_counter() - t0
+        t0, probe_s = time.perf_counter(), 0.0
+        stage_losses = []
+        for start in range(0, steps, chunk):
+            n = min(chunk, steps - start)
+            theta, opt_state, chunk_losses = _run_chunk(
+                model, theta, opt_state, data, cons, mask, jnp.asarray(n), forms, optimizer, chunk
+            )
+            chunk_losses = np.asarray(chunk_losses)[:n]
+            stage_losses.append(chunk_losses)
+            done += n
+            if not np.all(np.isfinite(chunk_losses)):
+                failed = f"the loss became non-finite by step {done}"
+                break
+            err = None
+            if probe is not None:
+                t1 = time.perf_counter()
+                err = probe(model, theta)
+                error_history.append((done, err))
+                probe_s += time.perf_counter() - t1
+            say(done, total, float(chunk_losses[-1]), err, time.perf_counter() - t_start, stage, plan)
+        elapsed = time.perf_counter() - t0 - probe_s  # training only, not the error probes
+        train_s += elapsed
+        stage_losses = np.concatenate(stage_losses)
+        losses.append(stage_losses)
+        if stage is not None:
+            stage_info.append(
+                {
+                    "stage": stage.index,
+                    "slabs": (stage.lo, stage.hi - 1),
+                    "unknowns": int(
+                        sum(np.size(np.asarray(x)[stage.ids]) for x in jax.tree_util.tree_leaves(theta))
+                    ),
+                    "rows": int(sum(len(r) for r in rows)),
+                    "frozen": int(plan.frozen(stage).sum()),
+                    "solver": opt_name,
+                    "success": failed is None,
+                    "message": f"{len(stage_losses)} steps",
+                    "relative_residual": None,
+                    "rank": None,
+                    "iterations": int(len(stage_losses)),
+                    "final_loss": float(stage_losses[-1]),
+                    "solve_s": elapsed,
+                }
+            )
+        if failed is not None:
+            break
+    say(end=True)
+
+    params, a = theta
+    trained = _with_params(model, params)
+    loss_history = np.concatenate(losses)
+    # the same diagnostics as pd.solve: residuals of the row-scaled system
+    # (computed per block like the loss, rather than by `assemble`: no new compilation)
+    resid, rhs, norms = zip(
+        *(_diagnose(trained, a, form, jnp.asarray(p)) for form, p in zip(forms, points_np))
+    )
+    group_rms = {name: float(jnp.sqrt(jnp.mean(r**2))) for name, r in zip(names, resid)}
+    scaled = jnp.concatenate([r / jnp.where(n > 0, n, 1.0) for r, n in zip(resid, norms)])
+    scaled_rhs = jnp.concatenate([b / jnp.where(n > 0, n, 1.0) for b, n in zip(rhs, norms)])
+    finite = all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(theta))
+    success = failed is None and finite
+    message = (
+        f"{done} steps"
+        + ("" if plan is None else f" in {len(stages)} stages")
+        + f", final loss {loss_history[-1]:.3e}"
+        + ("" if failed is None else f"; {failed}")
+    )
+    info = {
+        "solver": opt_name + ("" if plan is None else f" with {schedule}"),
+        "solver_message": message,
+        "success": success,
+        "subdomains": model.num_subdomains,
+        "features": model.num_features,
+        "basis": type(model.basis).__name__,
+        "window": type(model.window).__name__,
+        "unknowns": model.num_unknowns,
+        "trainable_parameters": num_params,
+        "points": int(scaled.shape[0]),
+        "equation_points": int(points_np[0].shape[0]),
+        "residual_norm": float(jnp.linalg.norm(scaled)),
+        "relative_residual": float(jnp.linalg.norm(scaled) / jnp.linalg.norm(scaled_rhs)),
+        "group_rms": group_rms,
+        "iterations": int(done),
+        "rank": None,
+        "condition_number": None,
+        "filtered": None,
+        "setup_s": None,
+        "history": None,
+        "loss_history": loss_history,
+        "error_history": np.asarray(error_history) if error_history else None,
+        "compile_s": compile_s,
+        "assemble_s": 0.0,
+        "solve_s": train_s,
+    }
+    if plan is not None:
+        info["stages"] = stage_info
+    if throw and not success:
+        raise SolveError(
+            f"Training failed: {message}. To fix: lower the learning rate, or check the problem's "
+            "scaling. (throw=False returns it anyway.)"
+        )
+    return Solution(problem, trained, a, info)
