@@ -7,4 +7,5 @@ from .box import (
     Interval as Interval,
     PointRegion as PointRegion,
 )
+from .difference import Difference as Difference, Facet as Facet
 from .sampling import SAMPLERS as SAMPLERS, grid_shape as grid_shape, unit_points as unit_points
