@@ -49,11 +49,15 @@ def _skfem():
 
 
 def _numpy_fn(expr: sp.Expr, coords) -> Callable | None:
-    """`expr` as a NumPy function of the coordinate arrays (shape (d, ...) -> (...));
+    """`expr` as a NumPy function of the coordinate arrays (shape (d, ...) -> (...), or a
+    float for a constant);
     None for an expression that is identically zero."""
     expr = sp.sympify(expr)
     if expr == 0:
         return None
+    if not expr.free_symbols:  # a constant: a float, which NumPy broadcasts for free
+        value = float(expr)
+        return lambda x: value
     f = sp.lambdify(coords, expr, modules="numpy")
     return lambda x: np.broadcast_to(np.asarray(f(*x), dtype=float), x.shape[1:])
 
@@ -100,7 +104,7 @@ class _Operator:
         """Check that every k_i is non-zero, of one sign, at the mesh nodes; return the sign."""
         signs = set()
         for i, ki in enumerate(self.k):
-            v = ki(nodes)
+            v = np.broadcast_to(ki(nodes), nodes.shape[1:])
             if not np.all(np.isfinite(v)) or np.any(v == 0) or (np.any(v > 0) and np.any(v < 0)):
                 raise ValueError(
                     f"The coefficient of the second derivative in {self.coords[i]} in `{problem.equation}` "
@@ -443,7 +447,8 @@ def finite_elements(problem, resolution, degree: int = 1, *, solver: str = "auto
     # definite (the matrix is SPD for Poisson, -Laplacian(u) + c u with c >= 0, ...)
     sign = op.check_elliptic(mesh.p, problem)
     element = getattr(skfem, _ELEMENTS[(problem.dim, degree)])()
-    intorder = 2 * degree + 2  # exact for the mass matrix, a margin for f and variable coefficients
+    # exact for the mass matrix (scikit-fem's default); enough for the nominal order with smooth f
+    intorder = 2 * degree
     basis = skfem.Basis(mesh, element, intorder=intorder)
 
     # which boundary facets belong to which condition
