@@ -42,7 +42,7 @@ def run(quick=False):
     problem, exact, domain = setup()
     test = domain.sample((200, 200))
     # (subdomains per axis, Legendre degree, collocation grid per axis)
-    configs = [(8, 6, 80)] if quick else [(12, 8, 150), (16, 6, 160), (16, 8, 200), (16, 10, 240)]
+    configs = [(4, 5, 40)] if quick else [(12, 8, 150), (16, 6, 160), (16, 8, 200), (16, 10, 240)]
     records = []
     for j, deg, pts in configs:
         model = pd.FBPINN(pd.Grid(domain, j, 2.0), pd.Polynomial(deg))

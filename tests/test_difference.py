@@ -242,3 +242,7 @@ def test_plot_blanks_the_hole(tmp_path):
     field = fig.axes[0].collections[0].get_array()
     assert np.ma.count_masked(field) == 20 * 20  # the grid points with 0.5 < x, y <= 1
     assert (tmp_path / "l.png").stat().st_size > 0
+    sol.save(tmp_path / "l.pdedsl")  # the dropped-subdomain map travels with the model
+    back = pd.load(tmp_path / "l.pdedsl")
+    pts = L.sample(50, "halton")
+    np.testing.assert_array_equal(np.asarray(back(pts)), np.asarray(sol(pts)))
