@@ -66,9 +66,13 @@ PDEDSL = {
         (4, pd.Polynomial(6), 32, None),
         (4, pd.RandomFeatures(40), 48, None),
     ],
-    3: [(4, pd.Polynomial(4), 20, pd.SparseNormal()), (4, pd.Polynomial(6), 28, pd.SparseNormal())],
+    3: [
+        (1, pd.Polynomial(10), 16, None),
+        (2, pd.Polynomial(8), 20, None),
+        (4, pd.Polynomial(6), 28, pd.SparseNormal()),
+    ],
 }
-FEM = {1: {1: [8, 10, 12], 2: [5, 7, 9]}, 2: {1: [6, 8], 2: [5, 7]}, 3: {1: [4, 5], 2: [3, 4]}}
+FEM = {1: {1: [8, 10, 12], 2: [5, 7, 9]}, 2: {1: [6, 8], 2: [5, 7]}, 3: {1: [4, 5], 2: [3, 4, 5]}}
 FD = {1: [256, 4096], 2: [128, 512], 3: [32, 64]}
 QUICK_PDEDSL = {1: [], 2: [(2, pd.Polynomial(6), 24, None)], 3: []}
 QUICK_FEM = {1: {1: [6], 2: [4]}, 2: {1: [4], 2: [3]}, 3: {1: [2], 2: [1]}}
