@@ -22,6 +22,7 @@ ORDER = [
     "laplace-multiscale",
     "laplace-multilevel",
     "scaling",
+    "burgers",
     "helmholtz-lshape",
     "poisson-fem",
     "time-to-accuracy",

@@ -41,6 +41,7 @@ from .solution import Solution as Solution  # noqa: E402
 from .solve import (  # noqa: E402
     GMRES as GMRES,
     LSMR as LSMR,
+    AbstractNonlinearSolver as AbstractNonlinearSolver,
     AbstractPreconditioner as AbstractPreconditioner,
     AbstractSolver as AbstractSolver,
     AdditiveSchwarz as AdditiveSchwarz,
@@ -49,9 +50,12 @@ from .solve import (  # noqa: E402
     CGNormal as CGNormal,
     ColumnScaling as ColumnScaling,
     DenseLeastSquares as DenseLeastSquares,
+    GaussNewton as GaussNewton,
     Identity as Identity,
+    LevenbergMarquardt as LevenbergMarquardt,
     SolveError as SolveError,
     SparseNormal as SparseNormal,
+    VariableProjection as VariableProjection,
     solve as solve,
 )
 from .symbolic import (  # noqa: E402

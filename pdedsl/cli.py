@@ -13,6 +13,7 @@ BENCHMARKS = {
     "laplace-multiscale": "laplace_multiscale.py",
     "laplace-multilevel": "laplace_multilevel.py",
     "scaling": "scaling.py",
+    "burgers": "burgers.py",
     "helmholtz-lshape": "helmholtz_lshape.py",
     "poisson-fem": "poisson_fem.py",
     "time-to-accuracy": "time_to_accuracy.py",

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from .geometry import Boundary, Box, Difference, Face, PointRegion
-from .lower import LinearForm, lower_linear
+from .geometry import Boundary, Box, Difference, Face, Observations, PointRegion
+from .lower import LinearForm, NonlinearError, NonlinearForm, lower_linear, lower_nonlinear
 from .symbolic import (
     At,
     Condition,
@@ -26,12 +27,13 @@ class LoweredCondition:
 
     name: str
     condition: Condition
-    region: Face | PointRegion
-    form: LinearForm
+    region: Face | PointRegion | Observations
+    form: LinearForm | NonlinearForm
+    data: np.ndarray | None = None
 
 
 class Problem:
-    """A linear differential equation for one unknown, on a box (or a box minus boxes), with conditions.
+    """A differential equation for one unknown, on a box (or a box minus boxes), with conditions.
 
     Args:
         equation: `lhs == rhs` built from a pdedsl unknown, or a `sympy.Eq`.
@@ -39,9 +41,15 @@ class Problem:
             minus boxes such as the L-shape `pd.Box(...) - pd.Box([x, y], [0.5, 0.5], [1, 1])`.
         conditions: e.g. `[u.at(t=0) == 1, D(u, t).at(t=0) == 0]`,
             `u.on(pd.boundary) == 0`, `(Dn(u) + u).at(x=1) == g(y)`.
+            Observed data: `u.at(t=points) == values` (arrays of equal length).
         parameters: values for plain sympy symbols, e.g. `{m: 1.0, k: 6400.0}`.
+        unknown_parameters: symbols to solve for from observed data, with initial
+            guesses, e.g. `{mu: 1.0}` (a list of symbols starts them at their
+            `pd.Parameter` value, else 1.0).
 
     Everything is checked and lowered here, so mistakes surface at definition time.
+    A nonlinear equation (`u*D(u, x)`, `exp(u)`, ...) is lowered to a residual for
+    Gauss-Newton (`problem.linear` is False); see `pd.GaussNewton`.
     """
 
     def __init__(
@@ -50,6 +58,7 @@ class Problem:
         domain: Box,
         conditions: Sequence = (),
         parameters: Mapping | None = None,
+        unknown_parameters=None,
     ):
         self.equation = as_equation(equation)
         if not isinstance(domain, (Box, Difference)):
@@ -62,6 +71,13 @@ class Problem:
         for k in self.parameters:
             if not isinstance(k, sp.Symbol):
                 raise TypeError(f"parameters keys must be sympy Symbols, got {k!r}.")
+        self.unknown_parameters, self.initial_parameters = _unknown_parameters(unknown_parameters)
+        both = set(self.unknown_parameters) & set(self.parameters)
+        if both:
+            raise ValueError(
+                f"{', '.join(sorted(map(str, both)))} is given a value in parameters= and declared "
+                "unknown in unknown_parameters=; choose one."
+            )
         unknowns = unknowns_in(self.equation.residual)
         if not unknowns:
             raise ValueError(
@@ -85,28 +101,77 @@ class Problem:
                 "must be the same (one domain dimension per coordinate)."
             )
         self.coords = domain.coords
-        self.equation_form = lower_linear(
-            self.equation.residual, self.unknown, self.coords, values=self.parameters
-        )
+        self.nonlinear_terms: str | None = None
+        self.equation_form = self._lower(self.equation.residual, None, "equation")
         self.conditions = tuple(self._as_condition(c) for c in conditions)
         lowered = []
         for i, cond in enumerate(self.conditions):
             regions = self._regions(cond)
             for region in regions:
                 name = f"condition {i}" + (f" ({region})" if len(regions) > 1 else "")
-                form = lower_linear(
-                    cond.residual,
-                    self.unknown,
-                    self.coords,
-                    values=self.parameters,
-                    normal=region.normal,
-                    context=f"condition `{cond}`",
-                )
-                lowered.append(LoweredCondition(name, cond, region, form))
+                form = self._lower(cond.residual, region.normal, f"condition `{cond}`")
+                data = cond.data
+                if data is not None:
+                    if not isinstance(region, Observations):
+                        raise ValueError(
+                            f"Condition `{cond}` gives an array of values but is not at observation "
+                            "points; write u.at(t=points) == values with one point per value."
+                        )
+                    if data.size != region.points.shape[0]:
+                        raise ValueError(
+                            f"Condition `{cond}`: {data.size} values for {region.points.shape[0]} "
+                            "observation points; give one value per point."
+                        )
+                lowered.append(LoweredCondition(name, cond, region, form, data))
         self.lowered_conditions = tuple(lowered)
-        _check_bound(self.equation_form, f"equation `{self.equation}`")
+        known = set(self.unknown_parameters)
+        _check_bound(self.equation_form, f"equation `{self.equation}`", known)
         for c in self.lowered_conditions:
-            _check_bound(c.form, f"condition `{c.condition}`")
+            _check_bound(c.form, f"condition `{c.condition}`", known)
+        self._check_identifiable()
+
+    def _lower(self, residual, normal, context):
+        kw = dict(values=self.parameters, normal=normal, context=context)
+        if not self.unknown_parameters:
+            try:
+                return lower_linear(residual, self.unknown, self.coords, **kw)
+            except NonlinearError as e:
+                # kept to name the culprit if a linear-only solver is asked for later
+                if not getattr(self, "nonlinear_terms", None):
+                    self.nonlinear_terms = str(e).split(". Nonlinear")[0] + "."
+        return lower_nonlinear(
+            residual, self.unknown, self.coords, unknown_parameters=self.unknown_parameters, **kw
+        )
+
+    def _check_identifiable(self):
+        if not self.unknown_parameters:
+            return
+        forms = [self.equation_form] + [c.form for c in self.lowered_conditions]
+        used = set().union(*(f.free_symbols for f in forms))
+        for p in self.unknown_parameters:
+            if p not in used:
+                raise ValueError(
+                    f"The unknown parameter {p} occurs in neither the equation nor a condition, "
+                    "so no data can identify it; remove it from unknown_parameters."
+                )
+        if not any(c.data is not None for c in self.lowered_conditions):
+            names = ", ".join(map(str, self.unknown_parameters))
+            raise ValueError(
+                f"The unknown parameter(s) {names} cannot be identified without data: the "
+                "equation and its conditions are satisfied for any value. Add observations, "
+                "e.g. u.at(t=points) == values."
+            )
+
+    @property
+    def linear(self) -> bool:
+        """True when the equation and every condition are linear in the unknown and
+        no parameter is unknown: `pd.solve` then needs one linear least-squares solve."""
+        forms = [self.equation_form] + [c.form for c in self.lowered_conditions]
+        return all(isinstance(f, LinearForm) for f in forms)
+
+    @property
+    def data_conditions(self) -> tuple[LoweredCondition, ...]:
+        return tuple(c for c in self.lowered_conditions if c.data is not None)
 
     @property
     def dim(self) -> int:
@@ -137,6 +202,8 @@ class Problem:
             if getattr(where, "domain", where.box) != box:
                 raise ValueError(f"Condition `{cond}` is on a face of another domain.")
             return (where,)
+        if isinstance(where, At) and where.is_observation:
+            return (self._observations(cond),)
         if isinstance(where, At):
             fixed = {}
             for sym, val in where.values.items():
@@ -157,6 +224,30 @@ class Problem:
             )
         raise TypeError(f"Cannot tell where condition `{cond}` holds: {where!r}.")
 
+    def _observations(self, cond: Condition) -> Observations:
+        box = self.domain
+        values = cond.where.values
+        for sym in values:
+            if sym not in box.coords:
+                raise ValueError(f"Condition `{cond}`: {sym} is not a coordinate of the domain.")
+        missing = [str(c) for c in box.coords if c not in values]
+        if missing:
+            raise ValueError(
+                f"Condition `{cond}`: observation points need every coordinate; {', '.join(missing)} "
+                "is missing (give an array, or one number shared by all points)."
+            )
+        sizes = {v.size for v in values.values() if isinstance(v, np.ndarray)}
+        if len(sizes) > 1:
+            raise ValueError(
+                f"Condition `{cond}`: the coordinate arrays have different lengths {sorted(sizes)}."
+            )
+        (n,) = sizes
+        cols = [
+            values[c] if isinstance(values[c], np.ndarray) else np.full(n, float(values[c]))
+            for c in box.coords
+        ]
+        return Observations(box, np.stack(cols, axis=1))
+
     def __str__(self):
         lines = [f"{self.equation}   on {self.domain}"]
         lines += [f"  {c}" for c in self.conditions]
@@ -169,10 +260,42 @@ class Problem:
         return r"\begin{cases} " + r" \\ ".join(body) + r" \end{cases}"
 
 
-def _check_bound(form: LinearForm, context: str) -> None:
-    """Refuse symbols that are neither coordinates nor given a value."""
-    free = set().union(*(c.free_symbols for c in form.coefficients), form.rhs.free_symbols)
-    extra = sorted(map(str, free - set(form.coords)))
+def _unknown_parameters(spec) -> tuple[tuple[sp.Symbol, ...], np.ndarray]:
+    if spec is None:
+        return (), np.zeros(0)
+    if isinstance(spec, Mapping):
+        items = list(spec.items())
+    elif isinstance(spec, sp.Symbol):
+        items = [(spec, None)]
+    else:
+        items = [(s, None) for s in spec]
+    syms, init = [], []
+    for s, v in items:
+        if not isinstance(s, sp.Symbol):
+            raise TypeError(f"unknown_parameters must be sympy Symbols (or pd.Parameter), got {s!r}.")
+        if v is None:
+            v = getattr(s, "value", None)
+            v = 1.0 if v is None else v
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            raise TypeError(f"The initial guess for {s} must be a number, got {v!r}.") from None
+        if not np.isfinite(v):
+            raise ValueError(f"The initial guess for {s} must be finite, got {v}.")
+        syms.append(s)
+        init.append(v)
+    if len(set(syms)) != len(syms):
+        raise ValueError("unknown_parameters lists a symbol twice.")
+    return tuple(syms), np.asarray(init, dtype=float)
+
+
+def _check_bound(form, context: str, unknown=frozenset()) -> None:
+    """Refuse symbols that are neither coordinates, unknown parameters nor given a value."""
+    if isinstance(form, NonlinearForm):
+        free = form.free_symbols
+    else:
+        free = set().union(*(c.free_symbols for c in form.coefficients), form.rhs.free_symbols)
+    extra = sorted(map(str, free - set(form.coords) - set(unknown)))
     if extra:
         raise ValueError(
             f"The symbol(s) {', '.join(extra)} in the {context} have no value: pass "

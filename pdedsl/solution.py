@@ -116,6 +116,16 @@ class Solution(_Field):
         super().__init__(problem, model, coefficients, (0,) * problem.dim)
         self.info = info
 
+    @property
+    def parameters(self) -> dict[str, float]:
+        """Estimates of the unknown parameters (empty if there were none)."""
+        return dict(self.info.get("parameters") or {})
+
+    @property
+    def standard_errors(self) -> dict[str, float]:
+        """Linearised standard errors of the parameter estimates (from the data misfit)."""
+        return dict(self.info.get("standard_errors") or {})
+
     def save(self, path) -> None:
         """Save to one file; `pd.load(path)` gives bit-identical predictions, no re-solve."""
         from .io import save
@@ -156,9 +166,24 @@ class Solution(_Field):
             lines.append(
                 f"  filtered     {i['filtered']} near-dependent features dropped by the preconditioner"
             )
-        lines.append(
-            f"  residual     {i['residual_norm']:.3e} (row-scaled, relative {i['relative_residual']:.3e})"
-        )
+        if i.get("nonlinear_steps") is not None:
+            lines.append(
+                f"  nonlinear    {i['nonlinear_steps']} {i['nonlinear_solver']} steps from "
+                f"{i['initial_guess']}; linear solves by {i['linear_solver']}"
+            )
+            for h in i["history"][1:]:
+                mark = "" if h["accepted"] else "  (rejected)"
+                lines.append(
+                    f"    step {h['step']:>3d}  residual {h['residual']:.3e}  step {h['step_norm']:.2e}{mark}"
+                )
+        if i.get("parameters"):
+            se = i.get("standard_errors") or {}
+            for name, value in i["parameters"].items():
+                err = f" +- {se[name]:.2e} (standard error)" if name in se else ""
+                lines.append(f"  parameter    {name} = {value:.10g}{err}")
+        rel = i.get("relative_residual")
+        rel = f", relative {rel:.3e}" if rel is not None else ""
+        lines.append(f"  residual     {i['residual_norm']:.3e} (row-scaled{rel})")
         for name, rms in i["group_rms"].items():
             lines.append(f"    {name:<40s} rms {rms:.3e}")
         setup = (

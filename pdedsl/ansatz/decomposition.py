@@ -54,12 +54,18 @@ class AbstractDecomposition(eqx.Module):
 
 
 class Grid(AbstractDecomposition):
-    """A uniform grid of subdomains over a box.
+    """A grid of subdomains over a box: uniform, or graded along chosen axes.
 
-    Centres are evenly spaced from the lower to the upper bound along each axis
-    (spacing h); each subdomain has width `overlap * h`, so with `overlap > 1`
-    neighbours overlap and a point lies in about `overlap**d` subdomains. With one
-    subdomain along an axis it spans that axis with a margin.
+    Along each axis, `subdomains` gives either a count n (centres evenly spaced
+    from the lower to the upper bound, spacing h; each subdomain has width
+    `overlap * h`) or a sorted array of centres from the lower to the upper bound
+    (a graded axis: each subdomain's width is `overlap` times the larger of its two
+    gaps, so neighbours overlap however the spacing changes). With `overlap > 1` a
+    point lies in about `overlap**d` subdomains. With one subdomain along an axis
+    it spans that axis with a margin.
+
+        pd.Grid(domain, 20, overlap=2.9)
+        pd.Grid(domain, (np.concatenate([...]), 10))    # graded in x, uniform in t
 
     On a box with holes (`pd.Box(...) - pd.Box(...)`) the grid covers the bounding
     box and the subdomains that do not meet the domain are dropped (they would only
@@ -69,37 +75,57 @@ class Grid(AbstractDecomposition):
     domain: Box | Difference = eqx.field(static=True)
     shape: tuple[int, ...] = eqx.field(static=True)
     overlap: float = eqx.field(static=True)
+    graded: tuple = eqx.field(static=True)  # per axis: None, or (centres, half-widths, lo, P)
     centres: Float[Array, "J dim"]
     half_widths: Float[Array, "J dim"]
     # grid position -> subdomain index, -1 where dropped (None: all kept)
     slots: Int[Array, " grid"] | None
 
-    def __init__(self, domain: Box | Difference, subdomains: int | tuple[int, ...], overlap: float = 2.0):
+    def __init__(self, domain: Box | Difference, subdomains, overlap: float = 2.0):
         if not isinstance(domain, (Box, Difference)):
             raise TypeError(
                 f"Grid needs a pd.Box/pd.Interval domain (or a box minus boxes), got {type(domain).__name__}."
             )
-        shape = (subdomains,) * domain.dim if np.isscalar(subdomains) else tuple(subdomains)
-        if len(shape) != domain.dim:
-            raise ValueError(f"subdomains={subdomains} has {len(shape)} entries for a {domain.dim}D domain.")
-        if any(int(n) != n or n < 1 for n in shape):
-            raise ValueError(f"subdomains must be positive integers, got {shape}.")
         if not overlap > 1.0:
             raise ValueError(f"overlap must be > 1 so that subdomains overlap, got {overlap}.")
+        if np.isscalar(subdomains):
+            entries = [subdomains] * domain.dim
+        elif domain.dim == 1 and np.ndim(subdomains) == 1 and len(subdomains) > 1:
+            entries = [subdomains]  # a 1D domain with graded centres
+        else:
+            entries = list(subdomains)
+        if len(entries) != domain.dim:
+            raise ValueError(
+                f"subdomains={subdomains} has {len(entries)} entries for a {domain.dim}D domain."
+            )
         self.domain = domain
-        self.shape = tuple(int(n) for n in shape)
         self.overlap = float(overlap)
-        axes, hws = [], []
-        for n, a, b in zip(self.shape, domain.lower, domain.upper):
-            if n == 1:
-                axes.append(np.array([(a + b) / 2]))
-                hws.append(0.5 * (b - a) * max(self.overlap, 1.5))
-            else:
-                axes.append(np.linspace(a, b, n))
-                hws.append(0.5 * self.overlap * (b - a) / (n - 1))
+        shape, axes, hws, graded = [], [], [], []
+        for i, (e, a, b) in enumerate(zip(entries, domain.lower, domain.upper)):
+            if np.ndim(e) == 0:
+                if int(e) != e or e < 1:
+                    raise ValueError(f"subdomains must be positive integers or arrays of centres, got {e!r}.")
+                n = int(e)
+                if n == 1:
+                    axes.append(np.array([(a + b) / 2]))
+                    hws.append(np.array([0.5 * (b - a) * max(self.overlap, 1.5)]))
+                else:
+                    axes.append(np.linspace(a, b, n))
+                    hws.append(np.full(n, 0.5 * self.overlap * (b - a) / (n - 1)))
+                shape.append(n)
+                graded.append(None)
+                continue
+            c, hw, lo, per = _graded_axis(np.asarray(e, dtype=float), a, b, self.overlap, domain.coords[i])
+            axes.append(c)
+            hws.append(hw)
+            shape.append(c.size)
+            graded.append((tuple(map(float, c)), tuple(map(float, hw)), tuple(map(int, lo)), int(per)))
+        self.shape = tuple(shape)
+        self.graded = tuple(graded)
         mesh = np.meshgrid(*axes, indexing="ij")
         centres = np.stack([m.ravel() for m in mesh], axis=-1)
-        half_widths = np.broadcast_to(np.asarray(hws), centres.shape)
+        hmesh = np.meshgrid(*hws, indexing="ij")
+        half_widths = np.stack([m.ravel() for m in hmesh], axis=-1)
         self.slots = None
         if isinstance(domain, Difference):
             keep = domain.meets(centres - half_widths, centres + half_widths)
@@ -110,10 +136,16 @@ class Grid(AbstractDecomposition):
         self.half_widths = jnp.asarray(half_widths)
 
     def _per_axis(self) -> list[int]:
-        # The subdomains containing x along an axis are the integers in an open
+        # Uniform axis: the subdomains containing x are the integers in an open
         # interval of length `overlap`: at most ceil(overlap) of them. (Rounding can
         # only drop one whose window is ~0 at x: x sits on its edge.)
-        return [1 if n == 1 else min(n, math.ceil(self.overlap)) for n in self.shape]
+        out = []
+        for n, g in zip(self.shape, self.graded):
+            if g is not None:
+                out.append(g[3])
+            else:
+                out.append(1 if n == 1 else min(n, math.ceil(self.overlap)))
+        return out
 
     @property
     def max_cover(self) -> int:
@@ -122,7 +154,14 @@ class Grid(AbstractDecomposition):
     def cover(self, x):
         per_axis = self._per_axis()
         idx_axes, ok_axes = [], []
-        for i, (n, m) in enumerate(zip(self.shape, per_axis)):
+        for i, (n, m, g) in enumerate(zip(self.shape, per_axis, self.graded)):
+            if g is not None:
+                c, hw, lo = (jnp.asarray(v) for v in g[:3])
+                cell = jnp.clip(jnp.searchsorted(c, x[i], side="right") - 1, 0, n - 2)
+                j = lo[cell] + jnp.arange(m)
+                idx_axes.append(j)
+                ok_axes.append(jnp.abs(x[i] - c[j]) < hw[j])
+                continue
             if n == 1:
                 idx_axes.append(jnp.zeros((1,), int))
                 ok_axes.append(jnp.ones((1,), bool))
@@ -146,6 +185,30 @@ class Grid(AbstractDecomposition):
             j = self.slots[flat]
             flat, mask = jnp.where(j >= 0, j, 0), mask * (j >= 0)
         return flat, mask
+
+
+def _graded_axis(c, a, b, overlap, coord):
+    """Centres, half-widths, first candidate per cell and candidates per point."""
+    if c.ndim != 1 or c.size < 2:
+        raise ValueError(f"Graded centres along {coord} must be a 1-D array of at least 2 values.")
+    if not np.all(np.isfinite(c)) or np.any(np.diff(c) <= 0):
+        raise ValueError(f"Graded centres along {coord} must be finite and strictly increasing.")
+    tol = 1e-12 * max(1.0, b - a)
+    if abs(c[0] - a) > tol or abs(c[-1] - b) > tol:
+        raise ValueError(
+            f"Graded centres along {coord} must run from the lower bound {a:g} to the upper "
+            f"bound {b:g} (got {c[0]:g} ... {c[-1]:g})."
+        )
+    gaps = np.diff(c)
+    hw = 0.5 * overlap * np.maximum(np.concatenate([gaps[:1], gaps]), np.concatenate([gaps, gaps[-1:]]))
+    n = c.size
+    lo, hi = np.empty(n - 1, int), np.empty(n - 1, int)
+    for i in range(n - 1):  # subdomains that meet the cell [c_i, c_{i+1}]
+        hit = np.nonzero((c - hw < c[i + 1]) & (c + hw > c[i]))[0]
+        lo[i], hi[i] = hit.min(), hit.max()
+    per = int(np.max(hi - lo + 1))
+    lo = np.minimum(lo, n - per)  # candidates lo .. lo + per - 1 stay distinct and in range
+    return c, hw, lo, per
 
 
 class Multilevel(AbstractDecomposition):

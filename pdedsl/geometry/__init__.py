@@ -5,6 +5,7 @@ from .box import (
     Box as Box,
     Face as Face,
     Interval as Interval,
+    Observations as Observations,
     PointRegion as PointRegion,
 )
 from .difference import Difference as Difference, Facet as Facet

@@ -215,3 +215,34 @@ class PointRegion:
 
     def __str__(self):
         return ", ".join(f"{c} = {v:g}" for c, v in zip(self.box.coords, self.point))
+
+
+@dataclass(frozen=True, eq=False)
+class Observations:
+    """A set of observation points of a box (where data are given)."""
+
+    box: Box
+    points: np.ndarray
+
+    def __post_init__(self):
+        pts = np.asarray(self.points, dtype=float)
+        if pts.ndim != 2 or pts.shape[1] != self.box.dim or pts.shape[0] == 0:
+            raise ValueError(f"Observation points must have shape (n, {self.box.dim}), got {pts.shape}.")
+        inside = self.box.contains(pts)
+        if not np.all(inside):
+            bad = pts[~inside][0]
+            desc = ", ".join(f"{c} = {v:g}" for c, v in zip(self.box.coords, bad))
+            raise ValueError(
+                f"{int(np.sum(~inside))} observation point(s) lie outside the domain {self.box}, "
+                f"e.g. ({desc})."
+            )
+
+    @property
+    def normal(self):
+        return None
+
+    def sample(self, n=None, method: str = "grid", seed: int = 0) -> np.ndarray:
+        return np.asarray(self.points, dtype=float)
+
+    def __str__(self):
+        return f"{self.points.shape[0]} observation points"

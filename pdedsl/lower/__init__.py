@@ -1,4 +1,4 @@
-"""Lowering: sympy equations and conditions -> canonical linear forms compiled to JAX."""
+"""Lowering: sympy equations and conditions -> canonical linear or nonlinear forms compiled to JAX."""
 
 from .derivatives import apply_to_function as apply_to_function, derivative as derivative
 from .linear import (
@@ -10,4 +10,9 @@ from .linear import (
     compile_scalar as compile_scalar,
     lower_linear as lower_linear,
     substitute_parameters as substitute_parameters,
+)
+from .nonlinear import (
+    CompiledNonlinearForm as CompiledNonlinearForm,
+    NonlinearForm as NonlinearForm,
+    lower_nonlinear as lower_nonlinear,
 )

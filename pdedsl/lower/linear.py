@@ -26,11 +26,13 @@ class NonlinearError(NotImplementedError):
     """Raised when a nonlinear equation reaches the linear-only path."""
 
 
-def substitute_parameters(expr: sp.Basic, values: Mapping | None = None) -> sp.Basic:
-    """Replace `Parameter`s that carry values, and symbols given in `values`."""
-    repl = {p: p.value for p in expr.atoms(Parameter) if p.value is not None}
+def substitute_parameters(expr: sp.Basic, values: Mapping | None = None, keep=()) -> sp.Basic:
+    """Replace `Parameter`s that carry values, and symbols given in `values`, except
+    the symbols in `keep` (unknown parameters)."""
+    repl = {p: p.value for p in expr.atoms(Parameter) if p.value is not None and p not in keep}
     for k, v in (values or {}).items():
-        repl[k] = sp.sympify(v)
+        if k not in keep:
+            repl[k] = sp.sympify(v)
     return expr.xreplace(repl) if repl else expr
 
 
@@ -199,7 +201,7 @@ def lower_linear(
         raise NonlinearError(
             f"The {context} is nonlinear in {pretty(unknown)}: the term "
             f"`{pretty(term.xreplace(back))}` is not linear in the unknown and its "
-            "derivatives. Nonlinear equations are not supported by the linear solver yet."
+            "derivatives. Nonlinear equations need a nonlinear solver such as pd.GaussNewton()."
         )
     coeffs = {a: sp.simplify(c) if c.free_symbols else c for a, c in coeffs.items()}
     coeffs = {a: c for a, c in coeffs.items() if c != 0}

@@ -10,6 +10,12 @@ from .iterative import (
     LineaxSolver as LineaxSolver,
     as_solver as as_solver,
 )
+from .nonlinear import (
+    AbstractNonlinearSolver as AbstractNonlinearSolver,
+    GaussNewton as GaussNewton,
+    LevenbergMarquardt as LevenbergMarquardt,
+    VariableProjection as VariableProjection,
+)
 from .preconditioners import (
     AbstractPreconditioner as AbstractPreconditioner,
     AdditiveSchwarz as AdditiveSchwarz,

@@ -13,12 +13,14 @@ import numpy as np
 
 from ..ansatz import FBPINN
 from ..assemble import assemble
-from ..geometry import SAMPLERS, PointRegion
+from ..geometry import SAMPLERS, Observations, PointRegion
+from ..lower import LinearForm, NonlinearError
 from ..problem import Problem
 from ..solution import Solution
 from .auto import Auto
 from .base import AbstractSolver
 from .iterative import CGNormal, as_solver
+from .nonlinear import AbstractNonlinearSolver, GaussNewton, VariableProjection, solve_nonlinear
 
 
 class SolveError(RuntimeError):
@@ -27,7 +29,13 @@ class SolveError(RuntimeError):
 
 @functools.lru_cache(maxsize=64)
 def _compiled(form):
-    return form.compile()
+    return form.compile() if isinstance(form, LinearForm) else form
+
+
+def _with_data(compiled, data):
+    """A compiled linear form whose right-hand side is the observed data."""
+    values = jnp.asarray(data)
+    return dataclasses.replace(compiled, rhs=lambda points: values)
 
 
 def default_points(model: FBPINN) -> int:
@@ -36,7 +44,10 @@ def default_points(model: FBPINN) -> int:
 
 
 def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", condition_points=None, seed=0):
-    """The `(name, form, points)` blocks: equation points, then each condition's points."""
+    """The `(name, form, points)` blocks: equation points, then each condition's points.
+
+    Linear forms are compiled (a data condition's right-hand side is its data);
+    nonlinear forms are passed as they are."""
     if sampler not in SAMPLERS:
         raise ValueError(f"Unknown sampler {sampler!r}; choose one of {SAMPLERS}.")
     if points is None:
@@ -58,7 +69,7 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
     blocks = [("equation", _compiled(problem.equation_form), xs)]
     for k, cond in enumerate(problem.lowered_conditions):
         region = cond.region
-        if isinstance(region, PointRegion):
+        if isinstance(region, (PointRegion, Observations)):
             pts = region.sample()
         else:
             if condition_points is not None:
@@ -66,7 +77,10 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
             else:
                 n = region.grid_counts(shape, problem.domain.lengths)
             pts = region.sample(n, sampler, seed + 1 + k)
-        blocks.append((cond.name, _compiled(cond.form), pts))
+        form = _compiled(cond.form)
+        if cond.data is not None and isinstance(cond.form, LinearForm):
+            form = _with_data(form, cond.data)
+        blocks.append((cond.name, form, pts))
     return blocks
 
 
@@ -83,7 +97,7 @@ def solve(
     throw: bool = True,
     progress: bool | None = None,
 ) -> Solution:
-    """Solve a linear problem with an ansatz by least squares.
+    """Solve a problem with an ansatz: linear least squares, or Gauss-Newton when it is nonlinear.
 
     Args:
         problem: a `pd.Problem`.
@@ -132,11 +146,39 @@ def solve(
             f"has derivatives of order {problem.max_order}; use pd.Bump() or "
             f"pd.Cosine(power={problem.max_order // 2 + 1})."
         )
-    solver = Auto() if solver is None else as_solver(solver)
+    nonlinear = not problem.linear
+    if solver is None:
+        solver = GaussNewton() if nonlinear else Auto()
+    elif not isinstance(solver, AbstractNonlinearSolver):
+        solver = as_solver(solver)
+        if nonlinear:
+            what = (
+                problem.nonlinear_terms
+                or f"The problem has unknown parameters ({', '.join(map(str, problem.unknown_parameters))})."
+            )
+            raise NonlinearError(
+                f"{solver.name} solves linear least-squares problems only. {what} Use "
+                f"solver=pd.GaussNewton(linear_solver=pd.{solver.name}()) (or pd.LevenbergMarquardt"
+                + (
+                    ", pd.VariableProjection"
+                    if problem.unknown_parameters and problem.nonlinear_terms is None
+                    else ""
+                )
+                + ")."
+            )
+    if isinstance(solver, VariableProjection) and problem.nonlinear_terms is not None:
+        raise ValueError(
+            f"pd.VariableProjection needs an equation linear in the unknown; {problem.nonlinear_terms} "
+            "Use pd.GaussNewton()."
+        )
 
     if progress is None:
         progress = sys.stderr.isatty()
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
+    if isinstance(solver, AbstractNonlinearSolver):
+        return _solve_nonlinear(
+            problem, model, solver, points, sampler, condition_points, seed, throw, progress, say
+        )
     if progress and isinstance(solver, CGNormal):
         solver = dataclasses.replace(solver, progress=True)
 
@@ -200,4 +242,44 @@ def solve(
             how = "did not produce a usable solution"
             fix = "try pd.DenseLeastSquares(method='svd'), more collocation points or fewer features"
         raise SolveError(f"{solver.name} {how} [{message}]. To fix: {fix}. (throw=False returns it anyway.)")
+    return Solution(problem, model, coeffs, info)
+
+
+def _solve_nonlinear(problem, model, solver, points, sampler, condition_points, seed, throw, progress, say):
+    blocks = collocation(problem, model, points, sampler, condition_points, seed)
+    raw = [problem.equation_form] + [c.form for c in problem.lowered_conditions]
+    data = [None] + [c.data for c in problem.lowered_conditions]
+    nblocks = [(name, form, pts, d) for (name, _, pts), form, d in zip(blocks, raw, data)]
+    coeffs, info = solve_nonlinear(problem, model, nblocks, solver, say=say, progress=progress)
+    finite = bool(jnp.all(jnp.isfinite(coeffs))) and all(np.isfinite(v) for v in info["parameters"].values())
+    success = info["converged"] and finite
+    message = info["solver_message"] if finite else info["solver_message"] + "; non-finite values"
+    rows = sum(b[2].shape[0] for b in blocks)
+    info.update(
+        {
+            "solver": f"{solver.name}({solver.linear_solver.name})",
+            "solver_message": message,
+            "success": success,
+            "subdomains": model.num_subdomains,
+            "features": model.num_features,
+            "basis": type(model.basis).__name__,
+            "window": type(model.window).__name__,
+            "unknowns": model.num_unknowns,
+            "points": rows,
+            "equation_points": int(blocks[0][2].shape[0]),
+            "iterations": info["nonlinear_steps"],
+        }
+    )
+    say(
+        f"pdedsl: {solver.name} {'converged' if success else 'stopped'} after {info['nonlinear_steps']} steps "
+        f"in {info['solve_s']:.2f} s"
+    )
+    if throw and not success:
+        raise SolveError(
+            f"{solver.name} did not converge in {info['nonlinear_steps']} steps (max_steps="
+            f"{solver.max_steps}) [{message}]; last residual {info['residual_norm']:.3e}. To fix: "
+            "increase max_steps, start closer (initial=a Solution of an easier problem), use "
+            "pd.LevenbergMarquardt() (a trust region) instead of Gauss-Newton, or more collocation "
+            "points. (throw=False returns it anyway.)"
+        )
     return Solution(problem, model, coeffs, info)

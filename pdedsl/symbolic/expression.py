@@ -19,6 +19,13 @@ from sympy.core.function import AppliedUndef
 from .printing import latex, pretty
 
 
+def _is_array(value) -> bool:
+    """An array of numbers (NumPy, JAX, list or tuple), not a scalar or sympy object."""
+    if isinstance(value, (list, tuple)):
+        return True
+    return hasattr(value, "__array__") and not isinstance(value, sp.Basic) and np.ndim(value) >= 1
+
+
 def _unwrap(value: Any, what: str = "operand") -> sp.Expr:
     """Return the sympy expression behind a DSL object, number or sympy object."""
     if isinstance(value, Expression):
@@ -143,6 +150,14 @@ class Expression:
                     f"`{name}` in `.at({name}=...)` is not a coordinate of {self}; "
                     f"its coordinates are {tuple(coords)}."
                 )
+            if _is_array(value):
+                arr = np.asarray(value, dtype=float).reshape(-1)
+                if arr.size == 0 or not np.all(np.isfinite(arr)):
+                    raise ValueError(
+                        f"`.at({name}=...)`: the points must be a non-empty array of finite numbers."
+                    )
+                values[coords[name]] = arr
+                continue
             values[coords[name]] = _unwrap(value, "coordinate value")
             if values[coords[name]].free_symbols:
                 raise ValueError(
@@ -271,11 +286,24 @@ class At:
     def __init__(self, values: Mapping[sp.Symbol, sp.Expr]):
         self.values = dict(values)
 
+    @property
+    def is_observation(self) -> bool:
+        """True when some coordinate is given as an array of observation points."""
+        return any(isinstance(v, np.ndarray) for v in self.values.values())
+
     def __str__(self):
-        return ", ".join(f"{k} = {pretty(v)}" for k, v in self.values.items())
+        return ", ".join(
+            f"{k} = <{v.size} points>" if isinstance(v, np.ndarray) else f"{k} = {pretty(v)}"
+            for k, v in self.values.items()
+        )
 
     def latex(self):
-        return ", ".join(f"{latex(k)}={latex(v)}" for k, v in self.values.items())
+        return ", ".join(
+            rf"{latex(k)}=\{{{v.size}\ \mathrm{{points}}\}}"
+            if isinstance(v, np.ndarray)
+            else f"{latex(k)}={latex(v)}"
+            for k, v in self.values.items()
+        )
 
 
 class WholeBoundary:
@@ -318,10 +346,18 @@ class Restricted:
 class Condition:
     """A condition `expr == rhs` holding on a region (point, face, boundary)."""
 
-    __slots__ = ("lhs", "rhs", "where")
+    __slots__ = ("lhs", "rhs", "where", "data")
 
     def __init__(self, lhs, rhs, where):
         self.lhs = _unwrap(lhs, "condition's left-hand side")
+        # Observed values: `u.at(t=points) == values` with one value per point.
+        self.data = None
+        if _is_array(rhs):
+            data = np.asarray(rhs, dtype=float).reshape(-1)
+            if not np.all(np.isfinite(data)):
+                raise ValueError(f"The observed values for {pretty(self.lhs)} contain NaN or inf.")
+            self.data = data
+            rhs = 0
         self.rhs = _unwrap(rhs, "condition's right-hand side")
         if not unknowns_in(self.lhs):
             raise ValueError(f"The condition {pretty(self.lhs)} = ... involves no unknown.")
@@ -337,7 +373,8 @@ class Condition:
     __hash__ = None  # type: ignore[assignment]
 
     def __str__(self):
-        return f"{pretty(self.lhs)} = {pretty(self.rhs)} at {self.where}"
+        rhs = f"<{self.data.size} values>" if self.data is not None else pretty(self.rhs)
+        return f"{pretty(self.lhs)} = {rhs} at {self.where}"
 
     def __repr__(self):
         return f"Condition({self})"

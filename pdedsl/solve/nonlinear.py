@@ -1,0 +1,794 @@
+"""Nonlinear least squares over the window x basis structure: Gauss-Newton and
+Levenberg-Marquardt (optimistix), variable projection, unknown parameters.
+
+The unknowns are the coefficients `c` (J, K) of the ansatz and the unknown
+parameters `theta` (p,). The residual of every collocation row is
+`w_i * (R(x_i, U(x_i), theta) - data_i)` with `U_a(x_i) = sum D^a(w_j phi_jk)(x_i) c_jk`.
+The basis derivatives `D^a(w_j phi_jk)(x_i)` are evaluated once; each Gauss-Newton
+step only recomputes the pointwise factors `dR/dU_a`, so the Jacobian is a
+`LinearSystem` with exactly the block-sparse structure of the linear case and is
+solved by the same linear solvers (dense SVD, sparse normal equations, LSMR/CG with
+their preconditioners). The parameter columns `dR/dtheta` (dense: every row depends
+on theta) ride along as one extra "subdomain" block that every row touches.
+
+optimistix drives the iteration (`optx.least_squares` with an `AbstractGaussNewton`
+whose descent is ours); the linear solves run through `jax.pure_callback`, so any
+pdedsl solver -- including host-side ones such as `SparseNormal` -- can be used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import numpy as np
+import optimistix as optx
+from jaxtyping import Array, Float, Int
+
+from ..ansatz import FBPINN, evaluate
+from ..assemble import LinearSystem
+from ..lower import CompiledNonlinearForm, LinearForm, NonlinearForm
+from ..lower.nonlinear import from_linear
+from .auto import Auto
+from .base import AbstractSolver, SolverResult
+
+
+class AbstractNonlinearSolver(eqx.Module):
+    """Solves a nonlinear (or parameter-identification) least-squares problem."""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+# ---------------------------------------------------------------------------------
+# The residual model: evaluated basis derivatives + compiled pointwise residuals.
+
+
+class _Block(eqx.Module):
+    points: Float[Array, "N d"]
+    index: Int[Array, "N P"]
+    derivs: tuple  # one (N, P, K) array per multi-index of `form`
+    data: Float[Array, " N"]
+    form: CompiledNonlinearForm = eqx.field(static=True)
+
+
+class ResidualModel(eqx.Module):
+    """Everything needed to evaluate the residual and its block-sparse Jacobian."""
+
+    blocks: tuple[_Block, ...]
+    weights: Float[Array, " N"]
+    num_subdomains: int = eqx.field(static=True)
+    num_features: int = eqx.field(static=True)
+    num_parameters: int = eqx.field(static=True)
+    groups: tuple[tuple[str, int, int], ...] = eqx.field(static=True)
+    levels: Array | None = None
+
+    @property
+    def extra_blocks(self) -> int:
+        """Number of virtual subdomains that carry the parameter columns."""
+        k = self.num_features
+        return -(-self.num_parameters // k)
+
+    def fields(self, block: _Block, c):
+        return jnp.stack([jnp.einsum("npk,npk->n", d, c[block.index]) for d in block.derivs], axis=1)
+
+    def raw_residual(self, c, theta):
+        out = []
+        for b in self.blocks:
+            out.append(b.form.residual(b.points, self.fields(b, c), theta) - b.data)
+        return jnp.concatenate(out)
+
+    def residual(self, y):
+        c, theta = y
+        return self.weights * self.raw_residual(c, theta)
+
+    def jacobian(self, y, rhs) -> LinearSystem:
+        """The Jacobian at `y` as a `LinearSystem` (row-weighted) with right-hand side `rhs`."""
+        c, theta = y
+        vals, idx = [], []
+        j, k, p = self.num_subdomains, self.num_features, self.num_parameters
+        q = self.extra_blocks
+        for b in self.blocks:
+            _, du, dth = b.form.linearise(b.points, self.fields(b, c), theta)
+            v = sum(du[:, i, None, None] * d for i, d in enumerate(b.derivs))
+            ix = b.index
+            if q:
+                n = v.shape[0]
+                th = jnp.zeros((n, q * k), v.dtype).at[:, :p].set(dth).reshape(n, q, k)
+                v = jnp.concatenate([v, th], axis=1)
+                ix = jnp.concatenate([ix, jnp.broadcast_to(j + jnp.arange(q), (n, q))], axis=1)
+            vals.append(v)
+            idx.append(ix)
+        values = jnp.concatenate(vals) * self.weights[:, None, None]
+        levels = self.levels
+        if levels is not None and q:
+            levels = jnp.concatenate([levels, jnp.full((q,), jnp.max(levels) + 1, levels.dtype)])
+        return LinearSystem(
+            values=values,
+            index=jnp.concatenate(idx),
+            rhs=rhs,
+            row_scale=self.weights,
+            num_subdomains=j + q,
+            groups=self.groups,
+            levels=levels,
+        )
+
+    def split(self, delta):
+        """(J + q, K) solver output -> (dc (J, K), dtheta (p,))."""
+        j, p = self.num_subdomains, self.num_parameters
+        return delta[:j], delta[j:].reshape(-1)[:p]
+
+
+def _compiled_nonlinear(form) -> CompiledNonlinearForm:
+    return from_linear(form) if isinstance(form, LinearForm) else form
+
+
+def residual_model(
+    problem, model: FBPINN, blocks, *, parameters=None, forms=None, weights=None
+) -> ResidualModel:
+    """Evaluate the basis on each `(name, form, points, data)` block."""
+    params = tuple(problem.unknown_parameters if parameters is None else parameters)
+    out, groups = [], []
+    start = 0
+    for i, (name, form, points, data) in enumerate(blocks):
+        if forms is not None:
+            form = forms[i]
+        nl = _compiled_nonlinear(form)
+        compiled = _compile(nl, params)
+        pts = jnp.asarray(points)
+        index, derivs = _evaluate(model, pts, compiled.multi_indices)
+        d = jnp.zeros(pts.shape[0], pts.dtype) if data is None else jnp.asarray(data, pts.dtype)
+        out.append(_Block(pts, index, tuple(derivs[a] for a in compiled.multi_indices), d, compiled))
+        groups.append((name, start, start + pts.shape[0]))
+        start += pts.shape[0]
+    w = jnp.ones(start) if weights is None else weights
+    return ResidualModel(
+        blocks=tuple(out),
+        weights=w,
+        num_subdomains=model.num_subdomains,
+        num_features=model.num_features,
+        num_parameters=len(params),
+        groups=tuple(groups),
+        levels=model.decomposition.levels,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(form: NonlinearForm, params) -> CompiledNonlinearForm:
+    # keyed by value: equal forms share one compiled object, hence JIT caches
+    return form.compile(params)
+
+
+@eqx.filter_jit
+def _evaluate(model, points, multi_indices):
+    return evaluate(model, points, multi_indices)
+
+
+@eqx.filter_jit
+def _jacobian(rm: ResidualModel, y, rhs) -> LinearSystem:
+    return rm.jacobian(y, rhs)
+
+
+@eqx.filter_jit
+def _residual(rm: ResidualModel, y):
+    return rm.residual(y)
+
+
+@eqx.filter_jit
+def _row_weights(rm: ResidualModel, y):
+    """1 / (norm of each Jacobian row in the coefficients), at `y`."""
+    sys_ = rm.jacobian(y, jnp.zeros_like(rm.weights))
+    j = rm.num_subdomains
+    v = jnp.where((sys_.index < j)[:, :, None], sys_.values, 0.0)
+    norms = jnp.sqrt(jnp.sum(v**2, axis=(1, 2)))
+    return jnp.where(norms > 0, 1.0 / jnp.where(norms > 0, norms, 1.0), 1.0)
+
+
+def _weights(rm: ResidualModel, y, problem, solver):
+    """Row weights: unit-norm Jacobian rows, observation rows scaled by `data_weight`."""
+    w = np.array(_row_weights(rm, y))
+    names = {c.name for c in problem.data_conditions}
+    for name, a, b in rm.groups:
+        if name in names:
+            w[a:b] *= solver.data_weight
+    return jnp.asarray(w)
+
+
+# ---------------------------------------------------------------------------------
+# Linear solves from inside optimistix's loop.
+
+
+class _Recorder:
+    """Host-side record of the linear solves (and progress printing)."""
+
+    def __init__(self, progress: bool = False):
+        self.history: list[dict] = []
+
+    def log(self, entry: dict):
+        self.history.append(entry)
+
+
+_ACTIVE: list = [None]  # the recorder of the solve in progress (one at a time)
+
+
+class _HostSolve(eqx.Module):
+    """(values, index, rhs, row_scale, levels, lam) -> delta, on the host.
+
+    All fields are static and compare by value, so that repeated solves with the
+    same solver and shapes reuse the compiled Gauss-Newton step."""
+
+    solver: AbstractSolver = eqx.field(static=True)
+    num_subdomains: int = eqx.field(static=True)
+    groups: tuple = eqx.field(static=True)
+    has_levels: bool = eqx.field(static=True)
+    damping: bool = eqx.field(static=True, default=False)
+
+    def __call__(self, values, index, rhs, row_scale, levels, lam):
+        t0 = time.perf_counter()
+        system = LinearSystem(
+            values=jnp.asarray(values),
+            index=jnp.asarray(index),
+            rhs=jnp.asarray(rhs),
+            row_scale=jnp.asarray(row_scale),
+            num_subdomains=self.num_subdomains,
+            groups=self.groups,
+            levels=jnp.asarray(levels) if self.has_levels else None,
+        )
+        if self.damping:
+            system = _damped(system, float(lam))
+        s = Auto().choose(system) if isinstance(self.solver, Auto) else self.solver
+        res: SolverResult = s(system)
+        delta = np.asarray(res.coefficients)
+        ok = bool(res.success) and bool(np.all(np.isfinite(delta)))
+        recorder = _ACTIVE[0] if _ACTIVE[0] is not None else _Recorder()
+        recorder.log(
+            {
+                "residual": float(np.linalg.norm(np.asarray(rhs))),
+                "linear_solver": s.name,
+                "linear_iterations": None if res.iterations is None else int(res.iterations),
+                "linear_success": ok,
+                "damping": float(lam) if self.damping else None,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
+        return delta, np.asarray(ok)
+
+
+def _host_solver(solver: AbstractSolver, template: LinearSystem, recorder: _Recorder, damping=False):
+    """A host function (values, index, rhs, row_scale, levels, lam) -> (delta, ok)."""
+    _ACTIVE[0] = recorder
+    return _HostSolve(solver, template.num_subdomains, template.groups, template.levels is not None, damping)
+
+
+def _run(run, system: LinearSystem, lam=0.0):
+    levels = system.levels if system.levels is not None else jnp.zeros(0, jnp.int32)
+    return run(system.values, system.index, system.rhs, system.row_scale, levels, lam)
+
+
+def _damped(system: LinearSystem, lam: float) -> LinearSystem:
+    """Append the rows sqrt(lam) * diag(column norms of J) for a Levenberg-Marquardt
+    step (Marquardt's scaling: the damping does not depend on how the basis is scaled)."""
+    n, p, k = system.values.shape
+    j = system.num_subdomains
+    rows = j * k
+    colnorm = jnp.sqrt(system.rmv_squares()).reshape(-1)
+    vals = jnp.zeros((rows, p, k), system.values.dtype)
+    vals = vals.at[jnp.arange(rows), 0, jnp.tile(jnp.arange(k), j)].set(np.sqrt(lam) * colnorm)
+    idx = jnp.zeros((rows, p), system.index.dtype).at[:, 0].set(jnp.repeat(jnp.arange(j), k))
+    return LinearSystem(
+        values=jnp.concatenate([system.values, vals]),
+        index=jnp.concatenate([system.index, idx]),
+        rhs=jnp.concatenate([system.rhs, jnp.zeros(rows, system.rhs.dtype)]),
+        row_scale=jnp.concatenate([system.row_scale, jnp.ones(rows, system.row_scale.dtype)]),
+        num_subdomains=j,
+        groups=system.groups,
+        levels=system.levels,
+    )
+
+
+def _solve_callback(rm: ResidualModel, y, rhs, run, lam):
+    system = rm.jacobian(y, rhs)
+    j, k = system.num_subdomains, system.num_features
+    out = (
+        jax.ShapeDtypeStruct((j, k), system.values.dtype),
+        jax.ShapeDtypeStruct((), jnp.bool_),
+    )
+    levels = system.levels if system.levels is not None else jnp.zeros(0, jnp.int32)
+    delta, ok = jax.pure_callback(
+        run,
+        out,
+        system.values,
+        system.index,
+        system.rhs,
+        system.row_scale,
+        levels,
+        lam,
+        vmap_method="sequential",
+    )
+    dc, dth = rm.split(delta)
+    result = optx.RESULTS.where(ok, optx.RESULTS.successful, optx.RESULTS.nonlinear_divergence)
+    return (dc, dth), result
+
+
+class _DescentState(eqx.Module):
+    y: Any
+    residual: Any
+    newton: Any
+    result: optx.RESULTS
+
+
+class _BlockNewtonDescent(optx.AbstractDescent):
+    """Gauss-Newton (damped=False) or Levenberg-Marquardt (damped=True) steps, with the
+    Jacobian assembled in block-sparse form and solved by a pdedsl solver."""
+
+    rm: ResidualModel
+    run: _HostSolve
+    damped: bool = eqx.field(static=True)
+
+    def init(self, y, f_info_struct):
+        del f_info_struct
+        zero = jax.tree_util.tree_map(jnp.zeros_like, y)
+        return _DescentState(y, self.rm.weights * 0, zero, optx.RESULTS.successful)
+
+    def query(self, y, f_info, state):
+        if self.damped:
+            return _DescentState(y, f_info.residual, state.newton, optx.RESULTS.successful)
+        newton, result = _solve_callback(self.rm, y, f_info.residual, self.run, jnp.asarray(0.0))
+        return _DescentState(y, f_info.residual, newton, result)
+
+    def step(self, step_size, state):
+        if self.damped:
+            lam = 1.0 / jnp.maximum(step_size, jnp.finfo(jnp.result_type(step_size)).tiny)
+            newton, result = _solve_callback(self.rm, state.y, state.residual, self.run, lam)
+            # the trust-region radius enters through the damping, not as a step length
+            return jax.tree_util.tree_map(lambda d: -d, newton), result
+        return jax.tree_util.tree_map(lambda d: -step_size * d, state.newton), state.result
+
+
+def _quiet(**kwargs):
+    """optimistix's verbose hook: we report steps ourselves."""
+
+
+class _Optimistix(optx.AbstractGaussNewton):
+    rtol: float
+    atol: float
+    norm: Any
+    descent: Any
+    search: Any
+    verbose: Any
+
+
+# ---------------------------------------------------------------------------------
+# The user-facing solvers.
+
+
+class _AbstractGaussNewton(AbstractNonlinearSolver):
+    """Fields and checks shared by `GaussNewton` and `LevenbergMarquardt`."""
+
+    linear_solver: AbstractSolver = dataclasses.field(default_factory=Auto)
+    rtol: float = 1e-8
+    atol: float = 1e-14
+    ftol: float = 1e-6
+    max_steps: int = 50
+    initial: Any = "linear"
+    data_weight: float = 1e-3
+
+    damped: ClassVar[bool] = False
+
+    def __check_init__(self):
+        if not isinstance(self.linear_solver, AbstractSolver):
+            raise TypeError(
+                f"linear_solver must be a pdedsl linear solver such as pd.DenseLeastSquares() or "
+                f"pd.LSMR(), got {self.linear_solver!r}."
+            )
+        if self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}.")
+        if isinstance(self.initial, str) and self.initial not in ("linear", "zero"):
+            raise ValueError(
+                f"initial must be 'linear', 'zero', a Solution or an array, got {self.initial!r}."
+            )
+
+    def optimistix_solver(self, descent):
+        search = optx.ClassicalTrustRegion() if self.damped else optx.LearningRate(1.0)
+        return _Optimistix(self.rtol, self.atol, optx.max_norm, descent, search, _quiet)
+
+
+class GaussNewton(_AbstractGaussNewton):
+    """Gauss-Newton on the coefficients (and unknown parameters), through optimistix.
+
+    Args:
+        linear_solver: solves each linearised least-squares problem; default `pd.Auto()`
+            (dense SVD for small systems, sparse normal equations for large ones).
+            `pd.LSMR(...)`, `pd.CGNormal(...)`, ... with their preconditioners work too.
+        rtol, atol, ftol: converged when a step is small (`||dy|| <= rtol ||y|| + atol`,
+            2-norms over coefficients and parameters), or when an accepted step lowers the
+            squared residual by less than a fraction `ftol` (the least-squares minimum
+            of an overdetermined collocation is reached), or when `||r|| <= atol`.
+        max_steps: at most this many steps (raises if not converged).
+        initial: "linear" (default: solve the equation with its nonlinear terms
+            dropped, when that leaves the unknown in it; else zero), "zero", a
+            `Solution` of the same model, or a (J, K) coefficient array.
+        data_weight: weight of observation rows (`u.at(t=points) == values`) relative
+            to the equation and condition rows (which are scaled to unit norm). Small
+            by default, so that the fitted field satisfies the equation and the data
+            select the unknown parameters: a constrained least-squares estimate whose
+            standard errors are calibrated (measured by Monte Carlo in
+            tests/test_nonlinear.py). With weight 1 the field bends towards noisy data.
+    """
+
+    damped: ClassVar[bool] = False
+
+
+class LevenbergMarquardt(_AbstractGaussNewton):
+    """Levenberg-Marquardt (Gauss-Newton with a trust region, through optimistix):
+    more robust far from the solution, each step solves `[J; sqrt(lam) I] d = [r; 0]`
+    with the same linear solvers. Arguments as for `pd.GaussNewton`."""
+
+    damped: ClassVar[bool] = True
+
+
+class VariableProjection(AbstractNonlinearSolver):
+    """For equations linear in the unknown with unknown parameters: for each theta the
+    coefficients are solved exactly by linear least squares, and Gauss-Newton (through
+    optimistix) runs on theta only, with the Kaufman Jacobian
+    `P_perp (dR/dtheta)` (`P_perp` projects out the range of the linear system).
+
+    Args:
+        linear_solver: the linear solver (default `pd.Auto()`).
+        data_weight: as for `pd.GaussNewton`.
+        rtol, atol: optimistix's termination test on the parameters and the reduced
+            residual (elementwise: a step below `atol + rtol * |value|`).
+        max_steps: at most this many Gauss-Newton steps on the parameters.
+    """
+
+    linear_solver: AbstractSolver = dataclasses.field(default_factory=Auto)
+    rtol: float = 1e-8
+    atol: float = 1e-10
+    max_steps: int = 50
+    data_weight: float = 1e-3
+
+
+def _initial_coefficients(solver, problem, model, rm_builder, run_linear, theta0):
+    j, k = model.num_subdomains, model.num_features
+    init = solver.initial
+    if isinstance(init, str):
+        if init == "zero":
+            return jnp.zeros((j, k)), "zero"
+        lin = rm_builder(linear=True)
+        if lin is None:
+            return jnp.zeros((j, k)), "zero (the equation has no linear part in the unknown)"
+        y0 = (jnp.zeros((j, k)), theta0)
+        r0 = _residual(lin, y0)
+        delta = run_linear(lin, y0, r0)
+        return -delta, "the solution of the linear part"
+    coeffs = getattr(init, "coefficients", init)
+    coeffs = jnp.asarray(coeffs, dtype=float)
+    if coeffs.shape != (j, k):
+        raise ValueError(
+            f"initial has shape {coeffs.shape} but the model has {j} subdomains x {k} features; "
+            "give a Solution of the same model or a (J, K) array."
+        )
+    return coeffs, "given"
+
+
+def solve_nonlinear(problem, model, blocks, solver, *, say, progress) -> tuple[Any, dict]:
+    """Run a nonlinear solver on collocation `blocks` [(name, form, points, data)].
+
+    Returns `(coefficients, info)`; `info` has the parameters, standard errors,
+    history and timings.
+    """
+    params = problem.unknown_parameters
+    theta0 = jnp.asarray(problem.initial_parameters, dtype=float)
+    recorder = _Recorder(progress)
+    t0 = time.perf_counter()
+    rm = residual_model(problem, model, blocks)
+
+    def linear_parts():
+        # the same evaluated basis derivatives, with each form's linear part
+        out = []
+        for (_, form, _, _), b in zip(blocks, rm.blocks):
+            nl = from_linear(form) if isinstance(form, LinearForm) else form
+            lp = nl.linear_part()
+            if lp is None:
+                return None
+            out.append(dataclasses.replace(b, form=_compile(lp, params)))
+        return dataclasses.replace(rm, blocks=tuple(out))
+
+    def run_linear(rmx, y, r):
+        template = _jacobian(rmx, y, r)
+        run = _host_solver(solver.linear_solver, template, recorder)
+        delta, ok = _run(run, template)
+        dc, _ = rmx.split(jnp.asarray(delta))
+        return dc
+
+    if isinstance(solver, VariableProjection):
+        return _variable_projection(problem, model, rm, solver, theta0, recorder, say, t0)
+
+    def rm_builder(linear):
+        lin = linear_parts()
+        if lin is None:
+            return None
+        w = _row_weights(lin, (jnp.zeros((model.num_subdomains, model.num_features)), theta0))
+        return eqx.tree_at(lambda r: r.weights, lin, w)
+
+    c0, how = _initial_coefficients(solver, problem, model, rm_builder, run_linear, theta0)
+    y0 = (c0, theta0)
+    rm = eqx.tree_at(lambda r: r.weights, rm, _weights(rm, y0, problem, solver))
+    t1 = time.perf_counter()
+    say(
+        f"pdedsl: {solver.name} from {how}; {rm.weights.shape[0]} rows x {model.num_unknowns} unknowns"
+        + (f" + {len(params)} parameter(s)" if params else "")
+    )
+    template = _jacobian(rm, y0, rm.weights * 0)
+    run = _host_solver(solver.linear_solver, template, recorder, damping=solver.damped)
+    descent = _BlockNewtonDescent(rm, run, solver.damped)
+    opt = solver.optimistix_solver(descent)
+    y, steps, ok, message, history = _iterate(opt, rm, y0, solver, recorder, say)
+    c, theta = y
+    t2 = time.perf_counter()
+    info = _nonlinear_info(rm, (c, theta), params, history, steps, ok, message, solver, how)
+    info.update(assemble_s=t1 - t0, solve_s=t2 - t1)
+    if params:
+        info["standard_errors"] = _standard_errors(problem, rm, (c, theta), solver.linear_solver)
+    return c, info
+
+
+def _fn(y, rm):
+    return rm.residual(y), None
+
+
+@eqx.filter_jit
+def _init(opt, rm, y0):
+    f_struct = jax.eval_shape(lambda: rm.residual(y0))
+    return opt.init(_fn, y0, rm, {}, f_struct, None, frozenset())
+
+
+@eqx.filter_jit
+def _step(opt, rm, y, state):
+    y, state, _ = opt.step(_fn, y, rm, {}, state, frozenset())
+    loss = 0.5 * jnp.sum(state.f_info.residual**2)
+    return y, state, loss, state.num_accepted_steps
+
+
+def _flat(y):
+    return jnp.concatenate([jnp.ravel(y[0]), jnp.ravel(y[1])])
+
+
+def _iterate(opt, rm, y0, solver, recorder, say):
+    """optimistix's Gauss-Newton / Levenberg-Marquardt steps, driven from Python so
+    that every step is reported; our own termination test (see `GaussNewton`)."""
+    state = _init(opt, rm, y0)
+    y = y0
+    loss0 = float(0.5 * jnp.sum(_residual(rm, y0) ** 2))
+    history = [{"step": 0, "residual": float(np.sqrt(2 * loss0)), "step_norm": None, "accepted": True}]
+    prev_loss, prev_y = loss0, _flat(y0)
+    ok, message = False, f"not converged in max_steps={solver.max_steps} steps"
+    steps = 0
+    # optimistix's step k evaluates the candidate of step k - 1 and accepts or rejects
+    # it; `y` is the last accepted point (step 1 only evaluates y0).
+    n_accepted = 0
+    best, since_best = (loss0, y0), 0
+    loss = loss0
+    for k in range(1, solver.max_steps + 2):
+        n_solves = len(recorder.history)
+        y, state, loss, acc = _step(opt, rm, y, state)
+        loss = float(loss)
+        steps = k - 1
+        accepted = int(acc) > n_accepted
+        n_accepted = int(acc)
+        lin = recorder.history[n_solves:]
+        if k == 1:
+            continue
+        flat = _flat(y)
+        dy = float(jnp.linalg.norm(flat - prev_y)) if accepted else 0.0
+        history.append(
+            {
+                "step": steps,
+                "residual": float(np.sqrt(2 * loss)),
+                "step_norm": dy,
+                "accepted": accepted,
+                "linear_iterations": [e["linear_iterations"] for e in lin],
+                "linear_success": all(e["linear_success"] for e in lin),
+            }
+        )
+        its = [i for i in history[-1]["linear_iterations"] if i is not None]
+        say(
+            f"  {solver.name} step {steps:>3d}: residual {np.sqrt(2 * loss):.3e}, step {dy:.2e}"
+            + (f", linear solver {'+'.join(map(str, its))} iterations" if its else "")
+            + ("" if accepted else " (rejected)")
+        )
+        if not np.isfinite(loss) or not np.all(np.isfinite(np.asarray(flat))):
+            message = "diverged: non-finite residual or coefficients"
+            break
+        if not all(e["linear_success"] for e in recorder.history[n_solves - 1 if n_solves else 0 :]):
+            bad = [e for e in recorder.history if not e["linear_success"]]
+            message = "a linear solve failed: " + ", ".join(
+                f"{e['linear_solver']} ({e['linear_iterations']} iterations)" for e in bad
+            )
+            break
+        if accepted:
+            if loss < best[0] * (1 - 1e-3):
+                best, since_best = (loss, y), 0
+            else:
+                since_best += 1
+            size = float(jnp.linalg.norm(flat))
+            small_step = dy <= solver.rtol * size + solver.atol
+            # no progress: a tiny decrease now, or no 0.1% gain on the best in 5 steps
+            stalled = 0 <= prev_loss - loss <= solver.ftol * prev_loss or since_best >= 5
+            if small_step or stalled or np.sqrt(2 * loss) <= solver.atol:
+                ok = True
+                message = "converged: " + (
+                    "step below rtol" if small_step else "the residual no longer decreases"
+                )
+                break
+            prev_loss, prev_y = loss, flat
+    if best[0] < loss and ok:  # oscillating around a least-squares minimum: keep the best point
+        y = best[1]
+        message += f" (returning the best point, residual {np.sqrt(2 * best[0]):.3e})"
+    return y, steps, ok, message, history
+
+
+def _nonlinear_info(rm, y, params, history, steps, ok, message, solver, how):
+    r = _residual(rm, y)
+    theta = np.asarray(y[1])
+    raw = np.asarray(rm.raw_residual(*y))
+    return {
+        "relative_residual": None,
+        "group_rms": {name: float(np.sqrt(np.mean(raw[a:b] ** 2))) for name, a, b in rm.groups},
+        "nonlinear_solver": solver.name,
+        "nonlinear_steps": steps,
+        "initial_guess": how,
+        "converged": ok,
+        "solver_message": message,
+        "residual_norm": float(jnp.linalg.norm(r)),
+        "parameters": {str(p): float(v) for p, v in zip(params, theta)},
+        "history": history,
+        "linear_solver": solver.linear_solver.name,
+    }
+
+
+def _standard_errors(problem, rm: ResidualModel, y, linear_solver) -> dict[str, float]:
+    """Linearised standard errors of the parameters from the data's misfit.
+
+    With Z = P_perp dr/dtheta (the parameter columns with the coefficients'
+    range projected out), theta's sensitivity to the data is
+    G = (Z^T Z)^{-1} Z_data^T diag(w_data), and cov = s^2 G G^T with
+    s^2 = sum(misfit^2) / (n_data - p).
+    """
+    c, theta = y
+    p = rm.num_parameters
+    jt = _parameter_columns(rm, c, theta)
+    rm_c = dataclasses.replace(rm, num_parameters=0)
+    zs = []
+    for i in range(p):
+        system = _jacobian(rm_c, (c, theta), jt[:, i])
+        run = _host_solver(linear_solver, system, _Recorder())
+        delta, _ = _run(run, system)
+        zs.append(jt[:, i] - system.mv(jnp.asarray(delta)))
+    z = jnp.stack(zs, axis=1)
+    mask = np.zeros(rm.weights.shape[0], bool)
+    misfit = []
+    for (name, a, b), blk in zip(rm.groups, rm.blocks):
+        if blk.data.shape[0] and name in {c_.name for c_ in problem.data_conditions}:
+            mask[a:b] = True
+            misfit.append(np.asarray(blk.form.residual(blk.points, rm.fields(blk, c), theta) - blk.data))
+    misfit = np.concatenate(misfit)
+    n = misfit.size
+    s2 = float(np.sum(misfit**2) / max(n - p, 1))
+    zd = np.asarray(z)[mask] * np.asarray(rm.weights)[mask][:, None]
+    ztz_inv = np.linalg.pinv(np.asarray(z.T @ z))
+    g = ztz_inv @ zd.T
+    cov = s2 * g @ g.T
+    return {str(q): float(np.sqrt(max(cov[i, i], 0.0))) for i, q in enumerate(problem.unknown_parameters)}
+
+
+def _variable_projection(problem, model, rm, solver, theta0, recorder, say, t0):
+    """Gauss-Newton on theta alone; the coefficients are a linear least-squares
+    solution for each theta (the equation is linear in the unknown)."""
+    j, k = model.num_subdomains, model.num_features
+    zero = jnp.zeros((j, k))
+    rm = eqx.tree_at(lambda r: r.weights, rm, _weights(rm, (zero, theta0), problem, solver))
+    rm_c = dataclasses.replace(rm, num_parameters=0)  # the coefficient columns only
+    p = rm.num_parameters
+    n = rm.weights.shape[0]
+
+    def lsq(theta, rhs):
+        system = _jacobian(rm_c, (zero, theta), rhs)
+        run = _host_solver(solver.linear_solver, system, recorder)
+        delta, ok = _run(run, system)
+        if not ok:
+            raise _LinearSolveFailed(recorder.history[-1])
+        return jnp.asarray(delta), system
+
+    def coefficients(theta):
+        theta = jnp.asarray(theta)
+        c, _ = lsq(theta, -_residual(rm, (zero, theta)))
+        return c
+
+    def reduced(theta):
+        theta = jnp.asarray(theta)
+        c = coefficients(theta)
+        return np.asarray(_residual(rm, (c, theta)))
+
+    def reduced_and_jacobian(theta):
+        theta = jnp.asarray(theta)
+        c = coefficients(theta)
+        r = _residual(rm, (c, theta))
+        jt = _parameter_columns(rm, c, theta)
+        cols = []
+        for i in range(p):
+            d, system = lsq(theta, jt[:, i])
+            cols.append(jt[:, i] - system.mv(d))
+        return np.asarray(r), np.asarray(jnp.stack(cols, axis=1))
+
+    out_r = jax.ShapeDtypeStruct((n,), jnp.float64)
+    out_z = jax.ShapeDtypeStruct((n, p), jnp.float64)
+
+    @jax.custom_jvp
+    def rho(theta):
+        return jax.pure_callback(reduced, out_r, theta, vmap_method="sequential")
+
+    @rho.defjvp
+    def rho_jvp(primals, tangents):
+        (theta,), (dtheta,) = primals, tangents
+        r, z = jax.pure_callback(reduced_and_jacobian, (out_r, out_z), theta, vmap_method="sequential")
+        return r, z @ dtheta
+
+    opt = optx.GaussNewton(rtol=solver.rtol, atol=solver.atol, linear_solver=lx.QR())
+    t1 = time.perf_counter()
+    say(f"pdedsl: VariableProjection on {p} parameter(s); {n} rows x {model.num_unknowns} unknowns")
+    try:
+        out = optx.least_squares(lambda th, _: rho(th), opt, theta0, max_steps=solver.max_steps, throw=False)
+    except _LinearSolveFailed as e:  # pragma: no cover - depends on the linear solver
+        raise RuntimeError(f"VariableProjection: a linear solve failed: {e}") from None
+    theta = out.value
+    ok = bool(out.result == optx.RESULTS.successful) and bool(jnp.all(jnp.isfinite(theta)))
+    c = coefficients(theta)
+    t2 = time.perf_counter()
+    steps = int(out.stats["num_steps"])
+    r = float(jnp.linalg.norm(_residual(rm, (c, theta))))
+    history = [{"step": steps, "residual": r, "step_norm": float("nan"), "accepted": True}]
+    message = "optimistix GaussNewton on the parameters: " + ("converged" if ok else "not converged")
+    info = _nonlinear_info(
+        rm,
+        (c, theta),
+        problem.unknown_parameters,
+        history,
+        steps,
+        ok,
+        message,
+        solver,
+        "a linear solve for each theta",
+    )
+    info.update(assemble_s=t1 - t0, solve_s=t2 - t1, linear_solves=len(recorder.history))
+    info["standard_errors"] = _standard_errors(problem, rm, (c, theta), solver.linear_solver)
+    return c, info
+
+
+class _LinearSolveFailed(RuntimeError):
+    pass
+
+
+@eqx.filter_jit
+def _parameter_columns(rm: ResidualModel, c, theta):
+    """dr/dtheta (N, p), row-weighted."""
+    cols = [b.form.linearise(b.points, rm.fields(b, c), theta)[2] for b in rm.blocks]
+    return jnp.concatenate(cols) * rm.weights[:, None]
+
+
+__all__ = [
+    "AbstractNonlinearSolver",
+    "GaussNewton",
+    "LevenbergMarquardt",
+    "VariableProjection",
+    "ResidualModel",
+    "residual_model",
+    "solve_nonlinear",
+]

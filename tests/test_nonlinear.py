@@ -1,0 +1,299 @@
+"""Nonlinear equations (Gauss-Newton / Levenberg-Marquardt) and inverse problems
+(unknown parameters from observations), checked against closed-form and
+manufactured solutions and against sympy's evaluation of the same operators."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.optimize
+import sympy as sp
+
+import pdedsl as pd
+from pdedsl import D
+from pdedsl.lower import lower_nonlinear
+from pdedsl.solve import collocation
+from pdedsl.solve.nonlinear import ResidualModel, residual_model
+
+x = pd.Symbol("x")
+t = pd.Symbol("t")
+u = pd.Function("u")(x)
+
+
+# -- lowering ------------------------------------------------------------------------
+
+NONLINEARITIES = [
+    pytest.param(u * D(u, x), id="u*u_x"),
+    pytest.param(u**3, id="u^3"),
+    pytest.param(pd.sin(u), id="sin(u)"),
+    pytest.param(pd.exp(u), id="exp(u)"),
+    pytest.param(D(u, x) ** 2, id="u_x^2"),
+    pytest.param((1 + u**2) * D(u, x, 2), id="(1+u^2)u_xx"),
+    pytest.param(x * pd.cos(D(u, x)) * u, id="x cos(u_x) u"),
+]
+
+
+@pytest.mark.parametrize("term", NONLINEARITIES)
+def test_nonlinear_residual_and_its_derivatives_match_sympy(term):
+    """The compiled residual R(x, U) and dR/dU_a, evaluated on a test function,
+    against sympy's own evaluation of the same expression and its derivative."""
+    eq = D(u, x, 2) + term == sp.cos(x)
+    form = lower_nonlinear(eq.residual, u.expr, (x,))
+    compiled = form.compile()
+    g = sp.exp(x / 2) * sp.sin(3 * x) + 0.3  # a non-polynomial test function
+    xs = np.linspace(-1.0, 1.5, 9)
+    cols = [sp.lambdify(x, sp.diff(g, x, a[0]))(xs) * np.ones_like(xs) for a in form.multi_indices]
+    uvals = jnp.asarray(np.stack(cols, axis=1))
+    r, du, _ = compiled.linearise(jnp.asarray(xs[:, None]), uvals, jnp.zeros(0))
+    concrete = eq.residual.subs(u.expr, g).doit()
+    expected = sp.lambdify(x, concrete)(xs)
+    np.testing.assert_allclose(np.asarray(r), expected, rtol=1e-10, atol=1e-12)
+    # dR/dU_a: perturb the test function by eps*h and compare with sympy's directional derivative
+    h = sp.cos(2 * x) + x**2
+    eps = sp.Symbol("eps")
+    directional = sp.diff(eq.residual.subs(u.expr, g + eps * h).doit(), eps).subs(eps, 0)
+    hcols = [sp.lambdify(x, sp.diff(h, x, a[0]))(xs) * np.ones_like(xs) for a in form.multi_indices]
+    ours = np.sum(np.asarray(du) * np.stack(hcols, axis=1), axis=1)
+    np.testing.assert_allclose(ours, sp.lambdify(x, directional)(xs), rtol=1e-9, atol=1e-11)
+
+
+def test_block_jacobian_equals_autodiff_jacobian():
+    """The block-sparse Jacobian (pointwise dR/dU times basis derivatives, plus the
+    parameter block) is the Jacobian of the residual, as computed by JAX."""
+    lam = sp.Symbol("lam")
+    xs_obs = np.array([0.2, 0.5, 0.7])
+    problem = pd.Problem(
+        D(u, x, 2) + lam * pd.exp(u) + u * D(u, x) == 0,
+        pd.Interval(x, 0, 1),
+        [u.at(x=0) == 0, (D(u, x) + u**2).at(x=1) == 1, u.at(x=xs_obs) == [0.1, 0.2, 0.1]],
+        unknown_parameters={lam: 0.7},
+    )
+    model = pd.FBPINN(pd.Grid(problem.domain, 3, 1.8), pd.RandomFeatures(4))
+    blocks = collocation(problem, model, points=15)
+    forms = [problem.equation_form] + [c.form for c in problem.lowered_conditions]
+    data = [None] + [c.data for c in problem.lowered_conditions]
+    nblocks = [(n, f, p, d) for (n, _, p), f, d in zip(blocks, forms, data)]
+    rm: ResidualModel = residual_model(problem, model, nblocks)
+    rm = rm.__class__(rm.blocks, jnp.linspace(0.5, 2.0, rm.weights.shape[0]), rm.num_subdomains,
+                      rm.num_features, rm.num_parameters, rm.groups, rm.levels)  # fmt: skip
+    c = jnp.asarray(np.random.default_rng(1).normal(size=(3, 4)) * 0.3)
+    theta = jnp.array([0.7])
+    system = rm.jacobian((c, theta), jnp.zeros(rm.weights.shape[0]))
+    dense = np.asarray(system.dense())
+    jac_c, jac_th = jax.jacfwd(rm.residual)((c, theta))
+    j, k = 3, 4
+    np.testing.assert_allclose(
+        dense[:, : j * k], np.asarray(jac_c).reshape(-1, j * k), rtol=1e-10, atol=1e-12
+    )
+    np.testing.assert_allclose(dense[:, j * k : j * k + 1], np.asarray(jac_th), rtol=1e-10, atol=1e-12)
+    assert np.all(dense[:, j * k + 1 :] == 0)
+
+
+# -- forward problems ---------------------------------------------------------------
+
+
+def bratu(lam=1.0):
+    theta = scipy.optimize.brentq(lambda s: s - np.sqrt(2 * lam) * np.cosh(s / 4), 0.1, 4.0)
+    exact = -2 * sp.log(sp.cosh((x - sp.Rational(1, 2)) * theta / 2) / sp.cosh(theta / 4))
+    problem = pd.Problem(
+        D(u, x, 2) + lam * pd.exp(u) == 0, pd.Interval(x, 0, 1), [u.at(x=0) == 0, u.at(x=1) == 0]
+    )
+    return problem, exact
+
+
+@pytest.mark.parametrize(
+    "solver",
+    [pd.GaussNewton(), pd.GaussNewton(initial="zero", linear_solver=pd.LSMR()), pd.LevenbergMarquardt()],
+    ids=["GN-dense", "GN-LSMR-from-zero", "LM"],
+)
+def test_bratu_lower_branch(solver):
+    problem, exact = bratu(1.0)
+    assert not problem.linear
+    model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(10))
+    sol = pd.solve(problem, model, solver=solver)
+    assert sol.errors(exact)["rel_l2"] <= 1e-8
+    if isinstance(solver, pd.GaussNewton):
+        assert sol.info["nonlinear_steps"] <= 15
+    # the history is in the report, one line per step
+    assert sol.report().count("    step ") == sol.info["nonlinear_steps"]
+
+
+def test_bratu_with_random_features():
+    problem, exact = bratu(1.0)
+    model = pd.FBPINN(pd.Grid(problem.domain, 6, 2.9), pd.RandomFeatures(12))
+    sol = pd.solve(problem, model)
+    assert sol.errors(exact)["rel_l2"] <= 1e-8
+    assert sol.info["nonlinear_steps"] <= 15
+
+
+def test_no_solution_raises_with_advice():
+    """Bratu has no solution beyond lambda ~ 3.51: Gauss-Newton cannot converge."""
+    problem = pd.Problem(
+        D(u, x, 2) + 5.0 * pd.exp(u) == 0, pd.Interval(x, 0, 1), [u.at(x=0) == 0, u.at(x=1) == 0]
+    )
+    model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(8))
+    with pytest.raises(pd.SolveError, match="LevenbergMarquardt|max_steps"):
+        pd.solve(problem, model, solver=pd.GaussNewton(max_steps=8, ftol=0.0))
+    sol = pd.solve(problem, model, solver=pd.GaussNewton(max_steps=8, ftol=0.0), throw=False)
+    assert not sol.info["success"]
+
+
+def test_initial_guess_from_a_solution():
+    problem, exact = bratu(1.0)
+    model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(10))
+    first = pd.solve(problem, model)
+    again = pd.solve(problem, model, solver=pd.GaussNewton(initial=first))
+    assert again.info["nonlinear_steps"] <= 2
+    assert again.errors(exact)["rel_l2"] <= 1e-8
+    with pytest.raises(ValueError, match="shape"):
+        pd.solve(problem, model, solver=pd.GaussNewton(initial=np.zeros((3, 3))))
+
+
+def test_nonlinear_poisson_2d_manufactured():
+    """-div((1 + u^2) grad u) = f on the unit square, u = sin(pi x) sin(pi y) + x y."""
+    y = pd.Symbol("y")
+    v = pd.Function("u")(x, y)
+    exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) + x * y
+    k = 1 + exact**2
+    f = -(sp.diff(k * sp.diff(exact, x), x) + sp.diff(k * sp.diff(exact, y), y))
+    # fmt: off
+    problem = pd.Problem(
+        -(D((1 + v**2) * D(v, x), x) + D((1 + v**2) * D(v, y), y)) == f,
+        pd.Box([x, y], [0, 0], [1, 1]),
+        [v.on(pd.boundary) == exact],
+    )
+    # fmt: on
+    model = pd.FBPINN(pd.Grid(problem.domain, (2, 2), 2.0), pd.Polynomial(8))
+    sol = pd.solve(problem, model)
+    assert sol.errors(exact)["rel_l2"] <= 1e-6
+
+
+# -- inverse problems -------------------------------------------------------------------
+
+W0, MU = 20.0, 4.0
+
+
+def oscillator_exact(tt):
+    d = MU / 2
+    w = np.sqrt(W0**2 - d**2)
+    phi = np.arctan(-d / w)
+    return np.exp(-d * tt) * np.cos(phi + w * tt) / np.cos(phi)
+
+
+def inverse_problem(data, tobs, initial=1.0):
+    v = pd.Function("u")(t)
+    mu = sp.Symbol("mu")
+    problem = pd.Problem(
+        D(v, t, 2) + mu * D(v, t) + W0**2 * v == 0,
+        pd.Interval(t, 0, 1),
+        [v.at(t=0) == 1, D(v, t).at(t=0) == 0, v.at(t=tobs) == data],
+        unknown_parameters={mu: initial},
+    )
+    model = pd.FBPINN(pd.Grid(problem.domain, 10, 2.9), pd.Polynomial(10))
+    return problem, model
+
+
+@pytest.mark.parametrize("solver", [pd.GaussNewton(), pd.VariableProjection()], ids=["joint", "varpro"])
+def test_inverse_oscillator_noise_free(solver):
+    tobs = np.linspace(0, 1, 20)
+    problem, model = inverse_problem(oscillator_exact(tobs), tobs)
+    sol = pd.solve(problem, model, solver=solver)
+    assert abs(sol.parameters["mu"] - MU) / MU <= 1e-6
+    assert sol.errors(lambda p: oscillator_exact(np.asarray(p)[:, 0]))["rel_l2"] <= 1e-6
+    assert "mu = " in sol.report() and "standard error" in sol.report()
+
+
+def test_inverse_oscillator_standard_errors_are_calibrated():
+    """1% Gaussian noise on 20 observations, 30 seeded draws: the estimates scatter
+    as the reported standard errors say (Monte Carlo), and each estimate is within
+    2% of the truth and within two standard errors for at least 25 of the 30 draws
+    (both hold with probability ~0.95 per draw)."""
+    tobs = np.linspace(0, 1, 20)
+    est, se = [], []
+    for seed in range(30):
+        noise = 0.01 * np.random.default_rng(seed).standard_normal(tobs.size)
+        problem, model = inverse_problem(oscillator_exact(tobs) + noise, tobs)
+        sol = pd.solve(problem, model)
+        est.append(sol.parameters["mu"])
+        se.append(sol.standard_errors["mu"])
+    est, se = np.array(est), np.array(se)
+    spread = est.std(ddof=1)
+    assert 0.7 <= se.mean() / spread <= 1.4, (se.mean(), spread)
+    assert np.sum(np.abs(est - MU) <= 2 * se) >= 25
+    assert np.sum(np.abs(est - MU) <= 0.02 * MU) >= 25
+    # the seeded draw used by examples/inverse_oscillator.py
+    assert abs(est[0] - MU) <= 0.02 * MU and abs(est[0] - MU) <= 2 * se[0]
+
+
+# -- bad input --------------------------------------------------------------------------
+
+
+def test_unidentifiable_parameters_are_refused():
+    mu = sp.Symbol("mu")
+    v = pd.Function("u")(t)
+    eq = D(v, t, 2) + mu * D(v, t) + 400 * v == 0
+    conds = [v.at(t=0) == 1, D(v, t).at(t=0) == 0]
+    with pytest.raises(ValueError, match="cannot be identified without data"):
+        pd.Problem(eq, pd.Interval(t, 0, 1), conds, unknown_parameters={mu: 1.0})
+    nu = sp.Symbol("nu")
+    with pytest.raises(ValueError, match="nu occurs in neither"):
+        pd.Problem(
+            D(v, t, 2) + 4 * D(v, t) + 400 * v == 0,
+            pd.Interval(t, 0, 1),
+            conds + [v.at(t=[0.5]) == [0.1]],
+            unknown_parameters={nu: 1.0},
+        )
+    with pytest.raises(ValueError, match="choose one"):
+        pd.Problem(eq, pd.Interval(t, 0, 1), conds + [v.at(t=[0.5]) == [0.1]],
+                   parameters={mu: 4.0}, unknown_parameters={mu: 1.0})  # fmt: skip
+
+
+def test_observation_input_errors():
+    v = pd.Function("u")(t)
+    eq = D(v, t, 2) + 400 * v == 0
+    dom = pd.Interval(t, 0, 1)
+    with pytest.raises(ValueError, match="outside the domain"):
+        pd.Problem(eq, dom, [v.at(t=[0.2, 1.5]) == [1.0, 2.0]])
+    with pytest.raises(ValueError, match="3 values for 2 observation points"):
+        pd.Problem(eq, dom, [v.at(t=[0.2, 0.5]) == [1.0, 2.0, 3.0]])
+    with pytest.raises(ValueError, match="not at observation points"):
+        pd.Problem(eq, dom, [v.at(t=0) == [1.0, 2.0]])
+    with pytest.raises(ValueError, match="NaN"):
+        pd.Problem(eq, dom, [v.at(t=[0.2, 0.5]) == [1.0, np.nan]])
+    y = pd.Symbol("y")
+    w = pd.Function("w")(t, y)
+    box = pd.Box([t, y], [0, 0], [1, 1])
+    with pytest.raises(ValueError, match="different lengths"):
+        pd.Problem(D(w, t) - D(w, y, 2) == 0, box, [w.at(t=[0.1, 0.2], y=[0.5, 0.6, 0.7]) == [1.0, 2.0]])
+    with pytest.raises(ValueError, match="y is missing"):
+        pd.Problem(D(w, t) - D(w, y, 2) == 0, box, [w.at(t=[0.1, 0.2]) == [1.0, 2.0]])
+    # a scalar coordinate is shared by all points (a snapshot at t = 0.5)
+    ok = pd.Problem(D(w, t) - D(w, y, 2) == 0, box, [w.at(t=0.5, y=[0.1, 0.2]) == [1.0, 2.0]])
+    np.testing.assert_array_equal(ok.lowered_conditions[0].region.points, [[0.5, 0.1], [0.5, 0.2]])
+
+
+def test_linear_problem_with_data_fits_the_data_rows():
+    """Observations in a linear problem (no unknown parameter) enter as rows whose
+    right-hand side is the data: fitting exact data reproduces the solution."""
+    v = pd.Function("u")(t)
+    tobs = np.linspace(0.1, 0.9, 7)
+    exact = sp.sin(3 * t) + t
+    problem = pd.Problem(
+        D(v, t, 2) + 9 * v == 9 * t, pd.Interval(t, 0, 1), [v.at(t=tobs) == np.sin(3 * tobs) + tobs]
+    )
+    assert problem.linear
+    sol = pd.solve(problem, pd.FBPINN(pd.Grid(problem.domain, 3, 2.0), pd.Polynomial(8)))
+    assert sol.errors(exact)["rel_l2"] <= 1e-8
+
+
+def test_solver_argument_errors():
+    problem, _ = bratu(1.0)
+    model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(6))
+    with pytest.raises(ValueError, match="VariableProjection needs an equation linear"):
+        pd.solve(problem, model, solver=pd.VariableProjection())
+    with pytest.raises(TypeError, match="linear_solver must be"):
+        pd.GaussNewton(linear_solver="svd")
+    with pytest.raises(ValueError, match="initial must be"):
+        pd.GaussNewton(initial="random")
+    with pytest.raises(ValueError, match="max_steps"):
+        pd.LevenbergMarquardt(max_steps=0)
