@@ -31,10 +31,14 @@ from .ansatz import (  # noqa: E402
     RandomFeatures as RandomFeatures,
 )
 from .assemble import LinearSystem as LinearSystem, assemble as assemble  # noqa: E402
-from .geometry import Box as Box, Interval as Interval  # noqa: E402
+from .geometry import Box as Box, Difference as Difference, Interval as Interval  # noqa: E402
 from .io import SolutionFileError as SolutionFileError, load as load  # noqa: E402
 from .lower import NonlinearError as NonlinearError  # noqa: E402
 from .problem import Problem as Problem  # noqa: E402
+from .reference import (  # noqa: E402
+    FiniteElementSolution as FiniteElementSolution,
+    finite_elements as finite_elements,
+)
 from .solution import Solution as Solution  # noqa: E402
 from .solve import (  # noqa: E402
     GMRES as GMRES,

@@ -16,6 +16,9 @@ BENCHMARKS = {
     "scaling": "scaling.py",
     "heat-marching": "heat_marching.py",
     "burgers": "burgers.py",
+    "helmholtz-lshape": "helmholtz_lshape.py",
+    "poisson-fem": "poisson_fem.py",
+    "time-to-accuracy": "time_to_accuracy.py",
 }
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from .geometry import Boundary, Box, Face, Observations, PointRegion
+from .geometry import Boundary, Box, Difference, Face, Observations, PointRegion
 from .lower import LinearForm, NonlinearError, NonlinearForm, lower_linear, lower_nonlinear
 from .symbolic import (
     At,
@@ -33,11 +33,12 @@ class LoweredCondition:
 
 
 class Problem:
-    """A differential equation for one unknown, on a box, with conditions.
+    """A differential equation for one unknown, on a box (or a box minus boxes), with conditions.
 
     Args:
         equation: `lhs == rhs` built from a pdedsl unknown, or a `sympy.Eq`.
-        domain: `pd.Interval(t, 0, 1)` or `pd.Box([x, y], [0, 0], [1, 1])`.
+        domain: `pd.Interval(t, 0, 1)`, `pd.Box([x, y], [0, 0], [1, 1])`, or a box
+            minus boxes such as the L-shape `pd.Box(...) - pd.Box([x, y], [0.5, 0.5], [1, 1])`.
         conditions: e.g. `[u.at(t=0) == 1, D(u, t).at(t=0) == 0]`,
             `u.on(pd.boundary) == 0`, `(Dn(u) + u).at(x=1) == g(y)`.
             Observed data: `u.at(t=points) == values` (arrays of equal length).
@@ -60,8 +61,11 @@ class Problem:
         unknown_parameters=None,
     ):
         self.equation = as_equation(equation)
-        if not isinstance(domain, Box):
-            raise TypeError(f"domain must be pd.Interval(...) or pd.Box(...), got {type(domain).__name__}.")
+        if not isinstance(domain, (Box, Difference)):
+            raise TypeError(
+                "domain must be pd.Interval(...), pd.Box(...) or a box minus boxes "
+                f"(pd.Box(...) - pd.Box(...)), got {type(domain).__name__}."
+            )
         self.domain = domain
         self.parameters = dict(parameters or {})
         for k in self.parameters:
@@ -195,7 +199,7 @@ class Problem:
                 raise ValueError(f"Condition `{cond}` is on the boundary of another domain.")
             return box.faces
         if isinstance(where, Face):
-            if where.box != box:
+            if getattr(where, "domain", where.box) != box:
                 raise ValueError(f"Condition `{cond}` is on a face of another domain.")
             return (where,)
         if isinstance(where, At) and where.is_observation:
@@ -211,6 +215,8 @@ class Problem:
                 return (PointRegion(box, point),)
             if len(fixed) == 1:
                 ((axis, value),) = fixed.items()
+                if isinstance(box, Difference):  # the plane's pieces inside the domain
+                    return box.slice(axis, value)
                 return (Face(box, axis, value),)
             raise NotImplementedError(
                 f"Condition `{cond}` fixes {len(fixed)} of {box.dim} coordinates (an edge); "

@@ -1,6 +1,7 @@
 """The benchmark command runs and writes the JSON fields of BENCHMARKS.md."""
 
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -48,3 +49,64 @@ def test_bench_rejects_unknown_names():
         [sys.executable, "-m", "pdedsl.cli", "bench", "nope"], capture_output=True, text=True
     )
     assert out.returncode != 0 and "invalid choice" in out.stderr
+
+
+BENCH = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture
+def bench_modules(monkeypatch):
+    """The benchmark scripts as modules, run in this process (their JIT caches are shared)."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    import helmholtz_lshape
+    import poisson_fem
+    import time_to_accuracy
+
+    return helmholtz_lshape, poisson_fem, time_to_accuracy
+
+
+def test_new_benchmarks_are_registered():
+    from pdedsl.cli import BENCHMARKS
+
+    run_all = (BENCH / "run_all.py").read_text()
+    for name in ("helmholtz-lshape", "poisson-fem", "time-to-accuracy"):
+        assert (BENCH / BENCHMARKS[name]).is_file()
+        assert f'"{name}"' in run_all  # part of the suite that regenerates RESULTS.md
+
+
+def _check(records):
+    for r in records:
+        assert FIELDS <= set(r)
+        assert r["rel_l2"] is not None and r["wall_s"] > 0
+    json.dumps(records)  # every field is serialisable
+
+
+@pytest.mark.slow
+def test_helmholtz_lshape_and_poisson_fem_quick(bench_modules):
+    helmholtz_lshape, poisson_fem, _ = bench_modules
+    records = helmholtz_lshape.run(quick=True)
+    _check(records)
+    assert {r["problem"] for r in records} == {"helmholtz-lshape"}
+    methods = [r["method"] for r in records]
+    assert any(m.startswith("pdedsl") for m in methods)
+    assert any(m.startswith("FEM P1") for m in methods) and any(m.startswith("FEM P2") for m in methods)
+    records = poisson_fem.run(quick=True)
+    _check(records)
+    assert {r["problem"] for r in records} == {"poisson-fem-1d", "poisson-fem-2d", "poisson-fem-3d"}
+    p2 = [r for r in records if r["method"].startswith("FEM P2")]
+    assert len(p2) == 3 and all(r["unknowns"] > 0 for r in p2)
+
+
+@pytest.mark.slow
+def test_time_to_accuracy_quick_writes_figures_and_table(bench_modules, tmp_path):
+    *_, time_to_accuracy = bench_modules
+    records = time_to_accuracy.run(quick=True, out_dir=tmp_path)
+    _check(records)
+    assert {r["family"] for r in records} >= {"FEM P1 (scikit-fem)", "FEM P2 (scikit-fem)"}
+    assert any(r["family"].startswith("pdedsl") for r in records)
+    for name in ("poisson-fem-2d", "laplace-multiscale"):
+        assert (tmp_path / f"time-to-accuracy-{name}.png").stat().st_size > 10_000
+    page = (tmp_path / "time-to-accuracy.md").read_text()
+    assert "| method | time to 1e-04 | time to 1e-06 | time to 1e-08 |" in page
+    assert "#### poisson-fem-2d" in page and "#### laplace-multiscale" in page
+    assert "ratio pdedsl / FEM-P2" in page

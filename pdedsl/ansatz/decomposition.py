@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from ..geometry import Box
+from ..geometry import Box, Difference
 
 
 class AbstractDecomposition(eqx.Module):
@@ -66,18 +66,26 @@ class Grid(AbstractDecomposition):
 
         pd.Grid(domain, 20, overlap=2.9)
         pd.Grid(domain, (np.concatenate([...]), 10))    # graded in x, uniform in t
+
+    On a box with holes (`pd.Box(...) - pd.Box(...)`) the grid covers the bounding
+    box and the subdomains that do not meet the domain are dropped (they would only
+    add unknowns that no equation constrains); `num_subdomains` counts the rest.
     """
 
-    domain: Box = eqx.field(static=True)
+    domain: Box | Difference = eqx.field(static=True)
     shape: tuple[int, ...] = eqx.field(static=True)
     overlap: float = eqx.field(static=True)
     graded: tuple = eqx.field(static=True)  # per axis: None, or (centres, half-widths, lo, P)
     centres: Float[Array, "J dim"]
     half_widths: Float[Array, "J dim"]
+    # grid position -> subdomain index, -1 where dropped (None: all kept)
+    slots: Int[Array, " grid"] | None
 
-    def __init__(self, domain: Box, subdomains, overlap: float = 2.0):
-        if not isinstance(domain, Box):
-            raise TypeError(f"Grid needs a pd.Box/pd.Interval domain, got {type(domain).__name__}.")
+    def __init__(self, domain: Box | Difference, subdomains, overlap: float = 2.0):
+        if not isinstance(domain, (Box, Difference)):
+            raise TypeError(
+                f"Grid needs a pd.Box/pd.Interval domain (or a box minus boxes), got {type(domain).__name__}."
+            )
         if not overlap > 1.0:
             raise ValueError(f"overlap must be > 1 so that subdomains overlap, got {overlap}.")
         if np.isscalar(subdomains):
@@ -117,8 +125,15 @@ class Grid(AbstractDecomposition):
         mesh = np.meshgrid(*axes, indexing="ij")
         centres = np.stack([m.ravel() for m in mesh], axis=-1)
         hmesh = np.meshgrid(*hws, indexing="ij")
+        half_widths = np.stack([m.ravel() for m in hmesh], axis=-1)
+        self.slots = None
+        if isinstance(domain, Difference):
+            keep = domain.meets(centres - half_widths, centres + half_widths)
+            if not keep.all():
+                self.slots = jnp.asarray(np.where(keep, np.cumsum(keep) - 1, -1))
+                centres, half_widths = centres[keep], half_widths[keep]
         self.centres = jnp.asarray(centres)
-        self.half_widths = jnp.asarray(np.stack([m.ravel() for m in hmesh], axis=-1))
+        self.half_widths = jnp.asarray(half_widths)
 
     def _per_axis(self) -> list[int]:
         # Uniform axis: the subdomains containing x are the integers in an open
@@ -165,7 +180,11 @@ class Grid(AbstractDecomposition):
         for combo in itertools.product(*[range(m) for m in per_axis]):
             flat.append(sum(int(s) * idx_axes[i][c] for i, (s, c) in enumerate(zip(strides, combo))))
             mask.append(jnp.all(jnp.stack([ok_axes[i][c] for i, c in enumerate(combo)])))
-        return jnp.stack(flat), jnp.stack(mask).astype(x.dtype)
+        flat, mask = jnp.stack(flat), jnp.stack(mask).astype(x.dtype)
+        if self.slots is not None:  # dropped subdomains: padding (index 0, mask 0)
+            j = self.slots[flat]
+            flat, mask = jnp.where(j >= 0, j, 0), mask * (j >= 0)
+        return flat, mask
 
 
 def _graded_axis(c, a, b, overlap, coord):

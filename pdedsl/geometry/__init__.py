@@ -8,4 +8,5 @@ from .box import (
     Observations as Observations,
     PointRegion as PointRegion,
 )
+from .difference import Difference as Difference, Facet as Facet
 from .sampling import SAMPLERS as SAMPLERS, grid_shape as grid_shape, unit_points as unit_points

@@ -85,6 +85,18 @@ class Box:
     def boundary(self) -> Boundary:
         return Boundary(self)
 
+    @property
+    def bounding_box(self) -> Box:
+        return self
+
+    def __sub__(self, other):
+        """`box - hole`: the box with another box cut out (e.g. the L-shaped domain)."""
+        from .difference import Difference
+
+        if isinstance(other, Box):
+            return Difference(self, (other,))
+        return NotImplemented
+
     def __str__(self):
         sides = " x ".join(f"{c} in [{a:g}, {b:g}]" for c, a, b in zip(self.coords, self.lower, self.upper))
         return f"Box({sides})"
@@ -125,6 +137,15 @@ class Face:
         n = np.zeros(self.box.dim)
         n[self.axis] = self.side
         return n
+
+    def grid_counts(self, shape, lengths) -> tuple[int, ...]:
+        """Per-axis counts on this face for a domain grid `shape` over sides `lengths`:
+        the same spacing as the domain grid along the face."""
+        return tuple(
+            max(min(int(s), 2), int(round(s * self.box.lengths[i] / lengths[i])))
+            for i, s in enumerate(shape)
+            if i != self.axis
+        )
 
     def sample(self, n, method: str = "grid", seed: int = 0) -> np.ndarray:
         d = self.box.dim
@@ -176,6 +197,8 @@ class PointRegion:
     @property
     def normal(self) -> np.ndarray | None:
         """Outward normal where the point is on exactly one face (1D end points, face interiors)."""
+        if hasattr(self.box, "normal_at"):  # a box with holes knows its own faces
+            return self.box.normal_at(self.point)
         n = np.zeros(self.box.dim)
         hits = 0
         for i, v in enumerate(self.point):

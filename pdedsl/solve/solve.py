@@ -77,7 +77,7 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
             if condition_points is not None:
                 n = condition_points
             else:
-                n = tuple(s for i, s in enumerate(shape) if i != region.axis)
+                n = region.grid_counts(shape, problem.domain.lengths)
             pts = region.sample(n, sampler, seed + 1 + k)
         form = _compiled(cond.form)
         if cond.data is not None and isinstance(cond.form, LinearForm):
