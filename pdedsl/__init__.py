@@ -33,6 +33,10 @@ from .geometry import Box as Box, Interval as Interval  # noqa: E402
 from .io import SolutionFileError as SolutionFileError, load as load  # noqa: E402
 from .lower import NonlinearError as NonlinearError  # noqa: E402
 from .problem import Problem as Problem  # noqa: E402
+from .reference import (  # noqa: E402
+    FiniteDifferenceSolution as FiniteDifferenceSolution,
+    finite_differences as finite_differences,
+)
 from .solution import Solution as Solution  # noqa: E402
 from .solve import (  # noqa: E402
     GMRES as GMRES,
