@@ -15,7 +15,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import common  # noqa: E402
 
-ORDER = ["oscillator-solvers", "laplace-multiscale", "laplace-multilevel", "scaling"]
+ORDER = ["oscillator-solvers", "laplace-multiscale", "laplace-multilevel", "scaling", "wave-2p1d"]
 
 
 def main():

@@ -13,6 +13,7 @@ BENCHMARKS = {
     "laplace-multiscale": "laplace_multiscale.py",
     "laplace-multilevel": "laplace_multilevel.py",
     "scaling": "scaling.py",
+    "wave-2p1d": "wave_2p1d.py",
 }
 
 

@@ -286,6 +286,9 @@ def test_clear_errors_for_what_it_cannot_do():
     slope = pd.Problem(D(w, t) == D(w, x, 2), box, [D(w, x).at(t=0) == 0, w.at(x=0) == 0, w.at(x=1) == 0])
     with pytest.raises(NotImplementedError, match="initial condition"):
         pd.finite_differences(slope, (11, 11))
+    rate = pd.Problem(D(w, t) == D(w, x, 2), box, [D(w, t).at(t=0) == 0, w.at(x=0) == 0, w.at(x=1) == 0])
+    with pytest.raises(ValueError, match="order 1 in t"):
+        pd.finite_differences(rate, (11, 11))
     problem, _ = heat()
     problem.equation_form = "not a linear form"  # what a future nonlinear problem would carry
     with pytest.raises(pd.NonlinearError, match="linear problems"):

@@ -355,6 +355,11 @@ def _time_dependent(problem: Problem, shape, order, conditions, tau, m, substeps
                 f"(u, D(u, {tsym}), ...) at {tsym} = {t_start:g}."
             )
         k = a[tau]
+        if k >= m:
+            raise ValueError(
+                f"The initial condition `{c.text}` gives the {tsym}-derivative of order {k}, but the "
+                f"equation has order {m} in {tsym}: give u, ..., the derivative of order {m - 1}."
+            )
         if y0[k] is not None:
             raise ValueError(f"Two initial conditions give the {tsym}-derivative of order {k}.")
         pts = at_time(t_start)
