@@ -28,6 +28,7 @@ ORDER = [
     "helmholtz-lshape",
     "poisson-fem",
     "time-to-accuracy",
+    "wave-2p1d",
 ]
 
 

@@ -36,7 +36,9 @@ from .io import SolutionFileError as SolutionFileError, load as load  # noqa: E4
 from .lower import NonlinearError as NonlinearError  # noqa: E402
 from .problem import Problem as Problem  # noqa: E402
 from .reference import (  # noqa: E402
+    FiniteDifferenceSolution as FiniteDifferenceSolution,
     FiniteElementSolution as FiniteElementSolution,
+    finite_differences as finite_differences,
     finite_elements as finite_elements,
 )
 from .solution import Solution as Solution  # noqa: E402

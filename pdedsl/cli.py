@@ -19,6 +19,7 @@ BENCHMARKS = {
     "helmholtz-lshape": "helmholtz_lshape.py",
     "poisson-fem": "poisson_fem.py",
     "time-to-accuracy": "time_to_accuracy.py",
+    "wave-2p1d": "wave_2p1d.py",
 }
 
 

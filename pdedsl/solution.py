@@ -91,6 +91,33 @@ class _Field:
             "points": int(p.shape[0]),
         }
 
+    def compare(self, reference, points=None, max_points: int = 1 << 17) -> dict[str, float]:
+        """Errors against a classical reference, e.g. `pd.finite_differences(problem, shape)`.
+
+        Same keys as `errors`, with `reference` (anything callable on (N, d) points) in
+        place of the exact solution. Default points: the reference's grid nodes
+        (`reference.nodes()`, every k-th node per axis if there are more than
+        `max_points`), where its values are its own and not interpolated.
+        """
+        if not callable(reference):
+            raise TypeError(
+                f"compare() takes a reference solution callable on points, e.g. "
+                f"pd.finite_differences(problem, shape); got {type(reference).__name__}."
+            )
+        other = getattr(reference, "problem", None)
+        if other is not None:
+            mine, theirs = self.problem.domain, other.domain
+            if tuple(map(str, mine.coords)) != tuple(map(str, theirs.coords)) or not np.allclose(
+                mine.lower + mine.upper, theirs.lower + theirs.upper
+            ):
+                raise ValueError(
+                    f"The reference solves on the domain {theirs}, this solution on {mine}; "
+                    "compare solutions of the same problem."
+                )
+        if points is None and hasattr(reference, "nodes"):
+            points = reference.nodes(max_points=max_points)
+        return self.errors(lambda p: np.asarray(reference(np.asarray(p))), points=points)
+
 
 class DerivativeField(_Field):
     """A derivative of a solution, callable like the solution itself."""

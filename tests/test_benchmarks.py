@@ -110,3 +110,25 @@ def test_time_to_accuracy_quick_writes_figures_and_table(bench_modules, tmp_path
     assert "| method | time to 1e-04 | time to 1e-06 | time to 1e-08 |" in page
     assert "#### poisson-fem-2d" in page and "#### laplace-multiscale" in page
     assert "ratio pdedsl / FEM-P2" in page
+
+
+@pytest.mark.slow
+def test_wave_benchmark_quick(tmp_path):
+    path = tmp_path / "wave.jsonl"
+    out = subprocess.run(
+        [sys.executable, "-m", "pdedsl.cli", "bench", "wave-2p1d", "--quick", "--json", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "the reference's error is about" in out.stdout
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in records:
+        assert FIELDS <= set(r) and r["problem"] == "wave-2p1d"
+    ref = records[0]
+    assert ref["method"].startswith("reference") and ref["rel_l2"] is None and ref["unknowns"] > 0
+    fd = {r["method"].split(",")[0]: r for r in records if r["method"].startswith("finite differences")}
+    # on the same grid, the fourth-order solve is the more accurate one
+    assert fd["finite differences order 4"]["rel_l2"] < fd["finite differences order 2"]["rel_l2"] / 3
+    assert any(r["method"].startswith("pdedsl") and r["rel_l2"] is not None for r in records)

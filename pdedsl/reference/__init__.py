@@ -1,3 +1,9 @@
-"""Classical references built from the same `pd.Problem`: finite elements (scikit-fem)."""
+"""Classical references built from the same `pd.Problem`: finite differences and
+finite elements (scikit-fem)."""
 
 from .fem import FiniteElementSolution as FiniteElementSolution, finite_elements as finite_elements
+from .finite_differences import (
+    FiniteDifferenceSolution as FiniteDifferenceSolution,
+    error_measures as error_measures,
+    finite_differences as finite_differences,
+)

@@ -1,0 +1,573 @@
+"""A finite-difference reference built from the same lowered problem as the ansatz.
+
+`finite_differences(problem, shape, order)` discretises `problem.equation_form`
+and `problem.lowered_conditions` on a uniform grid of `shape` nodes (boundary
+included) and solves with SciPy's sparse LU (SuperLU):
+
+- every derivative `D^a u` is the Kronecker product of 1D stencils of accuracy
+  `order` (centred inside, off-centred inside the grid near the ends, see
+  `stencils.py`), so variable coefficients and mixed derivatives come for free;
+- each face condition replaces the equation on one layer of grid nodes next to
+  its face (the k-th condition of a face takes the k-th layer, so fourth-order
+  equations with two conditions per face work), evaluated on the face itself;
+  at edges and corners the lowest-order condition (Dirichlet before Neumann) wins;
+- an axis whose conditions all sit at its lower end (`u.at(t=0) == ...`,
+  `D(u, t).at(t=0) == ...`, nothing at the upper end) is time: it is not
+  differenced but integrated by the method of lines with Radau IIA (see
+  `radau.py`), because central differences along an initial-value axis are
+  unstable (leapfrog for `u' = -k u`, parasitic roots of the five-point `u''`)
+  while Radau IIA is L-stable, handles the algebraic boundary rows, and with
+  order/2 + 1 stages has time order `order + 1` (3 or 5), so the spatial order
+  is the one observed.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sps
+import scipy.sparse.linalg as spl
+import sympy as sp
+
+from ..geometry import PointRegion
+from ..lower import LinearForm, NonlinearError, substitute_parameters
+from ..problem import Problem
+from ..symbolic import pretty
+from .radau import integrate
+from .stencils import derivative_matrix, lagrange, required_nodes
+
+ORDERS = (2, 4)
+_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class _FaceCondition:
+    name: str
+    text: str
+    axis: int
+    side: int  # -1 lower end, +1 upper end
+    form: LinearForm
+
+
+@functools.lru_cache(maxsize=512)
+def _numpy_fn(expr: sp.Expr, coords: tuple[sp.Symbol, ...]):
+    f = sp.lambdify(coords, expr, modules="numpy")
+
+    def fn(points: np.ndarray) -> np.ndarray:
+        cols = [points[:, i] for i in range(len(coords))]
+        return np.broadcast_to(np.asarray(f(*cols), dtype=float), points.shape[:1])
+
+    return fn
+
+
+def _values(expr, coords, points) -> np.ndarray:
+    return _numpy_fn(sp.sympify(expr), tuple(coords))(points)
+
+
+def _kron(mats) -> sps.csr_matrix:
+    """kron(A_0, A_1, ...): C-order flattening of the grid, first axis slowest."""
+    out = sps.identity(1, format="csr")
+    for m in mats:
+        out = sps.kron(out, m, format="csr")
+    return out
+
+
+class _Space:
+    """Uniform nodes along some axes of the problem (all of them, or all but time)."""
+
+    def __init__(self, axes: tuple[int, ...], shape: tuple[int, ...], lower, upper, order: int):
+        self.axes = axes
+        self.shape = shape
+        self.order = order
+        self.lines = tuple(np.linspace(a, b, n) for a, b, n in zip(lower, upper, shape))
+        self.h = tuple((b - a) / (n - 1) for a, b, n in zip(lower, upper, shape))
+        self.size = math.prod(shape)
+        mesh = np.meshgrid(*self.lines, indexing="ij")
+        self.nodes = np.stack([m.ravel() for m in mesh], axis=-1) if axes else np.zeros((1, 0))
+        self._ops: dict = {}
+
+    def derivative(self, a: tuple[int, ...]) -> sps.csr_matrix:
+        """D^a on all nodes; `a` holds the derivative orders along `self.axes`."""
+        if a not in self._ops:
+            self._ops[a] = _kron(
+                derivative_matrix(n, h, k, self.order) for n, h, k in zip(self.shape, self.h, a)
+            )
+        return self._ops[a]
+
+
+def _rows(form: LinearForm, space: _Space, rows: np.ndarray, points: np.ndarray, keep=None):
+    """Rows `rows` of sum_a c_a D^a (terms with keep(a) True; `points` are the rows' full
+    coordinates, used for the coefficients)."""
+    out = sps.csr_matrix((rows.size, space.size))
+    for a, c in zip(form.multi_indices, form.coefficients):
+        if keep is not None and not keep(a):
+            continue
+        op = space.derivative(tuple(a[i] for i in space.axes))[rows]
+        out = out + sps.diags(_values(c, form.coords, points)) @ op
+    return out.tocsr()
+
+
+def _assign(shape: tuple[int, ...], conditions: list[tuple[int, _FaceCondition]]):
+    """Which nodes carry the equation and which carry each face condition.
+
+    `conditions` holds (axis in `shape`, condition). The k-th condition of a face
+    (lowest order first) claims the k-th node layer from that face; a node claimed
+    twice goes to the outermost layer, then to the lowest-order condition.
+    Returns the equation's nodes and, per condition, the face nodes where it is
+    evaluated (flat indices into `shape`).
+    """
+    idx = np.indices(shape).reshape(len(shape), -1).T if shape else np.zeros((1, 0), dtype=int)
+    n = idx.shape[0]
+    best = np.full(n, np.inf)
+    owner = np.full(n, -1)
+    claims = []
+    faces: dict[tuple[int, int], list[_FaceCondition]] = {}
+    for axis, cond in conditions:
+        faces.setdefault((axis, cond.side), []).append(cond)
+    for (axis, side), group in sorted(faces.items()):
+        for layer, cond in enumerate(sorted(group, key=lambda c: c.form.order)):
+            pos = layer if side < 0 else shape[axis] - 1 - layer
+            key = layer * 1e6 + cond.form.order * 1e3 + len(claims)
+            take = (idx[:, axis] == pos) & (key < best)
+            best[take] = key
+            owner[take] = len(claims)
+            claims.append((axis, side, cond))
+    out = []
+    for k, (axis, side, cond) in enumerate(claims):
+        at = idx[owner == k].copy()
+        at[:, axis] = 0 if side < 0 else shape[axis] - 1
+        out.append((cond, np.ravel_multi_index(tuple(at.T), shape) if at.size else np.zeros(0, int)))
+    return np.flatnonzero(owner < 0), out
+
+
+def _face_conditions(problem: Problem) -> list[_FaceCondition]:
+    box = problem.domain
+    out = []
+    for lc in problem.lowered_conditions:
+        region = lc.region
+        if isinstance(region, PointRegion):
+            if box.dim != 1:
+                raise NotImplementedError(
+                    f"The finite-difference reference supports conditions on faces; `{lc.condition}` "
+                    f"holds at a single point of a {box.dim}D domain."
+                )
+            normal = region.normal
+            side = 0 if normal is None else int(normal[0])
+            axis = 0
+        else:
+            axis, side = region.axis, region.side
+        if side == 0:
+            raise NotImplementedError(
+                f"The finite-difference reference supports conditions on the ends of each axis; "
+                f"`{lc.condition}` holds inside the domain."
+            )
+        out.append(_FaceCondition(lc.name, str(lc.condition), axis, side, lc.form))
+    return out
+
+
+def _grid_shape(problem: Problem, shape) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)):
+        shape = problem.domain.grid_shape(int(shape))
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError:
+        raise TypeError(
+            f"shape must be a node count or one count per axis {tuple(map(str, problem.coords))}, got {shape!r}."
+        ) from None
+    if len(shape) != problem.dim:
+        raise ValueError(
+            f"shape {shape} has {len(shape)} entries but the domain has {problem.dim} axes "
+            f"{tuple(map(str, problem.coords))}."
+        )
+    if any(s < 2 for s in shape):
+        raise ValueError(f"Every axis needs at least 2 grid nodes, got shape {shape}.")
+    return shape
+
+
+def finite_differences(problem: Problem, shape, order: int = 2, *, substeps: int = 1):
+    """Solve `problem` by finite differences on a uniform grid; a classical reference.
+
+    Args:
+        problem: a linear `pd.Problem` on an interval or a box, with conditions on the
+            ends of its axes (Dirichlet, Neumann, Robin, any linear combination; points
+            in 1D).
+        shape: nodes per axis, boundary included (a tuple in coordinate order), or a
+            total count shaped like the box.
+        order: 2 or 4, the accuracy of every stencil (O(h^order) error).
+        substeps: time steps per grid interval along a time axis (one whose conditions
+            are all at its lower end); the states between grid times are not stored.
+
+    Returns:
+        A `FiniteDifferenceSolution`: callable on points, with `.grid`, `.values`, `.info`
+        and `.errors(exact)`.
+
+    The equation holds at the interior nodes with the stencils of `stencils.py`; each
+    condition holds on its face. A time axis is integrated by the method of lines with
+    Radau IIA of order `order + 1`, one step per grid interval (times `substeps`).
+    """
+    start = time.perf_counter()
+    if not isinstance(problem, Problem):
+        raise TypeError(f"finite_differences() takes a pd.Problem, got {type(problem).__name__}.")
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS} (the accuracy of the stencils), got {order!r}.")
+    if not isinstance(substeps, (int, np.integer)) or substeps < 1:
+        raise ValueError(f"substeps must be a positive integer, got {substeps!r}.")
+    form = problem.equation_form
+    if not isinstance(form, LinearForm):
+        raise NonlinearError(
+            f"The finite-difference reference solves linear problems; `{problem.equation}` is not linear."
+        )
+    shape = _grid_shape(problem, shape)
+    conditions = _face_conditions(problem)
+    box, coords, d = problem.domain, problem.coords, problem.dim
+    degree = [max(a[i] for a in form.multi_indices) for i in range(d)]
+    lo = [sum(c.axis == i and c.side < 0 for c in conditions) for i in range(d)]
+    hi = [sum(c.axis == i and c.side > 0 for c in conditions) for i in range(d)]
+    for i, c in enumerate(coords):
+        if lo[i] + hi[i] != degree[i]:
+            raise ValueError(
+                f"The equation has order {degree[i]} in {c} but there are {lo[i] + hi[i]} conditions "
+                f"on the ends {c} = {box.lower[i]:g}, {box.upper[i]:g}; a finite-difference solve "
+                f"needs exactly {degree[i]} (e.g. one per end for a second-order equation, or "
+                f"{degree[i]} at {c} = {box.lower[i]:g} for an initial-value problem)."
+            )
+        if lo[i] == 0 and hi[i] > 0:
+            raise NotImplementedError(
+                f"All conditions along {c} are at its upper end {c} = {box.upper[i]:g} (a final-value "
+                f"problem); substitute {c} -> {box.lower[i] + box.upper[i]:g} - {c} to make it an "
+                "initial-value problem."
+            )
+    times = [i for i in range(d) if hi[i] == 0 and lo[i] > 0]
+    if len(times) > 1:
+        names = ", ".join(str(coords[i]) for i in times)
+        raise NotImplementedError(
+            f"The axes {names} all have conditions only at their lower end; the finite-difference "
+            "reference integrates at most one initial-value (time) axis."
+        )
+    tau = times[0] if times else None
+    for i in range(d):
+        if i == tau:
+            continue
+        need = max(
+            [
+                required_nodes(a[i], order)
+                for f in [form, *(c.form for c in conditions)]
+                for a in f.multi_indices
+            ]
+            + [lo[i] + hi[i] + 1]
+        )
+        if shape[i] < need:
+            raise ValueError(
+                f"order={order} needs at least {need} grid nodes along {coords[i]} (the widest "
+                f"stencil of the equation and conditions), got shape {shape}."
+            )
+    if tau is None:
+        values, info = _steady(problem, shape, order, conditions)
+    else:
+        values, info = _time_dependent(problem, shape, order, conditions, tau, degree[tau], substeps)
+    info = {
+        "method": f"finite differences, order {order}"
+        + ("" if tau is None else f", Radau IIA order {order + 1} in {coords[tau]}"),
+        "order": order,
+        "shape": shape,
+        **info,
+        "wall_s": time.perf_counter() - start,
+    }
+    grid = tuple(np.linspace(a, b, n) for a, b, n in zip(box.lower, box.upper, shape))
+    return FiniteDifferenceSolution(problem, grid, values, order, info)
+
+
+def _steady(problem: Problem, shape, order, conditions):
+    t0 = time.perf_counter()
+    box = problem.domain
+    space = _Space(tuple(range(problem.dim)), shape, box.lower, box.upper, order)
+    pde, claims = _assign(shape, [(c.axis, c) for c in conditions])
+    form = problem.equation_form
+    blocks = [_rows(form, space, pde, space.nodes[pde])]
+    rhs = [_values(form.rhs, problem.coords, space.nodes[pde])]
+    for cond, at in claims:
+        blocks.append(_rows(cond.form, space, at, space.nodes[at]))
+        rhs.append(_values(cond.form.rhs, problem.coords, space.nodes[at]))
+    mat = sps.vstack(blocks, format="csc")
+    b = np.concatenate(rhs)
+    t1 = time.perf_counter()
+    try:
+        lu = spl.splu(mat)
+    except RuntimeError as e:
+        raise ValueError(
+            f"The finite-difference matrix of `{problem.equation}` is singular with these "
+            "conditions (e.g. Neumann conditions only, which fix u up to a constant)."
+        ) from e
+    u = lu.solve(b)
+    t2 = time.perf_counter()
+    if not np.all(np.isfinite(u)):
+        raise ValueError("The finite-difference solve produced non-finite values.")
+    info = {
+        "unknowns": int(space.size),
+        "nonzeros": int(mat.nnz),
+        "lu_nonzeros": int(lu.L.nnz + lu.U.nnz),
+        "setup_s": t1 - t0,
+        "solve_s": t2 - t1,
+    }
+    return u.reshape(shape), info
+
+
+def _time_dependent(problem: Problem, shape, order, conditions, tau, m, substeps):
+    t0 = time.perf_counter()
+    box, coords, d = problem.domain, problem.coords, problem.dim
+    tsym = coords[tau]
+    spatial = tuple(i for i in range(d) if i != tau)
+    space = _Space(spatial, tuple(shape[i] for i in spatial), [box.lower[i] for i in spatial],
+                   [box.upper[i] for i in spatial], order)  # fmt: skip
+    ns = space.size
+    form = problem.equation_form
+
+    def at_time(t, nodes=None):
+        nodes = space.nodes if nodes is None else nodes
+        pts = np.empty((nodes.shape[0], d))
+        pts[:, list(spatial)] = nodes
+        pts[:, tau] = t
+        return pts
+
+    initial = [c for c in conditions if c.axis == tau]
+    walls = [c for c in conditions if c.axis != tau]
+    for c in walls:
+        if any(a[tau] for a in c.form.multi_indices) or any(
+            tsym in k.free_symbols for k in c.form.coefficients
+        ):
+            raise NotImplementedError(
+                f"The condition `{c.text}` involves {tsym}-derivatives or {tsym}-dependent "
+                f"coefficients; the finite-difference reference integrates in {tsym} and supports "
+                f"wall conditions with {tsym}-independent coefficients (the data may depend on {tsym})."
+            )
+    y0 = [None] * m
+    t_start = box.lower[tau]
+    for c in initial:
+        (a,) = c.form.multi_indices if len(c.form.multi_indices) == 1 else (None,)
+        if a is None or any(a[i] for i in spatial):
+            raise NotImplementedError(
+                f"The initial condition `{c.text}` must give one {tsym}-derivative of u alone "
+                f"(u, D(u, {tsym}), ...) at {tsym} = {t_start:g}."
+            )
+        k = a[tau]
+        if k >= m:
+            raise ValueError(
+                f"The initial condition `{c.text}` gives the {tsym}-derivative of order {k}, but the "
+                f"equation has order {m} in {tsym}: give u, ..., the derivative of order {m - 1}."
+            )
+        if y0[k] is not None:
+            raise ValueError(f"Two initial conditions give the {tsym}-derivative of order {k}.")
+        pts = at_time(t_start)
+        y0[k] = _values(c.form.rhs, coords, pts) / _values(c.form.coefficients[0], coords, pts)
+    missing = [k for k in range(m) if y0[k] is None]
+    if missing:
+        raise ValueError(
+            f"The equation has order {m} in {tsym}; its initial conditions must give "
+            + ", ".join("u" if k == 0 else f"D(u, {tsym}, {k})" for k in range(m))
+            + f" at {tsym} = {t_start:g} (missing order(s) {missing})."
+        )
+
+    wall_axes = [(spatial.index(c.axis), c) for c in walls]
+    pde, claims = _assign(space.shape, wall_axes)
+    bc = (
+        sps.vstack(
+            [_rows(c.form, space, at, at_time(t_start, space.nodes[at])) for c, at in claims], format="csr"
+        )
+        if claims
+        else sps.csr_matrix((0, ns))
+    )
+    # Wall data at every level: B (D_t^j u) = D_t^j g, since B does not depend on t.
+    wall_rhs = [[sp.diff(c.form.rhs, tsym, j) for c, _ in claims] for j in range(m)]
+    ident = sps.identity(ns, format="csr")
+    npde, nb = pde.size, bc.shape[0]
+    zero_b = sps.csr_matrix((nb, ns))
+    zero_p = sps.csr_matrix((npde, ns))
+
+    def matrices(t):
+        pts = at_time(t, space.nodes[pde])
+        a = [_rows(form, space, pde, pts, keep=lambda a, k=k: a[tau] == k) for k in range(m + 1)]
+        mass = [[None] * m for _ in range(m)]
+        stiff = [[None] * m for _ in range(m)]
+        for j in range(m - 1):
+            mass[j][j] = sps.vstack([ident[pde], zero_b])
+            stiff[j][j + 1] = sps.vstack([-ident[pde], zero_b])
+            stiff[j][j] = sps.vstack([zero_p, bc])
+        j = m - 1
+        mass[j][j] = sps.vstack([a[m], zero_b])
+        for k in range(m):
+            stiff[j][k] = sps.vstack([a[k], bc if k == j else zero_b])
+        for i in range(m):
+            for k in range(m):
+                mass[i][k] = mass[i][k] if mass[i][k] is not None else sps.csr_matrix((ns, ns))
+                stiff[i][k] = stiff[i][k] if stiff[i][k] is not None else sps.csr_matrix((ns, ns))
+        return sps.bmat(mass, format="csc"), sps.bmat(stiff, format="csc")
+
+    pde_zero = np.zeros(npde)
+
+    def forcing(t):
+        parts = []
+        for j in range(m):
+            parts.append(_values(form.rhs, coords, at_time(t, space.nodes[pde])) if j == m - 1 else pde_zero)
+            parts += [
+                _values(g, coords, at_time(t, space.nodes[at])) for g, (_, at) in zip(wall_rhs[j], claims)
+            ]
+        return np.concatenate(parts)
+
+    constant = not any(tsym in c.free_symbols for c in form.coefficients)
+    ts = np.linspace(box.lower[tau], box.upper[tau], shape[tau])
+    y_init = np.concatenate(y0)
+    t1 = time.perf_counter()
+    states, factor_s = integrate(
+        matrices, forcing, y_init, ts, substeps, order // 2 + 1, constant, lambda y: y[:ns].copy()
+    )
+    t2 = time.perf_counter()
+    values = np.stack(states).reshape((shape[tau], *space.shape))
+    values = np.moveaxis(values, 0, tau)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("The finite-difference time integration produced non-finite values.")
+    info = {
+        "unknowns": int(values.size),
+        "system_size": int(m * ns * (1 if constant else order // 2 + 1)),
+        "time_steps": int((shape[tau] - 1) * substeps),
+        "stages": order // 2 + 1,
+        "setup_s": t1 - t0,
+        "solve_s": t2 - t1,
+        "factor_s": factor_s,
+    }
+    return values, info
+
+
+class FiniteDifferenceSolution:
+    """Grid values of a finite-difference solve, callable anywhere in the domain.
+
+    Attributes:
+        problem: the `pd.Problem` it solves.
+        grid: one 1D array of nodes per coordinate (boundary included).
+        values: the solution at the grid nodes, shape `tuple(len(g) for g in grid)`.
+        order: the accuracy of the stencils (2 or 4).
+        info: dict with unknowns, setup_s (assembly), solve_s (LU and time steps), ...
+
+    Between nodes, `sol(points)` interpolates with local Lagrange polynomials of
+    degree order + 1 along each axis (O(h^(order+2)), below the scheme's error).
+    """
+
+    def __init__(self, problem: Problem, grid, values, order: int, info: dict):
+        self.problem = problem
+        self.grid = tuple(np.asarray(g, dtype=float) for g in grid)
+        self.values = np.asarray(values, dtype=float)
+        self.order = int(order)
+        self.info = dict(info)
+        if self.values.shape != tuple(g.size for g in self.grid):
+            raise ValueError(f"values of shape {self.values.shape} do not match the grid.")
+
+    @property
+    def dim(self) -> int:
+        return len(self.grid)
+
+    def _points(self, points) -> np.ndarray:
+        p = np.asarray(points, dtype=float)
+        d = self.dim
+        if p.ndim == 0 and d == 1:
+            p = p.reshape(1, 1)
+        elif p.ndim == 1 and d == 1:
+            p = p[:, None]
+        elif p.ndim == 1 and p.shape[0] == d:
+            p = p[None, :]
+        if p.ndim != 2 or p.shape[1] != d:
+            raise ValueError(
+                f"Points must have shape (N, {d}) (or (N,) in 1D) in the coordinate order "
+                f"{tuple(map(str, self.problem.coords))}; got shape {np.shape(points)}."
+            )
+        inside = self.problem.domain.contains(p, tol=1e-9)
+        if not np.all(inside):
+            raise ValueError(
+                f"{int(np.sum(~inside))} point(s) lie outside {self.problem.domain}, e.g. "
+                f"{p[~inside][0].tolist()}; the finite-difference solution is only defined inside."
+            )
+        return p
+
+    def __call__(self, points) -> np.ndarray:
+        """Values at `points` of shape (N, d) (or (N,) in 1D); returns (N,)."""
+        shape = np.shape(points)
+        p = self._points(points)
+        out = np.concatenate(
+            [self._interpolate(p[i : i + _CHUNK]) for i in range(0, p.shape[0], _CHUNK)] or [np.zeros(0)]
+        )
+        return out.reshape(()) if len(shape) == 0 or (len(shape) == 1 and self.dim > 1) else out
+
+    def _interpolate(self, p: np.ndarray) -> np.ndarray:
+        idx, w = [], []
+        for i, g in enumerate(self.grid):
+            ii, wi = lagrange(p[:, i], g[0], (g[-1] - g[0]) / (g.size - 1), g.size, self.order + 2)
+            idx.append(ii)
+            w.append(wi)
+        flat = self.values.ravel()
+        strides = np.cumprod((1,) + self.values.shape[::-1])[:-1][::-1]
+        out = np.zeros(p.shape[0])
+        for combo in itertools.product(*(range(wi.shape[1]) for wi in w)):
+            weight = np.ones(p.shape[0])
+            pos = np.zeros(p.shape[0], dtype=np.int64)
+            for i, k in enumerate(combo):
+                weight = weight * w[i][:, k]
+                pos = pos + idx[i][:, k] * strides[i]
+            out += weight * flat[pos]
+        return out
+
+    def nodes(self, max_points: int | None = None) -> np.ndarray:
+        """The grid nodes as an (N, d) array; every k-th node per axis if there are more
+        than `max_points` (the same k on all axes, the smallest that fits)."""
+        stride = 1
+        if max_points is not None:
+            while math.prod(-(-g.size // stride) for g in self.grid) > max_points:
+                stride += 1
+        mesh = np.meshgrid(*(g[::stride] for g in self.grid), indexing="ij")
+        return np.stack([m.ravel() for m in mesh], axis=-1)
+
+    def errors(self, exact, points=None) -> dict[str, float]:
+        """Errors against `exact` (a sympy expression of the coordinates, or a callable
+        on (N, d) arrays), at `points` (default: the grid nodes, no interpolation).
+
+        Returns the keys of `Solution.errors`: rel_l2, max_abs, rel_max, norm_l1, points.
+        """
+        if points is None:
+            p, u = self.nodes(), self.values.ravel()
+        else:
+            p = self._points(points)
+            u = self(p)
+        if callable(exact) and not isinstance(exact, sp.Basic):
+            ref = np.asarray(exact(p), dtype=float).reshape(-1)
+        else:
+            expr = substitute_parameters(sp.sympify(getattr(exact, "expr", exact)), self.problem.parameters)
+            extra = expr.free_symbols - set(self.problem.coords)
+            if extra:
+                raise ValueError(
+                    f"The exact solution {pretty(expr)} has unbound symbols {sorted(map(str, extra))}."
+                )
+            ref = _values(expr, self.problem.coords, p)
+        return error_measures(u, ref)
+
+    def __repr__(self):
+        shape = "x".join(str(g.size) for g in self.grid)
+        return f"FiniteDifferenceSolution({self.problem.equation}, grid {shape}, order {self.order})"
+
+
+def error_measures(u, ref) -> dict[str, float]:
+    """rel_l2, max_abs, rel_max, norm_l1 (= mean|u - ref| / std(ref)) and the point count."""
+    u = np.asarray(u, dtype=float).reshape(-1)
+    ref = np.asarray(ref, dtype=float).reshape(-1)
+    err = u - ref
+    return {
+        "rel_l2": float(np.linalg.norm(err) / np.linalg.norm(ref)),
+        "max_abs": float(np.max(np.abs(err))),
+        "rel_max": float(np.max(np.abs(err)) / np.max(np.abs(ref))),
+        "norm_l1": float(np.mean(np.abs(err)) / np.std(ref)),
+        "points": int(ref.size),
+    }
+
+
+__all__ = ["FiniteDifferenceSolution", "error_measures", "finite_differences"]
