@@ -125,6 +125,28 @@ def compile_scalar(expr: sp.Expr, coords) -> Callable:
     return fn
 
 
+def prepare(residual, unknown, coords, *, values=None, normal=None, keep=(), context="equation") -> sp.Expr:
+    """The first lowering steps shared by the linear and nonlinear paths: substitute
+    parameter values (except `keep`) and normal derivatives, evaluate derivatives,
+    and check that the one unknown appears only as a function of the coordinates."""
+    expr = substitute_parameters(sp.sympify(residual), values, keep=keep)
+    expr = substitute_normal(expr, tuple(coords), normal)
+    expr = expr.doit()
+    others = {f for f in unknowns_in(expr) if f.func != unknown.func}
+    if others:
+        names = ", ".join(map(str, sorted(others | {unknown}, key=str)))
+        raise NotImplementedError(
+            f"The {context} involves several unknowns ({names}); systems of equations are not supported yet."
+        )
+    for f in unknowns_in(expr):
+        if f != unknown:
+            raise ValueError(
+                f"{pretty(f)} in the {context} evaluates the unknown at fixed values; write "
+                f"this as a condition instead, e.g. u.at(...) == value."
+            )
+    return expr
+
+
 def lower_linear(
     residual: sp.Expr,
     unknown: AppliedUndef,
@@ -140,22 +162,7 @@ def lower_linear(
     the unknown does not occur or occurs in a form that cannot be lowered.
     """
     coords = tuple(coords)
-    expr = substitute_parameters(sp.sympify(residual), values)
-    expr = substitute_normal(expr, coords, normal)
-    expr = expr.doit()
-
-    others = {f for f in unknowns_in(expr) if f.func != unknown.func}
-    if others:
-        raise NotImplementedError(
-            f"The {context} involves several unknowns ({', '.join(map(str, sorted(others | {unknown}, key=str)))}); "
-            "systems of equations are not supported yet."
-        )
-    for f in unknowns_in(expr):
-        if f != unknown:
-            raise ValueError(
-                f"{pretty(f)} in the {context} evaluates the unknown at fixed values; write "
-                f"this as a condition instead, e.g. u.at(...) == value."
-            )
+    expr = prepare(residual, unknown, coords, values=values, normal=normal, context=context)
 
     placeholders: dict[sp.Basic, sp.Dummy] = {}
     indices: dict[sp.Dummy, MultiIndex] = {}

@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from ..symbolic import pretty, unknowns_in
-from .linear import MultiIndex, multi_index, substitute_normal, substitute_parameters
+from ..symbolic import pretty
+from .linear import MultiIndex, multi_index, prepare
 
 
 @dataclass(frozen=True)
@@ -184,22 +184,9 @@ def lower_nonlinear(
     its derivatives) to a `NonlinearForm`. Unknown parameters stay symbolic."""
     coords = tuple(coords)
     unknown_parameters = tuple(unknown_parameters)
-    vals = {k: v for k, v in (values or {}).items() if k not in unknown_parameters}
-    expr = substitute_parameters(sp.sympify(residual), vals, keep=unknown_parameters)
-    expr = substitute_normal(expr, coords, normal)
-    expr = expr.doit()
-    others = {f for f in unknowns_in(expr) if f.func != unknown.func}
-    if others:
-        raise NotImplementedError(
-            f"The {context} involves several unknowns ({', '.join(sorted(map(str, others | {unknown})))}); "
-            "systems of equations are not supported yet."
-        )
-    for f in unknowns_in(expr):
-        if f != unknown:
-            raise ValueError(
-                f"{pretty(f)} in the {context} evaluates the unknown at fixed values; write "
-                "this as a condition instead, e.g. u.at(...) == value."
-            )
+    expr = prepare(
+        residual, unknown, coords, values=values, normal=normal, keep=unknown_parameters, context=context
+    )
     repl: dict[sp.Basic, sp.Symbol] = {}
     index_of: dict[sp.Symbol, MultiIndex] = {}
     for d in sorted(expr.atoms(sp.Derivative), key=sp.default_sort_key):
