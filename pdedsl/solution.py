@@ -11,6 +11,7 @@ import numpy as np
 import sympy as sp
 
 from .ansatz import FBPINN, evaluate
+from .geometry import as_points, error_measures
 from .lower import compile_scalar, substitute_parameters
 from .symbolic.expression import D
 
@@ -33,20 +34,8 @@ class _Field:
         self.multi_index = tuple(multi_index)
 
     def _points(self, points) -> jnp.ndarray:
-        p = jnp.asarray(points, dtype=self.coefficients.dtype)
-        d = self.problem.dim
-        if p.ndim == 0 and d == 1:
-            p = p.reshape(1, 1)
-        elif p.ndim == 1 and d == 1:
-            p = p[:, None]
-        elif p.ndim == 1 and p.shape[0] == d:
-            p = p[None, :]
-        if p.ndim != 2 or p.shape[1] != d:
-            raise ValueError(
-                f"Points must have shape (N, {d}) (or (N,) in 1D) in the coordinate order "
-                f"{tuple(map(str, self.problem.coords))}; got shape {tuple(np.shape(points))}."
-            )
-        return p
+        p = as_points(points, self.problem.dim, self.problem.coords)
+        return jnp.asarray(p, dtype=self.coefficients.dtype)
 
     def __call__(self, points) -> jnp.ndarray:
         """Values at `points` of shape (N, d) (or (N,) in 1D); returns (N,)."""
@@ -80,16 +69,8 @@ class _Field:
         """
         p = self.problem.domain.sample(n, "grid") if points is None else np.asarray(points)
         p = self._points(p)
-        ref = jnp.asarray(_exact_fn(exact, self.problem)(p))
-        u = self(p)
-        err = u - ref
-        return {
-            "rel_l2": float(jnp.linalg.norm(err) / jnp.linalg.norm(ref)),
-            "max_abs": float(jnp.max(jnp.abs(err))),
-            "rel_max": float(jnp.max(jnp.abs(err)) / jnp.max(jnp.abs(ref))),
-            "norm_l1": float(jnp.mean(jnp.abs(err)) / jnp.std(ref)),
-            "points": int(p.shape[0]),
-        }
+        ref = _exact_fn(exact, self.problem)(p)
+        return error_measures(self(p), ref)
 
     def compare(self, reference, points=None, max_points: int = 1 << 17) -> dict[str, float]:
         """Errors against a classical reference, e.g. `pd.finite_differences(problem, shape)`.

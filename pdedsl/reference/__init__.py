@@ -4,6 +4,5 @@ finite elements (scikit-fem)."""
 from .fem import FiniteElementSolution as FiniteElementSolution, finite_elements as finite_elements
 from .finite_differences import (
     FiniteDifferenceSolution as FiniteDifferenceSolution,
-    error_measures as error_measures,
     finite_differences as finite_differences,
 )

@@ -33,7 +33,7 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spl
 import sympy as sp
 
-from ..geometry import Box, Difference, Face, PointRegion
+from ..geometry import Box, Difference, Face, PointRegion, as_points, error_measures
 from ..lower import compile_scalar, substitute_parameters
 from ..symbolic import pretty
 
@@ -299,17 +299,7 @@ class FiniteElementSolution:
         return sps.coo_matrix((phis.ravel(), (rows, cols)), shape=(len(p), basis.N))
 
     def _points(self, points) -> np.ndarray:
-        p = np.asarray(points, dtype=float)
-        d = self.problem.dim
-        if p.ndim <= 1 and d == 1:
-            p = p.reshape(-1, 1)
-        elif p.ndim == 1 and p.shape[0] == d:
-            p = p[None, :]
-        if p.ndim != 2 or p.shape[1] != d:
-            raise ValueError(
-                f"Points must have shape (N, {d}) (or (N,) in 1D) in the coordinate order "
-                f"{tuple(map(str, self.problem.coords))}; got shape {tuple(np.shape(points))}."
-            )
+        p = as_points(points, self.problem.dim, self.problem.coords)
         if not np.all(self.problem.domain.contains(p, tol=1e-9)):
             raise ValueError("Some points lie outside the domain of the finite-element solution.")
         return p
@@ -328,15 +318,7 @@ class FiniteElementSolution:
         domain), with the keys of `Solution.errors`: rel_l2, max_abs, rel_max, norm_l1, points."""
         p = self.problem.domain.sample(n, "grid") if points is None else points
         p = self._points(p)
-        ref = np.asarray(_exact(exact, self.problem)(p))
-        err = self(p) - ref
-        return {
-            "rel_l2": float(np.linalg.norm(err) / np.linalg.norm(ref)),
-            "max_abs": float(np.max(np.abs(err))),
-            "rel_max": float(np.max(np.abs(err)) / np.max(np.abs(ref))),
-            "norm_l1": float(np.mean(np.abs(err)) / np.std(ref)),
-            "points": int(p.shape[0]),
-        }
+        return error_measures(self(p), _exact(exact, self.problem)(p))
 
     def l2_errors(self, exact) -> dict[str, float]:
         """The L2(domain) error by quadrature on the mesh: {"l2", "rel_l2"}.

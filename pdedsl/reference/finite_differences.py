@@ -34,7 +34,7 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spl
 import sympy as sp
 
-from ..geometry import PointRegion
+from ..geometry import PointRegion, as_points, error_measures
 from ..lower import LinearForm, NonlinearError, substitute_parameters
 from ..problem import Problem
 from ..symbolic import pretty
@@ -470,19 +470,7 @@ class FiniteDifferenceSolution:
         return len(self.grid)
 
     def _points(self, points) -> np.ndarray:
-        p = np.asarray(points, dtype=float)
-        d = self.dim
-        if p.ndim == 0 and d == 1:
-            p = p.reshape(1, 1)
-        elif p.ndim == 1 and d == 1:
-            p = p[:, None]
-        elif p.ndim == 1 and p.shape[0] == d:
-            p = p[None, :]
-        if p.ndim != 2 or p.shape[1] != d:
-            raise ValueError(
-                f"Points must have shape (N, {d}) (or (N,) in 1D) in the coordinate order "
-                f"{tuple(map(str, self.problem.coords))}; got shape {np.shape(points)}."
-            )
+        p = as_points(points, self.dim, self.problem.coords)
         inside = self.problem.domain.contains(p, tol=1e-9)
         if not np.all(inside):
             raise ValueError(
@@ -556,18 +544,4 @@ class FiniteDifferenceSolution:
         return f"FiniteDifferenceSolution({self.problem.equation}, grid {shape}, order {self.order})"
 
 
-def error_measures(u, ref) -> dict[str, float]:
-    """rel_l2, max_abs, rel_max, norm_l1 (= mean|u - ref| / std(ref)) and the point count."""
-    u = np.asarray(u, dtype=float).reshape(-1)
-    ref = np.asarray(ref, dtype=float).reshape(-1)
-    err = u - ref
-    return {
-        "rel_l2": float(np.linalg.norm(err) / np.linalg.norm(ref)),
-        "max_abs": float(np.max(np.abs(err))),
-        "rel_max": float(np.max(np.abs(err)) / np.max(np.abs(ref))),
-        "norm_l1": float(np.mean(np.abs(err)) / np.std(ref)),
-        "points": int(ref.size),
-    }
-
-
-__all__ = ["FiniteDifferenceSolution", "error_measures", "finite_differences"]
+__all__ = ["FiniteDifferenceSolution", "finite_differences"]

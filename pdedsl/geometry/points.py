@@ -1,0 +1,38 @@
+"""Point arrays in the user's spellings, and error measures on point sets (shared by
+`Solution` and the classical references)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_points(points, dim: int, coords) -> np.ndarray:
+    """(N, d) float array from `points` of shape (N, d), (N,) in 1D, (d,) or a scalar in 1D."""
+    p = np.asarray(points, dtype=float)
+    if p.ndim == 0 and dim == 1:
+        p = p.reshape(1, 1)
+    elif p.ndim == 1 and dim == 1:
+        p = p[:, None]
+    elif p.ndim == 1 and p.shape[0] == dim:
+        p = p[None, :]
+    if p.ndim != 2 or p.shape[1] != dim:
+        raise ValueError(
+            f"Points must have shape (N, {dim}) (or (N,) in 1D) in the coordinate order "
+            f"{tuple(map(str, coords))}; got shape {tuple(np.shape(points))}."
+        )
+    return p
+
+
+def error_measures(u, ref) -> dict[str, float]:
+    """rel_l2, max_abs, rel_max, norm_l1 (= mean|u - ref| / std(ref), the FBPINN papers'
+    measure) and the point count."""
+    u = np.asarray(u, dtype=float).reshape(-1)
+    ref = np.asarray(ref, dtype=float).reshape(-1)
+    err = u - ref
+    return {
+        "rel_l2": float(np.linalg.norm(err) / np.linalg.norm(ref)),
+        "max_abs": float(np.max(np.abs(err))),
+        "rel_max": float(np.max(np.abs(err)) / np.max(np.abs(ref))),
+        "norm_l1": float(np.mean(np.abs(err)) / np.std(ref)),
+        "points": int(ref.size),
+    }
