@@ -181,11 +181,15 @@ class Solution(_Field):
         elif i.get("iterations") is not None:
             lines.append(f"  iterations   {i['iterations']}")
         for st in i.get("stages") or ():
-            extra = (
-                f"rel. residual {st['relative_residual']:.1e}"
-                if st.get("relative_residual") is not None
-                else f"final loss {st['final_loss']:.2e}"
-            )
+            if st.get("nonlinear_steps") is not None:
+                extra = (
+                    f"{st['nonlinear_steps']} {i['nonlinear_solver']} steps, residual "
+                    f"{st['initial_residual']:.1e} -> {st['residual']:.1e}"
+                )
+            elif st.get("relative_residual") is not None:
+                extra = f"rel. residual {st['relative_residual']:.1e}"
+            else:
+                extra = f"final loss {st['final_loss']:.2e}"
             lines.append(
                 f"    stage {st['stage']:>3d}: slabs {st['slabs'][0]}-{st['slabs'][1]}, "
                 f"{st['unknowns']} unknowns, {st['rows']} rows, {st['frozen']} frozen subdomains, "

@@ -57,6 +57,9 @@ class _Block(eqx.Module):
     derivs: tuple  # one (N, P, K) array per multi-index of `form`
     data: Float[Array, " N"]
     form: CompiledNonlinearForm = eqx.field(static=True)
+    # known part of each `U_a` (N, A) not carried by `index`/`derivs`: the frozen
+    # subdomains' contribution when time marching (it enters inside the nonlinearity)
+    offset: Float[Array, "N A"] | None = None
 
 
 class ResidualModel(eqx.Module):
@@ -77,7 +80,8 @@ class ResidualModel(eqx.Module):
         return -(-self.num_parameters // k)
 
     def fields(self, block: _Block, c):
-        return jnp.stack([jnp.einsum("npk,npk->n", d, c[block.index]) for d in block.derivs], axis=1)
+        u = jnp.stack([jnp.einsum("npk,npk->n", d, c[block.index]) for d in block.derivs], axis=1)
+        return u if block.offset is None else u + block.offset
 
     def raw_residual(self, c, theta):
         out = []
@@ -396,9 +400,10 @@ class _AbstractGaussNewton(AbstractNonlinearSolver):
             )
         if self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}.")
-        if isinstance(self.initial, str) and self.initial not in ("linear", "zero"):
+        if isinstance(self.initial, str) and self.initial not in ("linear", "zero", "previous"):
             raise ValueError(
-                f"initial must be 'linear', 'zero', a Solution or an array, got {self.initial!r}."
+                f"initial must be 'linear', 'zero', 'previous' (time marching), a Solution or an "
+                f"array, got {self.initial!r}."
             )
 
     def optimistix_solver(self, descent):
@@ -420,7 +425,11 @@ class GaussNewton(_AbstractGaussNewton):
         max_steps: at most this many steps (raises if not converged).
         initial: "linear" (default: solve the equation with its nonlinear terms
             dropped, when that leaves the unknown in it; else zero), "zero", a
-            `Solution` of the same model, or a (J, K) coefficient array.
+            `Solution` of the same model, or a (J, K) coefficient array. When time
+            marching (`schedule=pd.TimeMarching(...)`) it applies to every stage:
+            "linear" solves the stage's linear part, frozen subdomains included;
+            "previous" (marching only) starts from the values the active subdomains
+            got in the previous stage (zero for newly active ones).
         data_weight: weight of observation rows (`u.at(t=points) == values`) relative
             to the equation and condition rows (which are scaled to unit norm). Small
             by default, so that the fitted field satisfies the equation and the data
@@ -465,6 +474,12 @@ def _initial_coefficients(solver, problem, model, rm_builder, run_linear, theta0
     j, k = model.num_subdomains, model.num_features
     init = solver.initial
     if isinstance(init, str):
+        if init == "previous":
+            raise ValueError(
+                "initial='previous' starts each time-marching stage from the previous stage's "
+                "values; without schedule=pd.TimeMarching(...) there is no previous stage. Use "
+                "'linear' or 'zero'."
+            )
         if init == "zero":
             return jnp.zeros((j, k)), "zero"
         lin = rm_builder(linear=True)

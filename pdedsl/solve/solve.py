@@ -22,6 +22,7 @@ from .auto import Auto
 from .base import AbstractSolver
 from .iterative import CGNormal, as_solver
 from .marching import TimeMarching, solve_linear
+from .marching_nonlinear import solve_nonlinear_marching
 from .nonlinear import AbstractNonlinearSolver, GaussNewton, VariableProjection, solve_nonlinear
 
 
@@ -190,12 +191,10 @@ def solve(
             f"pd.VariableProjection needs an equation linear in the unknown; {problem.nonlinear_terms} "
             "Use pd.GaussNewton()."
         )
-    if schedule is not None and isinstance(solver, AbstractNonlinearSolver):
-        # The marching driver (pdedsl.solve.marching.march) takes any per-stage solve;
-        # a Gauss-Newton stage is not wired to it yet.
+    if schedule is not None and isinstance(solver, VariableProjection):
         raise NotImplementedError(
-            f"Time marching is implemented for linear least-squares solves; {solver.name} "
-            "(nonlinear) cannot be marched yet. Solve globally (schedule=None)."
+            "pd.VariableProjection cannot be marched: its unknown parameters are shared by every "
+            "slab. Solve globally (schedule=None)."
         )
 
     if progress is None:
@@ -213,7 +212,7 @@ def solve(
         devs = None
     if isinstance(solver, AbstractNonlinearSolver):
         return _solve_nonlinear(
-            problem, model, solver, points, sampler, condition_points, seed, throw, progress, say
+            problem, model, solver, points, sampler, condition_points, seed, throw, progress, say, schedule
         )
     if progress and isinstance(solver, CGNormal):
         solver = dataclasses.replace(solver, progress=True)
@@ -289,12 +288,17 @@ def solve(
     return Solution(problem, model, coeffs, info)
 
 
-def _solve_nonlinear(problem, model, solver, points, sampler, condition_points, seed, throw, progress, say):
+def _solve_nonlinear(
+    problem, model, solver, points, sampler, condition_points, seed, throw, progress, say, schedule=None
+):
     blocks = collocation(problem, model, points, sampler, condition_points, seed)
     raw = [problem.equation_form] + [c.form for c in problem.lowered_conditions]
     data = [None] + [c.data for c in problem.lowered_conditions]
     nblocks = [(name, form, pts, d) for (name, _, pts), form, d in zip(blocks, raw, data)]
-    coeffs, info = solve_nonlinear(problem, model, nblocks, solver, say=say, progress=progress)
+    if schedule is None:
+        coeffs, info = solve_nonlinear(problem, model, nblocks, solver, say=say, progress=progress)
+    else:
+        coeffs, info = solve_nonlinear_marching(schedule, problem, model, nblocks, solver, say=say)
     finite = bool(jnp.all(jnp.isfinite(coeffs))) and all(np.isfinite(v) for v in info["parameters"].values())
     success = info["converged"] and finite
     message = info["solver_message"] if finite else info["solver_message"] + "; non-finite values"
@@ -314,6 +318,8 @@ def _solve_nonlinear(problem, model, solver, points, sampler, condition_points, 
             "iterations": info["nonlinear_steps"],
         }
     )
+    if schedule is not None:
+        info["solver"] = f"{schedule} with {info['solver']}"
     say(
         f"pdedsl: {solver.name} {'converged' if success else 'stopped'} after {info['nonlinear_steps']} steps "
         f"in {info['solve_s']:.2f} s"
