@@ -18,11 +18,14 @@ included, as the linear march scales rows of the assembled system before
 restricting them); observation rows times `data_weight`; consistency rows keep
 their norm `consistency`.
 
-Initial guess of a stage (`initial` of the solver): "linear" (default) solves the
-stage's linear part (the equation with its nonlinear terms dropped, frozen offset
-included), as the global solve does; "previous" keeps the values the active
-subdomains got in the previous stage (zero for the slabs new to this stage); "zero";
-or the restriction of a given `Solution` / (J, K) array.
+Initial guess of a stage (`initial` of the solver): "previous" (the default when
+marching) keeps the values the active subdomains got in the previous stage (zero for
+the slab new to this stage; the first stage starts from its linear part); "linear"
+solves each stage's linear part (the equation with its nonlinear terms dropped,
+frozen offset included), as the global solve does; "zero"; or the restriction of a
+given `Solution` / (J, K) array. "previous" is the default because it was as good or
+better wherever we measured (damped pendulum: rel_l2 4.6e-7 vs 8.7e-6 in 79 vs 96
+steps; u' = -u^2 and Burgers: the same errors and step counts).
 """
 
 from __future__ import annotations
@@ -193,15 +196,19 @@ class _Setup:
             else:
                 self.row_slabs.append(plan.row_slab(model, b.points))
         self.sizes = [max(1, max(len(st.rows(rs)) for st in plan.stages)) for rs in self.row_slabs]
-        initial = solver.initial if isinstance(solver.initial, str) else None
+        if solver.initial is None:
+            initial = "previous"
+        else:
+            initial = solver.initial if isinstance(solver.initial, str) else None
         self.initial = initial
-        self.linear = _linear_parts(rm, [f for _, f, _, _ in blocks]) if initial == "linear" else None
+        forms = [f for _, f, _, _ in blocks]
+        self.linear = _linear_parts(rm, forms) if initial in ("linear", "previous") else None
         self.how = {
             "linear": "the linear part of each stage",
-            "previous": "the previous stage's values",
+            "previous": "the previous stage's values (the first stage: its linear part)",
             "zero": "zero",
         }.get(initial or "", "the given coefficients")
-        if initial == "linear" and self.linear is None:
+        if initial in ("linear", "previous") and self.linear is None:
             self.how = "the previous stage's values (the equation has no linear part in the unknown)"
         self.given = None
         if initial is None:
@@ -237,7 +244,7 @@ def nonlinear_stage_solver(setup: _Setup, say=lambda msg: None):
         zero = jnp.zeros((len(stage.ids), model.num_features))
         if setup.given is not None:
             c0 = setup.given[ids]
-        elif setup.linear is not None:
+        elif setup.linear is not None and (setup.initial == "linear" or stage.index == 0):
             lin = setup.restrict(setup.linear, stage, c_full)
             template = _jacobian(lin, (zero, theta), _residual(lin, (zero, theta)))
             delta, _ = _run(_host_solver(solver.linear_solver, template, recorder), template)
