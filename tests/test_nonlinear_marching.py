@@ -5,7 +5,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import sympy as sp
 from scipy.integrate import solve_ivp
 
 import pdedsl as pd

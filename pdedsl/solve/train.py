@@ -28,10 +28,12 @@ import numpy as np
 import optax
 
 from ..ansatz import FBPINN, evaluate
-from ..lower import apply_form
+from ..lower import CompiledNonlinearForm, LinearForm, apply_form
+from ..lower.nonlinear import from_linear
 from ..problem import Problem
 from ..solution import Solution
 from .marching import MarchingPlan, TimeMarching, padded
+from .nonlinear import _compile
 from .solve import SolveError, check_problem_and_model, collocation
 
 
@@ -58,15 +60,37 @@ def _with_params(model: FBPINN, params) -> FBPINN:
     return eqx.tree_at(lambda m: m.params, model, params)
 
 
+def _fields(model: FBPINN, a, form, points):
+    """`U_a = D^a u` (N, A) at `points` for the multi-indices of a nonlinear form, and the
+    evaluated basis `(index, derivs)`."""
+    index, derivs = evaluate(model, points, form.multi_indices)
+    u = jnp.stack([jnp.einsum("npk,npk->n", derivs[m], a[index]) for m in form.multi_indices], axis=1)
+    return u, index, derivs
+
+
 def _residuals(model: FBPINN, a, form, points, rhs):
+    if isinstance(form, CompiledNonlinearForm):  # R(x, U) - data
+        u, _, _ = _fields(model, a, form, points)
+        return form.residual(points, u, _NO_THETA) - rhs
     index, derivs = evaluate(model, points, form.multi_indices)
     rows = apply_form(form, derivs, points)
     return jnp.einsum("npk,npk->n", rows, a[index]) - rhs
 
 
+_NO_THETA = np.zeros(0)
+
+
 @eqx.filter_jit
-def _diagnose(model: FBPINN, a, form, points):
-    """Residuals `M_i a - b_i`, right-hand sides `b_i` and row norms `||M_i||` of one block."""
+def _diagnose(model: FBPINN, a, form, points, data):
+    """Residuals `M_i a - b_i`, right-hand sides `b_i` and row norms `||M_i||` of one block.
+
+    For a nonlinear form: residuals `R(x_i, U(x_i)) - data_i`, `data_i`, and the norms of
+    the rows of the Jacobian `dR_i/da` (the linearised rows)."""
+    if isinstance(form, CompiledNonlinearForm):
+        u, index, derivs = _fields(model, a, form, points)
+        r, du, _ = form.linearise(points, u, jnp.asarray(_NO_THETA))
+        rows = sum(du[:, i, None, None] * derivs[m] for i, m in enumerate(form.multi_indices))
+        return r - data, data, jnp.sqrt(jnp.sum(rows**2, axis=(1, 2)))
     index, derivs = evaluate(model, points, form.multi_indices)
     rows = apply_form(form, derivs, points)
     rhs = form.rhs(points)
@@ -320,15 +344,12 @@ def train(
         time after compilation).
     """
     check_problem_and_model(problem, model, "train")
-    if not problem.linear:
-        what = getattr(problem, "nonlinear_terms", None) or (
-            "It has unknown parameters ("
-            + ", ".join(map(str, getattr(problem, "unknown_parameters", ())))
-            + ")."
-        )
+    if problem.unknown_parameters:
         raise NotImplementedError(
-            f"pd.train trains on linear problems only for now. {what} Use pd.solve(problem, model), "
-            "which solves nonlinear and inverse problems by Gauss-Newton."
+            "pd.train does not estimate unknown parameters ("
+            + ", ".join(map(str, problem.unknown_parameters))
+            + ") yet. Use pd.solve(problem, model), which solves inverse problems by Gauss-Newton "
+            "or pd.VariableProjection()."
         )
     if not getattr(model.basis, "trainable", False):
         raise TypeError(
@@ -368,15 +389,25 @@ def train(
     unknown = sorted(set(weights) - set(names))
     if unknown:
         raise ValueError(f"weights names {unknown} are not row groups of this problem: {names}.")
-    forms = tuple(form for _, form, _ in blocks)
     points_np = [np.asarray(pts) for _, _, pts in blocks]
+    if problem.linear:
+        forms = tuple(form for _, form, _ in blocks)
+        observed = [np.zeros(len(p)) for p in points_np]  # the forms carry their right-hand sides
+    else:
+        # the residual R(x, U) of every block, lowered as for pd.solve's Gauss-Newton
+        raw = [problem.equation_form] + [c.form for c in problem.lowered_conditions]
+        forms = tuple(_compile(from_linear(f) if isinstance(f, LinearForm) else f, ()) for f in raw)
+        observed = [np.zeros(len(p)) for p in points_np]
+        for i, c in enumerate(problem.lowered_conditions):
+            if c.data is not None:
+                observed[i + 1] = np.asarray(c.data, dtype=float).reshape(-1)
     scales, rhs_np = [], []
     bound = 1.0 / math.sqrt(model.num_features)
     a0 = jax.random.uniform(
         jax.random.PRNGKey(seed), (model.num_subdomains, model.num_features), minval=-bound, maxval=bound
     )
-    for (name, form, _), pts in zip(blocks, points_np):
-        _, rhs, norms = (np.asarray(v) for v in _diagnose(model, a0, form, jnp.asarray(pts)))
+    for name, form, pts, d in zip(names, forms, points_np, observed):
+        _, rhs, norms = (np.asarray(v) for v in _diagnose(model, a0, form, jnp.asarray(pts), jnp.asarray(d)))
         rhs_np.append(rhs)
         scale = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 1.0)
         scales.append(scale * float(weights.get(name, 1.0)))
@@ -470,7 +501,10 @@ def train(
     # the same diagnostics as pd.solve: residuals of the row-scaled system
     # (computed per block like the loss, rather than by `assemble`: no new compilation)
     resid, rhs, norms = zip(
-        *(_diagnose(trained, a, form, jnp.asarray(p)) for form, p in zip(forms, points_np))
+        *(
+            _diagnose(trained, a, form, jnp.asarray(p), jnp.asarray(d))
+            for form, p, d in zip(forms, points_np, observed)
+        )
     )
     group_rms = {name: float(jnp.sqrt(jnp.mean(r**2))) for name, r in zip(names, resid)}
     scaled = jnp.concatenate([r / jnp.where(n > 0, n, 1.0) for r, n in zip(resid, norms)])
@@ -496,7 +530,10 @@ def train(
         "points": int(scaled.shape[0]),
         "equation_points": int(points_np[0].shape[0]),
         "residual_norm": float(jnp.linalg.norm(scaled)),
-        "relative_residual": float(jnp.linalg.norm(scaled) / jnp.linalg.norm(scaled_rhs)),
+        # a nonlinear residual has no right-hand side to be relative to
+        "relative_residual": float(jnp.linalg.norm(scaled) / jnp.linalg.norm(scaled_rhs))
+        if problem.linear
+        else None,
         "group_rms": group_rms,
         "iterations": int(done),
         "rank": None,
