@@ -24,8 +24,10 @@ import pdedsl as pd  # noqa: E402
 from pdedsl.demos import burgers, burgers_reference  # noqa: E402
 
 
-def run(quick=False):
-    if quick:
+def run(quick=False, only_marched=False):
+    if only_marched:
+        configs = []
+    elif quick:
         configs = [((10, 5), 4, (80, 40), 4.0)]
     else:
         configs = [

@@ -44,6 +44,7 @@ from .reference import (  # noqa: E402
 from .solution import Solution as Solution  # noqa: E402
 from .solve import (  # noqa: E402
     GMRES as GMRES,
+    LBFGS as LBFGS,
     LSMR as LSMR,
     AbstractNonlinearSolver as AbstractNonlinearSolver,
     AbstractPreconditioner as AbstractPreconditioner,

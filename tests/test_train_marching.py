@@ -171,6 +171,43 @@ def test_adam_on_a_nonlinear_problem():
     assert sol.info["relative_residual"] is None
 
 
+def test_lbfgs_on_all_weights():
+    """pd.LBFGS() trains the same loss as Adam, to a much smaller error in fewer steps; time
+    marched, the frozen subdomains' weights stay bit for bit."""
+    t = pd.Symbol("t")
+    u = pd.Function("u")(t)
+    problem = pd.Problem(D(u, t) + u**2 == 0, domain=pd.Interval(t, 0, 2), conditions=[u.at(t=0) == 1])
+    exact = 1 / (1 + t)
+    model = pd.FBPINN(pd.Grid(problem.domain, 5, 2.0), pd.MLP(hidden=(8,)))
+    schedule = pd.TimeMarching(t, active=3)
+    sol = pd.train(problem, model, optimizer=pd.LBFGS(), steps=300, points=64, schedule=schedule)
+    assert sol.info["solver"].startswith("L-BFGS") and len(sol.info["stages"]) == 3
+    hist = sol.info["loss_history"]
+    assert len(hist) == 900
+    for k in range(3):  # Armijo line search: the loss never increases within a stage
+        assert np.all(np.diff(hist[300 * k : 300 * (k + 1)]) <= 0)
+    assert sol.errors(exact)["rel_l2"] < 5e-4  # measured 1.1e-4 (Adam, 3 x 150 steps: ~1e-2)
+
+    # the jitted L-BFGS loop leaves frozen subdomains' weights (and output layer) untouched
+    from pdedsl.solve.nonlinear import _compile
+    from pdedsl.solve.train import _block, _run_lbfgs
+
+    pts = problem.domain.sample(64)
+    block = _block(pts, np.zeros(64), np.ones(64), np.arange(64), 64)
+    theta = (model.params, jnp.ones((5, 8)) / 8)
+    trainable = jnp.array([False, False, True, True, True])
+    form = _compile(problem.equation_form, ())
+    new, losses, _ = _run_lbfgs(model, theta, (block,), None, trainable, (form,), pd.LBFGS(), 20)
+    frozen = lambda tree: jax.tree_util.tree_map(lambda v: v[:2], tree)  # noqa: E731
+    assert tree_allclose(frozen(new), frozen(theta), rtol=0, atol=0)
+    assert not tree_allclose(new[1][2:], theta[1][2:]) and losses[-1] < losses[0]
+
+    with pytest.raises(ValueError, match="history"):
+        pd.LBFGS(history=0)
+    with pytest.raises(ValueError, match="either learning_rate"):
+        pd.train(problem, model, optimizer=pd.LBFGS(), learning_rate=1e-3)
+
+
 def test_plot_loss_and_save_load(trained, tmp_path, sine):
     from pdedsl.plot import plot_loss
 

@@ -26,4 +26,4 @@ from .preconditioners import (
 )
 from .solve import SolveError as SolveError, collocation as collocation, solve as solve
 from .sparse import SparseNormal as SparseNormal
-from .train import train as train
+from .train import LBFGS as LBFGS, train as train

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import optimistix as optx
 
 from ..ansatz import FBPINN, evaluate
 from ..lower import CompiledNonlinearForm, LinearForm, apply_form
@@ -162,6 +163,76 @@ def _run_chunk(model, theta, opt_state, blocks, consistency, trainable, n_valid,
     return theta, opt_state, losses
 
 
+class LBFGS(eqx.Module):
+    """L-BFGS over all weights (hidden layers and output layer together), for small
+    networks: `pd.train(problem, model, optimizer=pd.LBFGS(), steps=2000)`.
+
+    optimistix's `LBFGS` (Armijo backtracking line search) on the same loss as Adam.
+    `steps` counts function evaluations (line-search trials included); training
+    stops early when a step changes the weights and the loss by less than
+    `atol + rtol * |value|` (optimistix's Cauchy test, max norm). Each stage runs in
+    one jitted loop, so progress is printed once per stage.
+
+    Args:
+        history: number of (step, gradient change) pairs kept (default 10).
+        rtol, atol: the termination tolerances.
+    """
+
+    history: int = eqx.field(default=10, static=True)
+    rtol: float = eqx.field(default=1e-10, static=True)
+    atol: float = eqx.field(default=1e-14, static=True)
+
+    def __check_init__(self):
+        if not (isinstance(self.history, int) and not isinstance(self.history, bool) and self.history >= 1):
+            raise ValueError(f"LBFGS history must be an int >= 1, got {self.history!r}.")
+        for name in ("rtol", "atol"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0):
+                raise ValueError(f"LBFGS {name} must be a number >= 0, got {v!r}.")
+
+    def solver(self) -> optx.LBFGS:
+        return optx.LBFGS(rtol=self.rtol, atol=self.atol, history_length=self.history)
+
+
+@eqx.filter_jit
+def _run_lbfgs(model, theta, blocks, consistency, trainable, forms, lbfgs: LBFGS, steps: int):
+    """Up to `steps` L-BFGS steps in one jitted `lax.scan`. Returns the weights, the loss at
+    the current iterate after every step (NaN once stopped) and whether it stopped.
+
+    Frozen subdomains (time marching) enter the loss with their weights at the start, so
+    their gradient is zero and they are written back unchanged."""
+    solver = lbfgs.solver()
+
+    def keep_frozen(new):
+        return jax.tree_util.tree_map(
+            lambda n, o: jnp.where(trainable.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), new, theta
+        )
+
+    def fn(th, args):
+        return jnp.sum(_loss_terms(keep_frozen(th), model, forms, blocks, consistency)), None
+
+    f_struct = jax.ShapeDtypeStruct((), theta[1].dtype)
+    state = solver.init(fn, theta, None, {}, f_struct, None, frozenset())
+    # the state holds the inverse-Hessian operator's jaxpr, which stays the same across
+    # steps (as in optimistix's own loop): only the arrays are carried
+    dynamic, static = eqx.partition(state, eqx.is_array)
+
+    def step(carry, i):
+        def do(c):
+            th, dyn, _ = c
+            th, st, _ = solver.step(fn, th, None, {}, eqx.combine(dyn, static), frozenset())
+            stop = st.terminate | (st.result != optx.RESULTS.successful)
+            return (th, eqx.filter(st, eqx.is_array), stop), st.f_info.f
+
+        def skip(c):
+            return c, jnp.array(jnp.nan, dtype=theta[1].dtype)
+
+        return jax.lax.cond(carry[2], skip, do, carry)
+
+    (th, _, stopped), losses = jax.lax.scan(step, (theta, dynamic, jnp.array(False)), jnp.arange(steps))
+    return keep_frozen(th), losses, stopped
+
+
 @functools.lru_cache(maxsize=16)
 def _adam(learning_rate: float) -> optax.GradientTransformation:
     # one object per learning rate, so that the compiled training loop is reused
@@ -272,7 +343,7 @@ def _rel_error(model, theta, points, ref):
     return jnp.linalg.norm(u - ref) / jnp.linalg.norm(ref)
 
 
-def _progress(enabled: bool):
+def _progress(enabled: bool, name: str = "Adam"):
     if not enabled:
         return lambda *args, **kw: None
     interactive = sys.stderr.isatty()
@@ -283,7 +354,7 @@ def _progress(enabled: bool):
                 print(file=sys.stderr, flush=True)
             return
         where = "" if stage is None else f"stage {stage.index + 1}/{len(plan.stages)} "
-        msg = f"pdedsl: Adam {where}step {step}/{total}  loss {loss:.3e}"
+        msg = f"pdedsl: {name} {where}step {step}/{total}  loss {loss:.3e}"
         if err is not None:
             msg += f"  rel_l2 {err:.2e}"
         msg += f"  [{elapsed:.1f} s]"
@@ -294,13 +365,35 @@ def _progress(enabled: bool):
     return say
 
 
+def _record_stage(stage_info, stage, plan, theta, rows, opt_name, failed, stage_losses, elapsed):
+    if stage is None:
+        return
+    stage_info.append(
+        {
+            "stage": stage.index,
+            "slabs": (stage.lo, stage.hi - 1),
+            "unknowns": int(sum(np.size(np.asarray(x)[stage.ids]) for x in jax.tree_util.tree_leaves(theta))),
+            "rows": int(sum(len(r) for r in rows)),
+            "frozen": int(plan.frozen(stage).sum()),
+            "solver": opt_name,
+            "success": failed is None,
+            "message": f"{len(stage_losses)} steps",
+            "relative_residual": None,
+            "rank": None,
+            "iterations": int(len(stage_losses)),
+            "final_loss": float(stage_losses[-1]),
+            "solve_s": elapsed,
+        }
+    )
+
+
 def train(
     problem: Problem,
     model: FBPINN,
     *,
     steps: int = 10_000,
     learning_rate=None,
-    optimizer: optax.GradientTransformation | None = None,
+    optimizer: optax.GradientTransformation | LBFGS | None = None,
     points=None,
     sampler: str = "grid",
     condition_points=None,
@@ -321,7 +414,9 @@ def train(
         steps: optimiser steps (per stage when time marching).
         learning_rate: Adam's learning rate, a float or an optax schedule
             (default 1e-3). Not together with `optimizer`.
-        optimizer: any optax `GradientTransformation` instead of Adam.
+        optimizer: any optax `GradientTransformation` instead of Adam, or
+            `pd.LBFGS()` (L-BFGS over all weights, for small networks; `steps` then
+            bounds its function evaluations and it may stop earlier).
         points, sampler, condition_points: collocation points, as in `pd.solve`
             (default: `2 * J * K` equation points).
         weights: extra factor per group of rows, e.g. `{"condition 0": 10.0}`
@@ -361,7 +456,10 @@ def train(
         raise ValueError(f"steps must be a positive int, got {steps!r}.")
     if optimizer is not None and learning_rate is not None:
         raise ValueError("Give either learning_rate (for Adam) or optimizer, not both.")
-    if optimizer is None:
+    lbfgs = isinstance(optimizer, LBFGS)
+    if lbfgs:
+        opt_name = "L-BFGS"
+    elif optimizer is None:
         lr = 1e-3 if learning_rate is None else learning_rate
         if not callable(lr) and not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0):
             raise ValueError(f"learning_rate must be a positive number or an optax schedule, got {lr!r}.")
@@ -370,7 +468,9 @@ def train(
     elif isinstance(optimizer, optax.GradientTransformation):
         opt_name = "optax optimizer"
     else:
-        raise TypeError(f"optimizer must be an optax GradientTransformation, got {type(optimizer).__name__}.")
+        raise TypeError(
+            f"optimizer must be an optax GradientTransformation or pd.LBFGS(), got {type(optimizer).__name__}."
+        )
     if schedule is not None and not isinstance(schedule, TimeMarching):
         raise TypeError(f"schedule must be pd.TimeMarching(...) or None, got {type(schedule).__name__}.")
     if chunk is None:
@@ -380,7 +480,7 @@ def train(
     chunk = int(min(chunk, steps))
     if progress is None:
         progress = sys.stderr.isatty()
-    say = _progress(progress)
+    say = _progress(progress, opt_name)
 
     t_start = time.perf_counter()
     blocks = collocation(problem, model, points, sampler, condition_points, seed)
@@ -436,8 +536,34 @@ def train(
     for stage, rows, trainable in stages:
         data = tuple(_block(p, b, sc, r, n) for p, b, sc, r, n in zip(points_np, rhs_np, scales, rows, sizes))
         cons = None if pairs is None else pairs.restrict(stage)
-        opt_state = optimizer.init(theta)
         mask = jnp.asarray(trainable)
+        if lbfgs:
+            if compiled is None:
+                t0 = time.perf_counter()
+                _run_lbfgs.lower(model, theta, data, cons, mask, forms, optimizer, steps).compile()
+                compiled = True
+                compile_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            theta, stage_losses, _ = _run_lbfgs(model, theta, data, cons, mask, forms, optimizer, steps)
+            stage_losses = np.asarray(stage_losses)
+            elapsed = time.perf_counter() - t0
+            ran = int(np.sum(~np.isnan(stage_losses)))
+            stage_losses = stage_losses[:ran]
+            done += ran
+            if not np.all(np.isfinite(stage_losses)):
+                failed = f"the loss became non-finite by step {done}"
+            err = None
+            if probe is not None:
+                err = probe(model, theta)
+                error_history.append((done, err))
+            say(done, total, float(stage_losses[-1]), err, time.perf_counter() - t_start, stage, plan)
+            train_s += elapsed
+            losses.append(stage_losses)
+            _record_stage(stage_info, stage, plan, theta, rows, opt_name, failed, stage_losses, elapsed)
+            if failed is not None:
+                break
+            continue
+        opt_state = optimizer.init(theta)
         if compiled is None:
             t0 = time.perf_counter()
             # compile ahead of time to time it apart from training; the call below
@@ -471,26 +597,7 @@ def train(
         train_s += elapsed
         stage_losses = np.concatenate(stage_losses)
         losses.append(stage_losses)
-        if stage is not None:
-            stage_info.append(
-                {
-                    "stage": stage.index,
-                    "slabs": (stage.lo, stage.hi - 1),
-                    "unknowns": int(
-                        sum(np.size(np.asarray(x)[stage.ids]) for x in jax.tree_util.tree_leaves(theta))
-                    ),
-                    "rows": int(sum(len(r) for r in rows)),
-                    "frozen": int(plan.frozen(stage).sum()),
-                    "solver": opt_name,
-                    "success": failed is None,
-                    "message": f"{len(stage_losses)} steps",
-                    "relative_residual": None,
-                    "rank": None,
-                    "iterations": int(len(stage_losses)),
-                    "final_loss": float(stage_losses[-1]),
-                    "solve_s": elapsed,
-                }
-            )
+        _record_stage(stage_info, stage, plan, theta, rows, opt_name, failed, stage_losses, elapsed)
         if failed is not None:
             break
     say(end=True)
