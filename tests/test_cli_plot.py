@@ -10,6 +10,7 @@ import sympy as sp
 import pdedsl as pd
 from pdedsl import D, demos
 from pdedsl.plot import plot_convergence, plot_decomposition, plot_slices, plot_snapshots
+from pdedsl.solve import progress
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -112,18 +113,51 @@ def test_run_command_runs_a_script(tmp_path):
     assert bad.returncode != 0 and "no such file" in bad.stderr
 
 
-def test_progress_only_when_asked_or_in_a_terminal(capfd):
+def test_progress_only_when_asked_or_in_a_terminal(capfd, monkeypatch):
     problem, _, _, _ = demos.oscillator(w0=20.0)
     model = pd.FBPINN(pd.Grid(problem.domain, 6, 2.0), pd.Polynomial(10))
     solver = pd.CGNormal(pd.BlockFilter())
     pd.solve(problem, model, points=200, solver=solver)  # stderr is not a terminal here
     assert capfd.readouterr().err == ""
-    sol = pd.solve(problem, model, points=200, solver=solver, progress=True)
+    pd.solve(problem, model, points=200, solver=solver, progress=True)
     err = capfd.readouterr().err
     assert "assembling 202 rows x 66 unknowns" in err and "solving with CGNormal(BlockFilter)" in err
-    assert sol.info["iterations"] >= 100 and "CG iteration    100" in err
+    assert "\r" not in err  # not a terminal: plain lines
     pd.solve(problem, model, points=200, solver=solver, progress=False)
     assert capfd.readouterr().err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: on by default
+    pd.solve(problem, model, points=200, solver=solver)
+    err = capfd.readouterr().err
+    assert "\rpdedsl" not in err and "\r  CG iteration" in err and "solved in" in err
+    pd.solve(problem, model, points=200, solver=solver, progress=False)
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "solver,label,points",
+    [
+        (pd.LSMR(pd.ColumnScaling()), "LSMR", 200),
+        (pd.CGNormal(pd.BlockFilter()), "CG", 200),
+        (pd.GMRES(pd.BlockFilter(rtol=0.0), restart=20), "GMRES", 64),  # 64 + 2 rows = 66 unknowns
+    ],
+)
+def test_iterative_solvers_report_iterations_and_residual(capfd, solver, label, points):
+    problem, _, _, _ = demos.oscillator(w0=20.0)
+    model = pd.FBPINN(pd.Grid(problem.domain, 6, 2.0), pd.Polynomial(10))
+    quiet = pd.solve(problem, model, points=points, solver=solver, throw=False)
+    assert capfd.readouterr().err == ""
+    sol = pd.solve(problem, model, points=points, solver=solver, progress=True, throw=False)
+    lines = [ln for ln in capfd.readouterr().err.splitlines() if f"{label} iteration" in ln]
+    hist = sol.info["history"]
+    assert len(hist) == sol.info["iterations"] + 1 and hist[0] == 1.0
+    np.testing.assert_array_equal(hist, quiet.info["history"])  # progress changes nothing
+    assert lines[0].split()[:3] == [label, "iteration", str(progress.EVERY)]
+    # the last line: the final count and residual, as recorded
+    words = lines[-1].split()
+    assert words[4] == f"{hist[-1]:.3e}"
+    if label != "GMRES":  # GMRES counts restart cycles in info, inner iterations in the line
+        assert words[2] == str(sol.info["iterations"])
+    assert len(lines) >= 2
 
 
 def test_demo_json(tmp_path):

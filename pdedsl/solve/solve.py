@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import sys
 import time
 
 import equinox as eqx
@@ -18,9 +17,10 @@ from ..geometry import SAMPLERS, Observations, PointRegion
 from ..lower import LinearForm, NonlinearError
 from ..problem import Problem
 from ..solution import Solution
+from . import progress as _progress
 from .auto import Auto
 from .base import AbstractSolver
-from .iterative import CGNormal, as_solver
+from .iterative import GMRES, LSMR, CGNormal, as_solver
 from .marching import TimeMarching, solve_linear
 from .nonlinear import AbstractNonlinearSolver, GaussNewton, VariableProjection, solve_nonlinear
 
@@ -148,8 +148,9 @@ def solve(
         seed: seeds random samplers.
         throw: raise `SolveError` if the solver fails or produces non-finite values;
             otherwise the failure is recorded in `sol.info`.
-        progress: print the phases (and CG iterations) to stderr. Default: only when
-            stderr is a terminal.
+        progress: print the phases (assembly, solve, Gauss-Newton steps, marching
+            stages, and the iterations and residual of `pd.LSMR`, `pd.CGNormal` and
+            `pd.GMRES`) to stderr. Default: only when stderr is a terminal.
         schedule: `pd.TimeMarching(t, active=3)` solves slab by slab along `t`, only
             the active subdomains' coefficients at a time, earlier ones frozen; each
             stage's system goes to `solver`. Default: one global solve.
@@ -198,9 +199,10 @@ def solve(
             "(nonlinear) cannot be marched yet. Solve globally (schedule=None)."
         )
 
-    if progress is None:
-        progress = sys.stderr.isatty()
-    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
+    progress = _progress.enabled(progress)
+    say = _progress.say if progress else (lambda msg: None)
+    if progress:
+        solver = _with_progress(solver)
     devs = resolve_devices(devices)
     single = isinstance(solver, AbstractNonlinearSolver) or schedule is not None
     if single and devs and devices is not None:
@@ -215,9 +217,6 @@ def solve(
         return _solve_nonlinear(
             problem, model, solver, points, sampler, condition_points, seed, throw, progress, say
         )
-    if progress and isinstance(solver, CGNormal):
-        solver = dataclasses.replace(solver, progress=True)
-
     blocks = collocation(problem, model, points, sampler, condition_points, seed)
     say(f"pdedsl: assembling {sum(b[2].shape[0] for b in blocks)} rows x {model.num_unknowns} unknowns")
     t0 = time.perf_counter()
@@ -237,7 +236,7 @@ def solve(
     coeffs = result.coefficients.block_until_ready()
     t2 = time.perf_counter()
 
-    say(("\n" if isinstance(solver, CGNormal) else "") + f"pdedsl: solved in {t2 - t1:.2f} s")
+    say(f"pdedsl: solved in {t2 - t1:.2f} s")
     resid = system.mv(coeffs) - system.rhs
     unscaled = resid / system.row_scale
     group_rms = {name: float(jnp.sqrt(jnp.mean(unscaled[a:b] ** 2))) for name, a, b in system.groups}
@@ -287,6 +286,16 @@ def solve(
             fix = "try pd.DenseLeastSquares(method='svd'), more collocation points or fewer features"
         raise SolveError(f"{solver.name} {how} [{message}]. To fix: {fix}. (throw=False returns it anyway.)")
     return Solution(problem, model, coeffs, info)
+
+
+def _with_progress(solver):
+    """The solver (or a nonlinear solver's linear solver) with its progress flag set."""
+    if isinstance(solver, (LSMR, CGNormal, GMRES)):
+        return dataclasses.replace(solver, progress=True)
+    inner = getattr(solver, "linear_solver", None)
+    if isinstance(solver, AbstractNonlinearSolver) and isinstance(inner, (LSMR, CGNormal, GMRES)):
+        return dataclasses.replace(solver, linear_solver=dataclasses.replace(inner, progress=True))
+    return solver
 
 
 def _solve_nonlinear(problem, model, solver, points, sampler, condition_points, seed, throw, progress, say):
