@@ -240,3 +240,58 @@ def test_slices_draw_the_solution_along_lines():
         plot_slices(sol, at={y: [0.1, 0.2], t: [0.0, 0.5]})
     with pytest.raises(ValueError, match="the coordinate the slices run along"):
         plot_slices(sol, along=x, at={x: 0.5})
+
+
+def test_run_and_bench_pass_quiet_and_progress_to_every_solve(monkeypatch, tmp_path):
+    import runpy
+
+    from pdedsl import cli
+
+    seen = []
+    monkeypatch.setattr(runpy, "run_path", lambda *a, **k: seen.append(progress.enabled(None)))
+    script = tmp_path / "s.py"
+    script.write_text("")
+    for flags, expected in (([], False), (["--quiet"], False), (["--progress"], True)):
+        monkeypatch.setenv("PDEDSL_PROGRESS", "")  # restored after the test
+        cli.main(["run", *flags, str(script)])
+        cli.main(["bench", "oscillator", "--quick", *flags])
+        assert seen[-2:] == [expected, expected]  # stderr is not a terminal here
+    monkeypatch.setenv("PDEDSL_PROGRESS", "")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    cli.main(["run", str(script)])
+    cli.main(["run", "--quiet", str(script)])
+    assert seen[-2:] == [True, False]
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--quiet", "--progress", str(script)])
+
+
+def test_bench_prints_one_line_per_method_only_when_shown(monkeypatch, capfd):
+    import pathlib
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parent.parent / "benchmarks"))
+    import common
+
+    monkeypatch.setenv("PDEDSL_PROGRESS", "0")
+    common.record("p", "m", rel_l2=1.5e-3, wall_s=2.0)
+    assert capfd.readouterr().err == ""
+    monkeypatch.setenv("PDEDSL_PROGRESS", "1")
+    common.record("p", "m", rel_l2=1.5e-3, wall_s=2.0)
+    assert capfd.readouterr().err == "bench p: m: rel_l2 1.50e-03, wall 2.00 s\n"
+
+
+def test_demo_progress_only_in_a_terminal_or_when_asked(capfd, tmp_path, monkeypatch):
+    from pdedsl import cli
+
+    monkeypatch.setenv("PDEDSL_PROGRESS", "")
+    png = str(tmp_path / "d.png")
+    cli.main(["demo", "--output", png])
+    out = capfd.readouterr()
+    assert out.err == "" and out.out.splitlines()[-1].startswith("RESULT rel_l2=")
+    cli.main(["demo", "--output", png, "--json", "--progress"])
+    out = capfd.readouterr()
+    assert "pdedsl: assembling 722 rows x 240 unknowns" in out.err and "pdedsl: solved in" in out.err
+    assert len(out.out.splitlines()) == 1 and out.out.startswith("{")  # JSON alone on stdout
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    cli.main(["demo", "--output", png, "--quiet"])
+    out = capfd.readouterr()
+    assert out.err == "" and out.out.startswith("RESULT rel_l2=")

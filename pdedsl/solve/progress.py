@@ -1,5 +1,6 @@
 """Progress lines on stderr: shown when stderr is a terminal, silent when piped,
-unless forced on (`progress=True`) or off (`progress=False`, `--quiet`).
+unless forced on (`progress=True`, `PDEDSL_PROGRESS=1`, `pdedsl ... --progress`) or
+off (`progress=False`, `PDEDSL_PROGRESS=0`, `pdedsl ... --quiet`).
 
 In a terminal a running count is one line rewritten in place ("status" line);
 forced on without a terminal, every update is a line of its own. Iterative
@@ -10,6 +11,7 @@ has no callback at all); `tick` prints at most every `INTERVAL` seconds.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -20,8 +22,14 @@ _state = {"pending": False, "last": -float("inf"), "start": 0.0}
 
 
 def enabled(progress: bool | None) -> bool:
-    """`progress` as given, or (None) whether stderr is a terminal."""
-    return sys.stderr.isatty() if progress is None else bool(progress)
+    """`progress` as given; if None, the environment variable PDEDSL_PROGRESS
+    ("1" on, "0" off) or else whether stderr is a terminal."""
+    if progress is not None:
+        return bool(progress)
+    env = os.environ.get("PDEDSL_PROGRESS", "").strip()
+    if env in ("0", "1"):
+        return env == "1"
+    return sys.stderr.isatty()
 
 
 def status(msg: str) -> None:
