@@ -254,19 +254,25 @@ def plot_slices(sol, exact=None, along=None, at=None, path=None, n: int | None =
 
 
 def plot_convergence(sol, path=None):
-    """Relative preconditioned residual per iteration of an iterative solve (CGNormal)."""
+    """Residual per iteration of an iterative linear solve (`sol.info["history"]`):
+    `pd.CGNormal`'s relative preconditioned normal residual, `pd.LSMR`'s estimate of
+    ||r|| / ||b|| per iteration, `pd.GMRES`'s ||r|| / ||b|| per restart cycle."""
     hist = sol.info.get("history")
-    if hist is None:
+    name = str(sol.info["solver"])
+    if hist is None or not name.startswith(("CGNormal", "LSMR", "GMRES")):
         raise ValueError(
-            f"{sol.info['solver']} records no convergence history (only pd.CGNormal does); "
-            "direct solvers have none."
+            f"{name} records no convergence history of a linear solve (pd.LSMR, pd.CGNormal and "
+            "pd.GMRES do); direct solvers have none."
         )
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.semilogy(np.arange(len(hist)), hist, color="C0")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("relative preconditioned residual")
-    ax.set_title(f"{sol.info['solver']}: {sol.info['iterations']} iterations")
+    if name.startswith("CGNormal"):
+        ax.set_ylabel("relative preconditioned residual")
+    else:
+        ax.set_ylabel("||r|| / ||b||" + (" (LSMR's estimate)" if name.startswith("LSMR") else ""))
+    ax.set_xlabel("restart cycle" if name.startswith("GMRES") else "iteration")
+    ax.set_title(f"{name}: {sol.info['iterations']} {'cycles' if name.startswith('GMRES') else 'iterations'}")
     return _finish(fig, path)
 
 

@@ -16,7 +16,8 @@ import sys
 import time
 
 INTERVAL = 0.25  # seconds between two updates of a running count
-EVERY = 10  # a compiled loop calls back to the host every EVERY iterations
+EVERY = 50  # a compiled loop calls back to the host every EVERY iterations (each call
+# costs about a millisecond on a loaded 2-core CPU: see benchmarks/progress_overhead.py)
 
 _state = {"pending": False, "last": -float("inf"), "start": 0.0}
 
