@@ -56,6 +56,14 @@ def _with_setup(result: SolverResult, setup_s: float) -> SolverResult:
     return dataclasses.replace(result, setup_s=setup_s)
 
 
+def _check_traceable(solver):
+    if solver.preconditioner.host:
+        raise NotImplementedError(
+            f"{solver.name}: the {solver.preconditioner.name} preconditioner is built on the host "
+            "and cannot run inside a jitted computation; use pd.BlockFilter() or pd.ColumnScaling()."
+        )
+
+
 def _finish(system, coeffs, iterations, ok, message, filtered=None, cond=None):
     res = jnp.linalg.norm(system.mv(coeffs) - system.rhs)
     return SolverResult(
@@ -84,6 +92,14 @@ class LSMR(AbstractSolver):
     def __call__(self, system: LinearSystem) -> SolverResult:
         pre, setup = _timed_build(self.preconditioner, system)
         return _with_setup(_lsmr(self, system, pre), setup)
+
+    @property
+    def traceable(self) -> bool:
+        return not self.preconditioner.host
+
+    def traced(self, system: LinearSystem) -> SolverResult:
+        _check_traceable(self)
+        return _lsmr(self, system, build(self.preconditioner, system))
 
     @property
     def name(self):
@@ -131,6 +147,15 @@ class CGNormal(AbstractSolver):
     def __call__(self, system: LinearSystem) -> SolverResult:
         pre, setup = _timed_build(self.preconditioner, system)
         return _with_setup(_cg(self, system, pre), setup)
+
+    @property
+    def traceable(self) -> bool:
+        return not self.preconditioner.host
+
+    def traced(self, system: LinearSystem) -> SolverResult:
+        _check_traceable(self)
+        quiet = dataclasses.replace(self, progress=False)
+        return _cg(quiet, system, build(self.preconditioner, system))
 
     @property
     def name(self):
