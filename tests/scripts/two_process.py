@@ -9,7 +9,10 @@ import jax
 
 process_id, port = int(sys.argv[1]), int(sys.argv[2])
 jax.distributed.initialize(
-    coordinator_address=f"localhost:{port}", num_processes=2, process_id=process_id, initialization_timeout=120
+    coordinator_address=f"localhost:{port}",
+    num_processes=2,
+    process_id=process_id,
+    initialization_timeout=120,
 )
 
 import json  # noqa: E402
@@ -34,7 +37,13 @@ bmodel = pd.FBPINN(pd.Grid(bratu.domain, 4, 2.0), pd.Polynomial(6))
 
 cases = [
     ("LSMR", poisson, pmodel, (25, 25), pd.LSMR(rtol=1e-13, max_steps=5000)),
-    ("GaussNewton-LSMR", bratu, bmodel, 60, pd.GaussNewton(linear_solver=pd.LSMR(rtol=1e-13, max_steps=5000))),
+    (
+        "GaussNewton-LSMR",
+        bratu,
+        bmodel,
+        60,
+        pd.GaussNewton(linear_solver=pd.LSMR(rtol=1e-13, max_steps=5000)),
+    ),
 ]
 out = {"process": process_id}
 for name, problem, model, points, solver in cases:
