@@ -26,6 +26,8 @@ BENCHMARKS = {
     "poisson-fem": "poisson_fem.py",
     "time-to-accuracy": "time_to_accuracy.py",
     "wave-2p1d": "wave_2p1d.py",
+    "poisson-3d-large": "poisson_3d_large.py",
+    "wave-2p1d-large": "wave_2p1d_large.py",
 }
 
 

@@ -49,6 +49,14 @@ def _with_setup(result: SolverResult, setup_s: float) -> SolverResult:
     return dataclasses.replace(result, setup_s=setup_s)
 
 
+def _check_traceable(solver):
+    if solver.preconditioner.host:
+        raise NotImplementedError(
+            f"{solver.name}: the {solver.preconditioner.name} preconditioner is built on the host "
+            "and cannot run inside a jitted computation; use pd.BlockFilter() or pd.ColumnScaling()."
+        )
+
+
 def _finish(system, coeffs, iterations, ok, message, filtered=None, cond=None):
     res = jnp.linalg.norm(system.mv(coeffs) - system.rhs)
     return SolverResult(
@@ -87,6 +95,15 @@ class LSMR(AbstractSolver):
             k = int(result.iterations)
             progress.done("LSMR", k, result.history[k])
         return _with_setup(result, setup)
+
+    @property
+    def traceable(self) -> bool:
+        return not self.preconditioner.host
+
+    def traced(self, system: LinearSystem) -> SolverResult:
+        _check_traceable(self)
+        quiet = dataclasses.replace(self, progress=False)  # no host callbacks inside sharded steps
+        return _lsmr(quiet, system, build(self.preconditioner, system))
 
     @property
     def name(self):
@@ -265,6 +282,15 @@ class CGNormal(AbstractSolver):
             k = int(result.iterations)
             progress.done("CG", k, result.history[k])
         return _with_setup(result, setup)
+
+    @property
+    def traceable(self) -> bool:
+        return not self.preconditioner.host
+
+    def traced(self, system: LinearSystem) -> SolverResult:
+        _check_traceable(self)
+        quiet = dataclasses.replace(self, progress=False)
+        return _cg(quiet, system, build(self.preconditioner, system))
 
     @property
     def name(self):

@@ -22,7 +22,13 @@ from .auto import Auto
 from .base import AbstractSolver
 from .iterative import GMRES, LSMR, CGNormal, as_solver
 from .marching import TimeMarching, solve_linear
-from .nonlinear import AbstractNonlinearSolver, GaussNewton, VariableProjection, solve_nonlinear
+from .nonlinear import (
+    AbstractNonlinearSolver,
+    GaussNewton,
+    VariableProjection,
+    sharded_linear_solver,
+    solve_nonlinear,
+)
 
 
 class SolveError(RuntimeError):
@@ -157,8 +163,10 @@ def solve(
         devices: shard the rows (collocation points) of the system across devices,
             with `jax.sharding`: None (default) uses every device when there are
             several; an int uses the first n; a list names them; 1 keeps one device.
-            Iterative solvers (`pd.LSMR`, `pd.CGNormal`) then run sharded; see
-            docs/solving.md. Nonlinear solves and time marching use one device.
+            Iterative solvers (`pd.LSMR`, `pd.CGNormal`) then run sharded, and so
+            do Gauss-Newton / Levenberg-Marquardt with such a linear solver (the
+            default `pd.Auto()` becomes `pd.LSMR()` when devices are given); see
+            docs/solving.md. Variable projection and time marching use one device.
 
     Returns:
         A `Solution`.
@@ -204,18 +212,17 @@ def solve(
     if progress:
         solver = _with_progress(solver)
     devs = resolve_devices(devices)
-    single = isinstance(solver, AbstractNonlinearSolver) or schedule is not None
-    if single and devs and devices is not None:
-        what = "time marching" if schedule is not None else solver.name
-        raise NotImplementedError(
-            f"{what} runs on one device for now (Gauss-Newton's linear solves go through a host "
-            "callback, which deadlocks with sharded collectives); pass devices=1."
-        )
-    if single:
+    if schedule is not None and devs:
+        if devices is not None:
+            raise NotImplementedError("Time marching runs on one device for now; pass devices=1.")
         devs = None
     if isinstance(solver, AbstractNonlinearSolver):
+        if devs and devices is None and not _shards_by_default(solver):
+            devs = None  # several devices, but a host linear solver: stay on one
+        if devs:
+            sharded_linear_solver(solver)  # checks, before any work
         return _solve_nonlinear(
-            problem, model, solver, points, sampler, condition_points, seed, throw, progress, say
+            problem, model, solver, points, sampler, condition_points, seed, throw, progress, say, devs
         )
     blocks = collocation(problem, model, points, sampler, condition_points, seed)
     say(f"pdedsl: assembling {sum(b[2].shape[0] for b in blocks)} rows x {model.num_unknowns} unknowns")
@@ -298,19 +305,36 @@ def _with_progress(solver):
     return solver
 
 
-def _solve_nonlinear(problem, model, solver, points, sampler, condition_points, seed, throw, progress, say):
+def _shards_by_default(solver) -> bool:
+    """With several devices and no `devices=` argument, a nonlinear solve is sharded
+    when its linear solver can run inside the jitted step (LSMR, CGNormal)."""
+    lin = getattr(solver, "linear_solver", None)
+    return (
+        not isinstance(solver, VariableProjection)
+        and isinstance(lin, AbstractSolver)
+        and not isinstance(lin, Auto)
+        and lin.traceable
+    )
+
+
+def _solve_nonlinear(
+    problem, model, solver, points, sampler, condition_points, seed, throw, progress, say, devices=None
+):
     blocks = collocation(problem, model, points, sampler, condition_points, seed)
     raw = [problem.equation_form] + [c.form for c in problem.lowered_conditions]
     data = [None] + [c.data for c in problem.lowered_conditions]
     nblocks = [(name, form, pts, d) for (name, _, pts), form, d in zip(blocks, raw, data)]
-    coeffs, info = solve_nonlinear(problem, model, nblocks, solver, say=say, progress=progress)
+    coeffs, info = solve_nonlinear(
+        problem, model, nblocks, solver, say=say, progress=progress, devices=devices
+    )
     finite = bool(jnp.all(jnp.isfinite(coeffs))) and all(np.isfinite(v) for v in info["parameters"].values())
     success = info["converged"] and finite
     message = info["solver_message"] if finite else info["solver_message"] + "; non-finite values"
     rows = sum(b[2].shape[0] for b in blocks)
     info.update(
         {
-            "solver": f"{solver.name}({solver.linear_solver.name})",
+            "solver": f"{solver.name}({info['linear_solver']})",
+            "devices": len(devices) if devices else 1,
             "solver_message": message,
             "success": success,
             "subdomains": model.num_subdomains,
