@@ -42,6 +42,12 @@ def record(problem: str, method: str, **values) -> dict:
     out = {k: None for k in FIELDS}
     out.update(problem=problem, method=method, peak_rss_mb=round(peak_rss_mb(), 1))
     out.update(values)
+    from pdedsl.solve import progress
+
+    if progress.enabled(None):  # a terminal (or --progress): one line per method as it finishes
+        progress.say(
+            f"bench {problem}: {method}: rel_l2 {fmt(out['rel_l2'])}, wall {fmt(out['wall_s'], '.2f')} s"
+        )
     return out
 
 

@@ -29,6 +29,8 @@ ORDER = [
     "poisson-fem",
     "time-to-accuracy",
     "wave-2p1d",
+    "poisson-3d-large",
+    "wave-2p1d-large",
 ]
 
 

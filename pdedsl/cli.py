@@ -1,9 +1,15 @@
 """The `pdedsl` command: `pdedsl demo [NAME]`, `pdedsl run SCRIPT.py`,
-`pdedsl bench NAME [--json PATH] [--quick]`."""
+`pdedsl bench NAME [--json PATH] [--quick]`.
+
+Progress goes to stderr when it is a terminal and nowhere when it is piped;
+`--quiet` silences it and `--progress` forces it (for `run` and `bench` through
+the environment variable PDEDSL_PROGRESS, which every pdedsl solve reads).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import runpy
 import sys
@@ -20,6 +26,8 @@ BENCHMARKS = {
     "poisson-fem": "poisson_fem.py",
     "time-to-accuracy": "time_to_accuracy.py",
     "wave-2p1d": "wave_2p1d.py",
+    "poisson-3d-large": "poisson_3d_large.py",
+    "wave-2p1d-large": "wave_2p1d_large.py",
 }
 
 
@@ -39,16 +47,20 @@ def main(argv=None) -> int:
     demo = sub.add_parser("demo", help="solve a named example and save a PNG of solution and error")
     demo.add_argument("name", nargs="?", default="oscillator", choices=["oscillator", "poisson"])
     demo.add_argument("--output", metavar="PATH", help="PNG to write (default: pdedsl-demo-NAME.png)")
-    demo.add_argument("--quiet", action="store_true", help="print only the RESULT line")
+    _progress_flags(demo, "print only the RESULT line, no progress")
     demo.add_argument("--json", action="store_true", help="print the result as one JSON object instead")
     run = sub.add_parser("run", help="run a user problem file (a Python script)")
+    _progress_flags(run, "no progress lines from pdedsl (the script's own output is its own)")
     run.add_argument("script", help="path to a .py file")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     bench = sub.add_parser("bench", help="run one benchmark (see benchmarks/ and BENCHMARKS.md)")
     bench.add_argument("name", choices=sorted(BENCHMARKS), help="benchmark to run")
     bench.add_argument("--json", metavar="PATH", help="write one JSON object per method to PATH")
     bench.add_argument("--quick", action="store_true", help="smaller sizes (a smoke test)")
+    _progress_flags(bench, "no progress lines (the result table is still printed)")
     args = parser.parse_args(argv)
+    if args.command in ("run", "bench") and (args.quiet or args.progress):
+        os.environ["PDEDSL_PROGRESS"] = "1" if args.progress else "0"
     if args.command == "demo":
         return _demo(args)
     if args.command == "run":
@@ -67,6 +79,14 @@ def main(argv=None) -> int:
     return 0
 
 
+def _progress_flags(parser, quiet_help):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quiet", action="store_true", help=quiet_help)
+    group.add_argument(
+        "--progress", action="store_true", help="show progress on stderr even when it is not a terminal"
+    )
+
+
 def _demo(args) -> int:
     import time
 
@@ -75,7 +95,8 @@ def _demo(args) -> int:
 
     start = time.perf_counter()
     problem, model, points, exact = demos.DEMOS[args.name]()
-    sol = solve(problem, model, points=points, progress=False if (args.quiet or args.json) else None)
+    show = True if args.progress else False if (args.quiet or args.json) else None
+    sol = solve(problem, model, points=points, progress=show)
     err = sol.errors(exact)
     path = args.output or f"pdedsl-demo-{args.name}.png"
     sol.plot(exact=exact, path=path)

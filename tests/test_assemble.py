@@ -275,3 +275,24 @@ def test_zero_row_is_left_unscaled():
     norms = np.linalg.norm(np.asarray(system.dense()), axis=1)
     np.testing.assert_allclose(norms, [1.0, 0.0, 1.0], rtol=1e-12)
     assert np.all(np.isfinite(system.rhs))
+
+
+def test_chunked_rows_equal_unchunked(monkeypatch):
+    """Rows assembled chunk by chunk (with a padded last chunk) are the rows
+    assembled in one go."""
+    import importlib
+
+    asm = importlib.import_module("pdedsl.assemble.assemble")
+    x, y = pd.Symbol("x"), pd.Symbol("y")
+    u = pd.Function("u")(x, y)
+    problem = pd.Problem(D(u, x, 2) + x * D(u, y) == sp.sin(x * y), pd.Box([x, y], [0, 0], [1, 1]))
+    model = pd.FBPINN(pd.Grid(problem.domain, (3, 2), 2.0), pd.Polynomial(3))
+    points = problem.domain.sample((9, 7))  # 63 points: chunks of 10 leave a padded last chunk
+    form = problem.equation_form.compile()
+    whole = asm._rows_impl(model, form, points)
+    monkeypatch.setattr(asm, "_CHUNK_ROWS", 10)
+    chunked = asm._rows_impl(model, form, points)
+    assert np.array_equal(np.asarray(whole[0]), np.asarray(chunked[0]))  # subdomain indices
+    for a, b in zip(whole[1:], chunked[1:]):  # values, rhs: equal up to vectorised rounding
+        assert a.shape == b.shape
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0, atol=1e-13 * float(np.abs(a).max()))

@@ -20,12 +20,16 @@ def test_sharded_linear_solves_match_single_device():
     out = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=900, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    for name in ("LSMR", "CGNormal"):
+    for name in ("LSMR", "CGNormal", "GaussNewton-LSMR", "GaussNewton-CGNormal"):
         assert res[name]["sharded"] == 4
         assert res[name]["rel_diff"] <= 1e-10, (name, res[name])
         assert res[name]["points"][0] == res[name]["points"][1]  # padding rows are not counted
-    assert "one device" in res["GaussNewton"]
-    assert res["GaussNewtonDefault"] >= 1
+    for name in ("GaussNewton-LSMR", "GaussNewton-CGNormal"):
+        assert res[name]["devices"] == 4
+        assert res[name]["steps"][0] == res[name]["steps"][1], res[name]  # the same iteration
+    assert "runs on the host" in res["GaussNewtonHost"]
+    assert res["GaussNewtonDefault"][0] == 1
+    assert res["GaussNewtonAuto"] == "GaussNewton(LSMR(BlockFilter))"
 
 
 def test_devices_argument():
@@ -36,3 +40,51 @@ def test_devices_argument():
     with pytest.raises(TypeError):
         resolve_devices("all")
     assert pad_rows(10, 4) == 12 and pad_rows(12, 4) == 12
+
+
+TWO = pathlib.Path(__file__).resolve().parent / "scripts" / "two_process.py"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_solve_one_problem():
+    """jax.distributed on localhost: two processes, one CPU device each, CPU
+    collectives; the sharded solves (LSMR, Gauss-Newton) agree with each process's
+    single-device solve, and both processes hold the same coefficients."""
+    env = dict(os.environ)
+    env.pop("XLA_FLAGS", None)  # one device per process
+    port = str(_free_port())
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(TWO), str(i), port],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(2)
+    ]
+    outs = []
+    try:
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=600)
+            assert p.returncode == 0, stderr[-3000:]
+            outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [o["process"] for o in outs] == [0, 1]
+    for name in ("LSMR", "GaussNewton-LSMR"):
+        a, b = outs[0][name], outs[1][name]
+        assert a["devices"] == b["devices"] == 2
+        assert a["rel_diff"] <= 1e-10 and b["rel_diff"] <= 1e-10, (a, b)
+        assert a["checksum"] == b["checksum"]  # replicated: the same numbers in both processes
+    assert outs[0]["LSMR"]["rel_l2"] <= 1e-3  # and the solve is right (degree 5, 3x3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 
 from ..ansatz import FBPINN, evaluate
@@ -12,10 +13,32 @@ from ..lower import CompiledLinearForm, apply_form
 from .sharding import shard_system, sharded_rows
 from .system import LinearSystem
 
+_CHUNK_ROWS = 16384
+
 
 def _rows_impl(model: FBPINN, form: CompiledLinearForm, points):
-    index, derivs = evaluate(model, points, form.multi_indices)
-    return index, apply_form(form, derivs, points), form.rhs(points)
+    """(index (N, P), values (N, P, K), rhs (N,)) of the rows at `points`.
+
+    Chunked over the points: each chunk's basis derivatives (one (n, P, K) array per
+    multi-index of the form) are contracted to rows before the next chunk is
+    evaluated, so peak memory is the rows themselves plus one chunk, not one full
+    array per derivative (a 3D Laplacian has four)."""
+    n = points.shape[0]
+    chunk = min(n, _CHUNK_ROWS)
+    if n <= chunk:
+        index, derivs = evaluate(model, points, form.multi_indices)
+        return index, apply_form(form, derivs, points), form.rhs(points)
+    extra = -n % chunk
+    padded = jnp.concatenate([points, jnp.repeat(points[-1:], extra, axis=0)]) if extra else points
+
+    def one(pts):
+        index, derivs = evaluate(model, pts, form.multi_indices)
+        return index, apply_form(form, derivs, pts)
+
+    index, values = jax.lax.map(one, padded.reshape(-1, chunk, points.shape[1]))
+    index = index.reshape(-1, index.shape[-1])[:n]
+    values = values.reshape(-1, *values.shape[-2:])[:n]
+    return index, values, form.rhs(points)
 
 
 _rows = eqx.filter_jit(_rows_impl)

@@ -37,5 +37,18 @@ class AbstractSolver(eqx.Module):
         """Return the least-squares coefficients."""
 
     @property
+    def traceable(self) -> bool:
+        """Whether `traced` can run this solver inside a jitted (e.g. sharded) computation."""
+        return False
+
+    def traced(self, system: LinearSystem) -> SolverResult:
+        """The solve as a pure JAX function (no host work, no timing), for use inside
+        `jit`: Gauss-Newton's linear solves on sharded systems go through it."""
+        raise NotImplementedError(
+            f"{self.name} runs on the host and cannot be called inside a jitted computation; "
+            "use pd.LSMR() or pd.CGNormal() (with a jittable preconditioner)."
+        )
+
+    @property
     def name(self) -> str:
         return type(self).__name__

@@ -4,7 +4,7 @@ equations, GMRES for square systems, and any user-provided lineax solver."""
 from __future__ import annotations
 
 import dataclasses
-import sys
+import functools
 import time
 
 import equinox as eqx
@@ -13,16 +13,9 @@ import jax.numpy as jnp
 import lineax as lx
 
 from ..assemble import LinearSystem
+from . import progress
 from .base import AbstractSolver, SolverResult
 from .preconditioners import AbstractPreconditioner, BlockFilter, ColumnScaling, build
-
-_LSMR_STOP = {
-    0: "not started",
-    1: "converged: M a = b solved to tolerance",
-    2: "converged: least-squares optimality ||M^T r|| small",
-    3: "stopped: condition-number estimate above conlim",
-    4: "stopped: max_steps reached",
-}
 
 
 def operator(system: LinearSystem, right=None) -> lx.FunctionLinearOperator:
@@ -56,6 +49,14 @@ def _with_setup(result: SolverResult, setup_s: float) -> SolverResult:
     return dataclasses.replace(result, setup_s=setup_s)
 
 
+def _check_traceable(solver):
+    if solver.preconditioner.host:
+        raise NotImplementedError(
+            f"{solver.name}: the {solver.preconditioner.name} preconditioner is built on the host "
+            "and cannot run inside a jitted computation; use pd.BlockFilter() or pd.ColumnScaling()."
+        )
+
+
 def _finish(system, coeffs, iterations, ok, message, filtered=None, cond=None):
     res = jnp.linalg.norm(system.mv(coeffs) - system.rhs)
     return SolverResult(
@@ -70,41 +71,185 @@ def _finish(system, coeffs, iterations, ok, message, filtered=None, cond=None):
 
 
 class LSMR(AbstractSolver):
-    """LSMR on the right-preconditioned system `M R y = b`, `a = R y`.
+    """LSMR (Fong and Saunders, 2011) on the right-preconditioned system `M R y = b`, `a = R y`.
 
     Works on M itself (no squared condition number). Stops when
     `||M^T r|| <= rtol ||M R|| ||r||` or `||r|| <= rtol (||M R|| ||y|| + ||b||)`, or
     after `max_steps` (then the solve fails). Default preconditioner: `BlockFilter()`.
+    Records the estimate of `||r|| / ||b||` per iteration (`sol.info["history"]`);
+    `progress=True` prints the iteration and that residual while it runs
+    (`pd.solve(..., progress=...)` sets it).
     """
 
     preconditioner: AbstractPreconditioner = BlockFilter()
     rtol: float = 1e-12
     max_steps: int = 20_000
+    progress: bool = False
 
     def __call__(self, system: LinearSystem) -> SolverResult:
         pre, setup = _timed_build(self.preconditioner, system)
-        return _with_setup(_lsmr(self, system, pre), setup)
+        if self.progress:
+            progress.start()
+        result = _lsmr(self, system, pre)
+        if self.progress:
+            k = int(result.iterations)
+            progress.done("LSMR", k, result.history[k])
+        return _with_setup(result, setup)
+
+    @property
+    def traceable(self) -> bool:
+        return not self.preconditioner.host
+
+    def traced(self, system: LinearSystem) -> SolverResult:
+        _check_traceable(self)
+        quiet = dataclasses.replace(self, progress=False)  # no host callbacks inside sharded steps
+        return _lsmr(quiet, system, build(self.preconditioner, system))
 
     @property
     def name(self):
         return f"LSMR({self.preconditioner.name})"
 
 
+def _rotation(a, b):
+    """(c, s, r) with r = hypot(a, b) >= 0, [c s; -s c] [a; b] = [r; 0]."""
+    r = jnp.hypot(a, b)
+    safe = jnp.where(r == 0, 1.0, r)
+    return jnp.where(r == 0, 1.0, a / safe), jnp.where(r == 0, 0.0, b / safe), r
+
+
 @eqx.filter_jit
 def _lsmr(self: LSMR, system: LinearSystem, pre) -> SolverResult:
-    solver = lx.LSMR(rtol=self.rtol, atol=0.0, max_steps=self.max_steps, conlim=1e30)
-    sol = lx.linear_solve(operator(system, pre.right), system.rhs, solver, throw=False)
-    coeffs = pre.right(sol.value)
-    istop = sol.stats["istop"]
-    ok = (sol.result == lx.RESULTS.successful) & (istop <= 2)
-    return _finish(
+    op = operator(system, pre.right)
+    mv, rmv = op.mv, op.transpose().mv
+    norm = lambda v: jnp.sqrt(jnp.sum(v * v))
+    b = system.rhs
+    dtype = b.dtype
+    normb = norm(b)
+    beta = normb
+    u = b / jnp.where(beta == 0, 1.0, beta)
+    v = rmv(u)
+    alpha = norm(v)
+    v = v / jnp.where(alpha == 0, 1.0, alpha)
+    zero = jnp.zeros((), dtype)
+    one = jnp.ones((), dtype)
+    stop = jnp.where(beta == 0, 1, jnp.where(alpha == 0, 2, 0))
+    hist0 = jnp.full((self.max_steps + 1,), jnp.nan, dtype).at[0].set(1.0)
+    # Bidiagonalisation (u, v, alpha, beta); the QR factors of the lower bidiagonal
+    # matrix (rho, c) and of its transpose (rhobar, cbar, sbar) give x's update
+    # directions (h, hbar) and ||M^T r|| = |zetabar|; the rotations applied to
+    # beta_1 e_1 (betadd, betad, the tau's) give the estimate of ||r||.
+    init = dict(
+        k=jnp.array(0),
+        stop=stop,
+        x=jnp.zeros_like(v),
+        u=u,
+        v=v,
+        h=v,
+        hbar=jnp.zeros_like(v),
+        alpha=alpha,
+        alphabar=alpha,
+        zeta=zero,
+        zetabar=alpha * beta,
+        rho=one,
+        rhobar=one,
+        cbar=one,
+        sbar=zero,
+        betadd=beta,
+        betad=zero,
+        rhodold=one,
+        tautilde=zero,
+        thetatilde=zero,
+        normA2=alpha**2,
+        maxrbar=zero,
+        minrbar=jnp.array(jnp.finfo(dtype).max, dtype),
+        condA=one,
+        normr=beta,
+        hist=hist0,
+    )
+
+    def body(st):
+        st = dict(st)
+        k = st["k"] + 1
+        u = mv(st["v"]) - st["alpha"] * st["u"]
+        beta = norm(u)
+        u = u / jnp.where(beta == 0, 1.0, beta)
+        v = jnp.where(beta == 0, st["v"], rmv(u) - beta * st["v"])
+        alpha = jnp.where(beta == 0, st["alpha"], norm(v))
+        v = v / jnp.where(alpha == 0, 1.0, alpha)
+
+        # rotation turning the bidiagonal matrix into upper triangular R
+        rho_old = st["rho"]
+        c, s, rho = _rotation(st["alphabar"], beta)
+        theta = s * alpha
+        alphabar = c * alpha
+        # rotation turning R^T into upper triangular Rbar
+        rhobar_old = st["rhobar"]
+        zeta_old = st["zeta"]
+        thetabar = st["sbar"] * rho
+        rhotemp = st["cbar"] * rho
+        cbar, sbar, rhobar = _rotation(st["cbar"] * rho, theta)
+        zeta = cbar * st["zetabar"]
+        zetabar = -sbar * st["zetabar"]
+        # update the directions and the iterate
+        hbar = st["h"] - (thetabar * rho / (rho_old * rhobar_old)) * st["hbar"]
+        x = st["x"] + (zeta / (rho * rhobar)) * hbar
+        h = v - (theta / rho) * st["h"]
+
+        # estimate of ||r||
+        betahat = c * st["betadd"]
+        betadd = -s * st["betadd"]
+        thetatilde_old = st["thetatilde"]
+        ctilde, stilde, rhotilde = _rotation(st["rhodold"], thetabar)
+        thetatilde = stilde * rhobar
+        rhodold = ctilde * rhobar
+        betad = -stilde * st["betad"] + ctilde * betahat
+        tautilde = (zeta_old - thetatilde_old * st["tautilde"]) / rhotilde
+        taud = (zeta - thetatilde * tautilde) / rhodold
+        normr = jnp.sqrt((betad - taud) ** 2 + betadd**2)
+
+        # estimates of ||M R|| and cond(M R)
+        normA = jnp.sqrt(st["normA2"] + beta**2)
+        normA2 = normA**2 + alpha**2
+        maxrbar = jnp.maximum(st["maxrbar"], rhobar_old)
+        minrbar = jnp.where(k > 1, jnp.minimum(st["minrbar"], rhobar_old), st["minrbar"])
+        condA = jnp.maximum(maxrbar, rhotemp) / jnp.minimum(minrbar, rhotemp)
+
+        normAr = jnp.abs(zetabar)
+        stop = jnp.where(k >= self.max_steps, 4, 0)
+        stop = jnp.where(condA > 1e30, 3, stop)
+        stop = jnp.where(normAr <= self.rtol * normA * normr, 2, stop)
+        stop = jnp.where(normr <= self.rtol * (normA * norm(x) + normb), 1, stop)
+        rel = normr / jnp.where(normb == 0, 1.0, normb)
+        hist = st["hist"].at[k].set(rel)
+        if self.progress:
+            _tick("LSMR", k, rel)
+        return dict(
+            k=k, stop=stop, x=x, u=u, v=v, h=h, hbar=hbar, alpha=alpha, alphabar=alphabar, zeta=zeta,
+            zetabar=zetabar, rho=rho, rhobar=rhobar, cbar=cbar, sbar=sbar, betadd=betadd, betad=betad,
+            rhodold=rhodold, tautilde=tautilde, thetatilde=thetatilde, normA2=normA2, maxrbar=maxrbar,
+            minrbar=minrbar, condA=condA, normr=normr, hist=hist,
+        )  # fmt: skip
+
+    st = jax.lax.while_loop(lambda st: st["stop"] == 0, body, init)
+    coeffs = pre.right(st["x"])
+    result = _finish(
         system,
         coeffs,
-        sol.stats["num_steps"],
-        ok,
-        f"lineax LSMR, {self.preconditioner.name} right preconditioner",
+        st["k"],
+        st["stop"] <= 2,
+        f"LSMR, {self.preconditioner.name} right preconditioner",
         filtered=pre.filtered,
-        cond=sol.stats["cond_A"],
+        cond=st["condA"],
+    )
+    return eqx.tree_at(lambda r: r.history, result, st["hist"], is_leaf=lambda x: x is None)
+
+
+def _tick(label, k, residual):
+    """Inside a compiled loop: hand (k, residual) to the host every `progress.EVERY` iterations."""
+    jax.lax.cond(
+        k % progress.EVERY == 0,
+        lambda: jax.debug.callback(functools.partial(progress.tick, label), k, residual),
+        lambda: None,
     )
 
 
@@ -130,17 +275,26 @@ class CGNormal(AbstractSolver):
 
     def __call__(self, system: LinearSystem) -> SolverResult:
         pre, setup = _timed_build(self.preconditioner, system)
-        return _with_setup(_cg(self, system, pre), setup)
+        if self.progress:
+            progress.start()
+        result = _cg(self, system, pre)
+        if self.progress:
+            k = int(result.iterations)
+            progress.done("CG", k, result.history[k])
+        return _with_setup(result, setup)
+
+    @property
+    def traceable(self) -> bool:
+        return not self.preconditioner.host
+
+    def traced(self, system: LinearSystem) -> SolverResult:
+        _check_traceable(self)
+        quiet = dataclasses.replace(self, progress=False)
+        return _cg(quiet, system, build(self.preconditioner, system))
 
     @property
     def name(self):
         return f"CGNormal({self.preconditioner.name})"
-
-
-def _report(k, residual):
-    print(
-        f"\r  CG iteration {int(k):>6d}   residual {float(residual):.3e}", end="", file=sys.stderr, flush=True
-    )
 
 
 @eqx.filter_jit
@@ -175,11 +329,7 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         best_k = jnp.where(better, k + 1, best_k)
         hist = hist.at[k + 1].set(jnp.sqrt(jnp.abs(g_new / g0)))
         if self.progress:
-            jax.lax.cond(
-                (k + 1) % 100 == 0,
-                lambda: jax.debug.callback(_report, k + 1, hist[k + 1]),
-                lambda: None,
-            )
+            _tick("CG", k + 1, hist[k + 1])
         return k + 1, x, r, p, g_new, best_x, jnp.where(better, g_new, best_g), best_k, hist
 
     hist0 = jnp.full((self.max_steps + 1,), jnp.nan, g0.dtype).at[0].set(1.0)
@@ -198,12 +348,21 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
 
 
 class GMRES(AbstractSolver):
-    """Right-preconditioned GMRES for square systems (as many rows as unknowns)."""
+    """Restarted GMRES on the right-preconditioned square system `M R y = b`, `a = R y`.
+
+    Each cycle builds a Krylov basis of up to `restart` vectors (Arnoldi with
+    classical Gram-Schmidt applied twice) and minimises the residual over it; it
+    stops when `||r|| <= rtol ||b||` (success), after `max_steps` cycles, or when
+    a whole cycle does not reduce the residual (stagnation). Records `||r|| / ||b||`
+    at the end of every cycle (`sol.info["history"]`); `progress=True` prints the
+    inner iteration and residual while it runs.
+    """
 
     preconditioner: AbstractPreconditioner = BlockFilter(rtol=0.0)
     rtol: float = 1e-12
     max_steps: int = 20_000
     restart: int = 100
+    progress: bool = False
 
     def __call__(self, system: LinearSystem) -> SolverResult:
         n, m = system.shape
@@ -213,7 +372,12 @@ class GMRES(AbstractSolver):
                 f"points so that rows == unknowns, or use pd.LSMR()."
             )
         pre, setup = _timed_build(self.preconditioner, system)
-        return _with_setup(_gmres(self, system, pre), setup)
+        if self.progress:
+            progress.start()
+        result, inner = _gmres(self, system, pre)
+        if self.progress:
+            progress.done("GMRES", int(inner), result.history[int(result.iterations)])
+        return _with_setup(result, setup)
 
     @property
     def name(self):
@@ -221,26 +385,92 @@ class GMRES(AbstractSolver):
 
 
 @eqx.filter_jit
-def _gmres(self: GMRES, system: LinearSystem, pre) -> SolverResult:
+def _gmres(self: GMRES, system: LinearSystem, pre) -> tuple[SolverResult, jax.Array]:
     m = system.shape[1]
-    op = operator(system, pre.right)
-    atol = self.rtol * jnp.max(jnp.abs(system.rhs))
-    solver = lx.GMRES(rtol=self.rtol, atol=atol, max_steps=self.max_steps, restart=self.restart)
-    # lineax's GMRES wants matching in/out structures: work on flat vectors.
     shape = (system.num_subdomains, system.num_features)
-    flat = lx.FunctionLinearOperator(
-        lambda y: op.mv(y.reshape(shape)), jax.ShapeDtypeStruct((m,), system.values.dtype)
-    )
-    sol = lx.linear_solve(flat, system.rhs, solver, throw=False)
-    coeffs = pre.right(sol.value.reshape(shape))
-    return _finish(
+    op = operator(system, pre.right)
+    A = lambda y: op.mv(y.reshape(shape))
+    b = system.rhs
+    dtype = b.dtype
+    normb = jnp.linalg.norm(b)
+    tol = self.rtol * normb
+    R = min(self.restart, m)
+
+    def cycle(y, inner0):
+        """One restart cycle from y: returns the new y, its residual norm, the inner count."""
+        r = b - A(y)
+        beta = jnp.linalg.norm(r)
+        V = jnp.zeros((R + 1, m), dtype).at[0].set(r / jnp.where(beta == 0, 1.0, beta))
+        H = jnp.zeros((R + 1, R), dtype)  # the Hessenberg matrix, rotated to upper triangular
+        cs = jnp.zeros(R, dtype)
+        sn = jnp.zeros(R, dtype)
+        g = jnp.zeros(R + 1, dtype).at[0].set(beta)  # rotated beta e_1: |g[j]| is the residual
+
+        def cond(c):
+            j, _, _, _, _, g, broke = c
+            return (j < R) & (jnp.abs(g[j]) > tol) & ~broke
+
+        def body(c):
+            j, V, H, cs, sn, g, _ = c
+            w = A(V[j])
+            mask = (jnp.arange(R + 1) <= j).astype(dtype)
+            h = (V @ w) * mask
+            w = w - V.T @ h
+            h2 = (V @ w) * mask  # second pass against rounding
+            w = w - V.T @ h2
+            h = h + h2
+            hn = jnp.linalg.norm(w)
+            broke = hn <= 1e-14 * jnp.linalg.norm(h)
+            V = V.at[j + 1].set(w / jnp.where(hn == 0, 1.0, hn))
+            col = h.at[j + 1].set(hn)
+
+            def rotate(i, col):  # the earlier rotations, in order
+                ci, si = cs[i], sn[i]
+                a, b2 = col[i], col[i + 1]
+                return jnp.where(i < j, col.at[i].set(ci * a + si * b2).at[i + 1].set(-si * a + ci * b2), col)
+
+            col = jax.lax.fori_loop(0, R, rotate, col)
+            c, s, rr = _rotation(col[j], col[j + 1])
+            col = col.at[j].set(rr).at[j + 1].set(0.0)
+            H = H.at[:, j].set(col)
+            cs, sn = cs.at[j].set(c), sn.at[j].set(s)
+            g = g.at[j + 1].set(-s * g[j]).at[j].set(c * g[j])
+            if self.progress:
+                _tick("GMRES", inner0 + j + 1, jnp.abs(g[j + 1]) / normb)
+            return j + 1, V, H, cs, sn, g, broke
+
+        j, V, H, _, _, g, _ = jax.lax.while_loop(
+            cond, body, (jnp.array(0), V, H, cs, sn, g, jnp.array(False))
+        )
+        # solve the leading j x j triangle (the rest: identity, zero right-hand side)
+        used = jnp.arange(R) < j
+        T = jnp.where(used[:, None] & used[None, :], H[:R], jnp.eye(R, dtype=dtype))
+        z = jax.scipy.linalg.solve_triangular(T, jnp.where(used, g[:R], 0.0), lower=False)
+        y = y + V[:R].T @ z
+        return y, jnp.linalg.norm(b - A(y)), inner0 + j
+
+    def outer_cond(c):
+        k, _, res, best, _, _ = c
+        return (k < self.max_steps) & (res > tol) & jnp.isfinite(res) & ((k == 0) | (res < best))
+
+    def outer_body(c):
+        k, y, res, _, inner, hist = c
+        y, new, inner = cycle(y, inner)
+        return k + 1, y, new, res, inner, hist.at[k + 1].set(new / normb)
+
+    hist0 = jnp.full((self.max_steps + 1,), jnp.nan, dtype).at[0].set(1.0)
+    y0 = jnp.zeros(m, dtype)
+    init = (jnp.array(0), y0, normb, jnp.array(jnp.inf, dtype), jnp.array(0), hist0)
+    k, y, res, _, inner, hist = jax.lax.while_loop(outer_cond, outer_body, init)
+    result = _finish(
         system,
-        coeffs,
-        sol.stats["num_steps"],
-        sol.result == lx.RESULTS.successful,
-        f"lineax GMRES, {self.preconditioner.name} right preconditioner",
+        pre.right(y.reshape(shape)),
+        k,
+        res <= tol,
+        f"restarted GMRES({R}), {self.preconditioner.name} right preconditioner",
         filtered=pre.filtered,
     )
+    return eqx.tree_at(lambda r: r.history, result, hist, is_leaf=lambda x: x is None), inner
 
 
 _RECTANGULAR = (lx.LSMR, lx.QR, lx.SVD, lx.Normal)

@@ -29,10 +29,12 @@ import jax.numpy as jnp
 import lineax as lx
 import numpy as np
 import optimistix as optx
+from jax.sharding import NamedSharding, PartitionSpec as P
 from jaxtyping import Array, Float, Int
 
 from ..ansatz import FBPINN, evaluate
 from ..assemble import LinearSystem
+from ..assemble.sharding import AXIS, mesh as shard_mesh, sharded_rows
 from ..lower import CompiledNonlinearForm, LinearForm, NonlinearForm
 from ..lower.nonlinear import from_linear
 from .auto import Auto
@@ -72,6 +74,11 @@ class ResidualModel(eqx.Module):
     num_parameters: int = eqx.field(static=True)
     groups: tuple[tuple[str, int, int], ...] = eqx.field(static=True)
     levels: Array | None = None
+    # set on sharded solves: keeps the stacked rows split across the devices under jit
+    rows: Any = eqx.field(static=True, default=None)
+
+    def _rows(self, a):
+        return a if self.rows is None else jax.lax.with_sharding_constraint(a, self.rows)
 
     @property
     def extra_blocks(self) -> int:
@@ -87,7 +94,7 @@ class ResidualModel(eqx.Module):
         out = []
         for b in self.blocks:
             out.append(b.form.residual(b.points, self.fields(b, c), theta) - b.data)
-        return jnp.concatenate(out)
+        return self._rows(jnp.concatenate(out))
 
     def residual(self, y):
         c, theta = y
@@ -110,13 +117,13 @@ class ResidualModel(eqx.Module):
                 ix = jnp.concatenate([ix, jnp.broadcast_to(j + jnp.arange(q), (n, q))], axis=1)
             vals.append(v)
             idx.append(ix)
-        values = jnp.concatenate(vals) * self.weights[:, None, None]
+        values = self._rows(jnp.concatenate(vals) * self.weights[:, None, None])
         levels = self.levels
         if levels is not None and q:
             levels = jnp.concatenate([levels, jnp.full((q,), jnp.max(levels) + 1, levels.dtype)])
         return LinearSystem(
             values=values,
-            index=jnp.concatenate(idx),
+            index=self._rows(jnp.concatenate(idx)),
             rhs=rhs,
             row_scale=self.weights,
             num_subdomains=j + q,
@@ -135,12 +142,18 @@ def _compiled_nonlinear(form) -> CompiledNonlinearForm:
 
 
 def residual_model(
-    problem, model: FBPINN, blocks, *, parameters=None, forms=None, weights=None
+    problem, model: FBPINN, blocks, *, parameters=None, forms=None, weights=None, devices=None
 ) -> ResidualModel:
-    """Evaluate the basis on each `(name, form, points, data)` block."""
+    """Evaluate the basis on each `(name, form, points, data)` block.
+
+    `devices` (a list of jax devices): evaluate each block with its points split
+    across the devices (`jax.shard_map`), padded to a multiple of the device count by
+    repeating the last point; the padding rows get weight 0 (so they add nothing to
+    the residual or the Jacobian) and lie outside the blocks' `groups` ranges."""
     params = tuple(problem.unknown_parameters if parameters is None else parameters)
     out, groups = [], []
     start = 0
+    mask = []
     for i, (name, form, points, data) in enumerate(blocks):
         if forms is not None:
             form = forms[i]
@@ -149,11 +162,21 @@ def residual_model(
         pts = jnp.asarray(points)
         d = jnp.zeros(pts.shape[0], pts.dtype) if data is None else jnp.asarray(data, pts.dtype)
         n = pts.shape[0]
-        index, derivs = _evaluate(model, pts, compiled.multi_indices)
-        out.append(_Block(pts, index, tuple(derivs[a] for a in compiled.multi_indices), d, compiled))
+        mi = compiled.multi_indices
+        if devices:
+            (index, derivs), extra = sharded_rows(lambda q, mi=mi: evaluate(model, q, mi), pts, devices)
+            pts, d = (_pad_repeat(a, extra, devices) for a in (pts, d))
+        else:
+            (index, derivs), extra = _evaluate(model, pts, mi), 0
+        out.append(_Block(pts, index, tuple(derivs[a] for a in mi), d, compiled))
         groups.append((name, start, start + n))
-        start += pts.shape[0]
-    w = jnp.ones(start) if weights is None else weights
+        mask.append(np.arange(n + extra) < n)
+        start += n + extra
+    w = jnp.asarray(np.concatenate(mask), float) if weights is None else weights
+    rows = None
+    if devices:
+        rows = NamedSharding(shard_mesh(devices), P(AXIS))
+        w = jax.device_put(w, rows)
     return ResidualModel(
         blocks=tuple(out),
         weights=w,
@@ -162,7 +185,15 @@ def residual_model(
         num_parameters=len(params),
         groups=tuple(groups),
         levels=model.decomposition.levels,
+        rows=rows,
     )
+
+
+def _pad_repeat(a, extra, devices):
+    """Pad rows by repeating the last one, and split them across `devices`."""
+    if extra:
+        a = jnp.concatenate([a, jnp.repeat(a[-1:], extra, axis=0)])
+    return jax.device_put(a, NamedSharding(shard_mesh(devices), P(AXIS)))
 
 
 @functools.lru_cache(maxsize=256)
@@ -204,11 +235,15 @@ def _row_weights(rm: ResidualModel, y):
 def _weights(rm: ResidualModel, y, problem, solver):
     """Row weights: unit-norm Jacobian rows, observation rows scaled by `data_weight`."""
     norms = _row_weights(rm, y)
-    w = np.zeros(norms.shape[0])
+    # the factor of each row (0 on padding rows), known on the host; the norms may be
+    # sharded across processes, so they are only combined with it on the devices
+    scale = np.zeros(norms.shape[0])
     names = {c.name for c in problem.data_conditions}
     for name, a, b in rm.groups:
-        w[a:b] = np.asarray(norms[a:b]) * (solver.data_weight if name in names else 1.0)
-    return jnp.asarray(w)
+        scale[a:b] = solver.data_weight if name in names else 1.0
+    if rm.rows is None:
+        return norms * jnp.asarray(scale)
+    return norms * jax.device_put(scale, rm.rows)
 
 
 # ---------------------------------------------------------------------------------
@@ -260,7 +295,7 @@ class _HostSolve(eqx.Module):
         recorder = _ACTIVE[0] if _ACTIVE[0] is not None else _Recorder()
         recorder.log(
             {
-                "residual": float(np.linalg.norm(np.asarray(rhs))),
+                "residual": float(jnp.linalg.norm(jnp.asarray(rhs))),
                 "linear_solver": s.name,
                 "linear_iterations": None if res.iterations is None else int(res.iterations),
                 "linear_success": ok,
@@ -290,7 +325,7 @@ def _damped(system: LinearSystem, lam: float) -> LinearSystem:
     rows = j * k
     colnorm = jnp.sqrt(system.rmv_squares()).reshape(-1)
     vals = jnp.zeros((rows, p, k), system.values.dtype)
-    vals = vals.at[jnp.arange(rows), 0, jnp.tile(jnp.arange(k), j)].set(np.sqrt(lam) * colnorm)
+    vals = vals.at[jnp.arange(rows), 0, jnp.tile(jnp.arange(k), j)].set(jnp.sqrt(lam) * colnorm)
     idx = jnp.zeros((rows, p), system.index.dtype).at[:, 0].set(jnp.repeat(jnp.arange(j), k))
     return LinearSystem(
         values=jnp.concatenate([system.values, vals]),
@@ -303,28 +338,48 @@ def _damped(system: LinearSystem, lam: float) -> LinearSystem:
     )
 
 
+class _InGraphSolve(eqx.Module):
+    """The linear solve as part of the jitted Gauss-Newton step (no host callback):
+    used on sharded systems, where a callback that launches sharded computations
+    would deadlock with the collectives of the step it sits in."""
+
+    solver: AbstractSolver = eqx.field(static=True)
+    damping: bool = eqx.field(static=True, default=False)
+
+
 def _solve_callback(rm: ResidualModel, y, rhs, run, lam):
+    """One linearised least-squares solve -> ((dc, dtheta), result, iterations);
+    iterations is -1 where the host solve records them itself."""
     system = rm.jacobian(y, rhs)
-    j, k = system.num_subdomains, system.num_features
-    out = (
-        jax.ShapeDtypeStruct((j, k), system.values.dtype),
-        jax.ShapeDtypeStruct((), jnp.bool_),
-    )
-    levels = system.levels if system.levels is not None else jnp.zeros(0, jnp.int32)
-    delta, ok = jax.pure_callback(
-        run,
-        out,
-        system.values,
-        system.index,
-        system.rhs,
-        system.row_scale,
-        levels,
-        lam,
-        vmap_method="sequential",
-    )
+    if isinstance(run, _InGraphSolve):
+        if run.damping:
+            system = _damped(system, lam)
+        res = run.solver.traced(system)
+        delta = res.coefficients
+        ok = jnp.asarray(res.success) & jnp.all(jnp.isfinite(delta))
+        its = jnp.asarray(-1 if res.iterations is None else res.iterations, jnp.int32)
+    else:
+        j, k = system.num_subdomains, system.num_features
+        out = (
+            jax.ShapeDtypeStruct((j, k), system.values.dtype),
+            jax.ShapeDtypeStruct((), jnp.bool_),
+        )
+        levels = system.levels if system.levels is not None else jnp.zeros(0, jnp.int32)
+        delta, ok = jax.pure_callback(
+            run,
+            out,
+            system.values,
+            system.index,
+            system.rhs,
+            system.row_scale,
+            levels,
+            lam,
+            vmap_method="sequential",
+        )
+        its = jnp.asarray(-1, jnp.int32)
     dc, dth = rm.split(delta)
     result = optx.RESULTS.where(ok, optx.RESULTS.successful, optx.RESULTS.nonlinear_divergence)
-    return (dc, dth), result
+    return (dc, dth), result, (its, ok)
 
 
 class _DescentState(eqx.Module):
@@ -332,6 +387,9 @@ class _DescentState(eqx.Module):
     residual: Any
     newton: Any
     result: optx.RESULTS
+    # in-graph solves only: how many so far, the last one's iterations and success
+    solves: Any
+    linear: Any
 
 
 class _BlockNewtonDescent(optx.AbstractDescent):
@@ -339,24 +397,27 @@ class _BlockNewtonDescent(optx.AbstractDescent):
     Jacobian assembled in block-sparse form and solved by a pdedsl solver."""
 
     rm: ResidualModel
-    run: _HostSolve
+    run: Any  # _HostSolve or _InGraphSolve
     damped: bool = eqx.field(static=True)
 
     def init(self, y, f_info_struct):
         del f_info_struct
         zero = jax.tree_util.tree_map(jnp.zeros_like, y)
-        return _DescentState(y, self.rm.weights * 0, zero, optx.RESULTS.successful)
+        none = (jnp.asarray(-1, jnp.int32), jnp.asarray(True))
+        return _DescentState(y, self.rm.weights * 0, zero, optx.RESULTS.successful, jnp.asarray(0), none)
 
     def query(self, y, f_info, state):
         if self.damped:
-            return _DescentState(y, f_info.residual, state.newton, optx.RESULTS.successful)
-        newton, result = _solve_callback(self.rm, y, f_info.residual, self.run, jnp.asarray(0.0))
-        return _DescentState(y, f_info.residual, newton, result)
+            return _DescentState(
+                y, f_info.residual, state.newton, optx.RESULTS.successful, state.solves, state.linear
+            )
+        newton, result, lin = _solve_callback(self.rm, y, f_info.residual, self.run, jnp.asarray(0.0))
+        return _DescentState(y, f_info.residual, newton, result, state.solves + 1, lin)
 
     def step(self, step_size, state):
         if self.damped:
             lam = 1.0 / jnp.maximum(step_size, jnp.finfo(jnp.result_type(step_size)).tiny)
-            newton, result = _solve_callback(self.rm, state.y, state.residual, self.run, lam)
+            newton, result, _ = _solve_callback(self.rm, state.y, state.residual, self.run, lam)
             # the trust-region radius enters through the damping, not as a step length
             return jax.tree_util.tree_map(lambda d: -d, newton), result
         return jax.tree_util.tree_map(lambda d: -step_size * d, state.newton), state.result
@@ -502,8 +563,33 @@ def _initial_coefficients(solver, problem, model, rm_builder, run_linear, theta0
     return coeffs, "given"
 
 
-def solve_nonlinear(problem, model, blocks, solver, *, say, progress) -> tuple[Any, dict]:
+def sharded_linear_solver(solver: AbstractNonlinearSolver) -> AbstractSolver:
+    """The linear solver a sharded Gauss-Newton run uses: the one given if it can run
+    inside the jitted step; `pd.LSMR()` in place of the default `pd.Auto()`."""
+    if isinstance(solver, VariableProjection):
+        raise NotImplementedError(
+            "pd.VariableProjection runs on one device (its reduced residual is a host "
+            "callback); pass devices=1, or use pd.GaussNewton()."
+        )
+    lin = solver.linear_solver
+    if isinstance(lin, Auto):
+        from .iterative import LSMR
+
+        return LSMR()
+    if not lin.traceable:
+        raise ValueError(
+            f"A sharded {solver.name} solve runs its linear solves inside the jitted step, on all "
+            f"devices; {lin.name} cannot (it runs on the host). Use "
+            f"linear_solver=pd.LSMR() or pd.CGNormal() (jittable preconditioners), or devices=1."
+        )
+    return lin
+
+
+def solve_nonlinear(problem, model, blocks, solver, *, say, progress, devices=None) -> tuple[Any, dict]:
     """Run a nonlinear solver on collocation `blocks` [(name, form, points, data)].
+
+    `devices` (a list of jax devices): shard the rows across them; the linear solves
+    then run inside the jitted steps (`sharded_linear_solver`).
 
     Returns `(coefficients, info)`; `info` has the parameters, standard errors,
     history and timings.
@@ -512,7 +598,9 @@ def solve_nonlinear(problem, model, blocks, solver, *, say, progress) -> tuple[A
     theta0 = jnp.asarray(problem.initial_parameters, dtype=float)
     recorder = _Recorder(progress)
     t0 = time.perf_counter()
-    rm = residual_model(problem, model, blocks)
+    if devices:
+        solver = dataclasses.replace(solver, linear_solver=sharded_linear_solver(solver))
+    rm = residual_model(problem, model, blocks, devices=devices)
 
     def linear_parts():
         # the same evaluated basis derivatives, with each form's linear part
@@ -551,7 +639,10 @@ def solve_nonlinear(problem, model, blocks, solver, *, say, progress) -> tuple[A
         + (f" + {len(params)} parameter(s)" if params else "")
     )
     template = _jacobian(rm, y0, rm.weights * 0)
-    run = _host_solver(solver.linear_solver, template, recorder, damping=solver.damped)
+    if devices:
+        run = _InGraphSolve(solver.linear_solver, damping=solver.damped)
+    else:
+        run = _host_solver(solver.linear_solver, template, recorder, damping=solver.damped)
     descent = _BlockNewtonDescent(rm, run, solver.damped)
     opt = solver.optimistix_solver(descent)
     y, steps, ok, message, history = _iterate(opt, rm, y0, solver, recorder, say)
@@ -578,7 +669,9 @@ def _init(opt, rm, y0):
 def _step(opt, rm, y, state):
     y, state, _ = opt.step(_fn, y, rm, {}, state, frozenset())
     loss = 0.5 * jnp.sum(state.f_info.residual**2)
-    return y, state, loss, state.num_accepted_steps
+    ds = state.descent_state
+    linear = (ds.solves, ds.linear[0], ds.linear[1], state.result == optx.RESULTS.successful)
+    return y, state, loss, state.num_accepted_steps, linear
 
 
 def _flat(y):
@@ -600,10 +693,28 @@ def _iterate(opt, rm, y0, solver, recorder, say):
     n_accepted = 0
     best, since_best = (loss0, y0), 0
     loss = loss0
+    in_graph = isinstance(opt.descent.run, _InGraphSolve)
+    solves = 0
     for k in range(1, solver.max_steps + 2):
         n_solves = len(recorder.history)
-        y, state, loss, acc = _step(opt, rm, y, state)
+        y, state, loss, acc, linear = _step(opt, rm, y, state)
         loss = float(loss)
+        if in_graph:  # the step's linear solve ran inside it: record it here
+            count, its, lin_ok, step_ok = (np.asarray(v) for v in linear)
+            if int(count) > solves or opt.descent.damped:
+                recorder.log(
+                    {
+                        "residual": None,
+                        "linear_solver": opt.descent.run.solver.name,
+                        "linear_iterations": None if opt.descent.damped else int(its),
+                        "linear_success": bool(lin_ok and step_ok)
+                        if not opt.descent.damped
+                        else bool(step_ok),
+                        "damping": None,
+                        "seconds": None,
+                    }
+                )
+            solves = int(count)
         steps = k - 1
         accepted = int(acc) > n_accepted
         n_accepted = int(acc)
@@ -662,10 +773,10 @@ def _iterate(opt, rm, y0, solver, recorder, say):
 def _nonlinear_info(rm, y, params, history, steps, ok, message, solver, how):
     r = _residual(rm, y)
     theta = np.asarray(y[1])
-    raw = np.asarray(rm.raw_residual(*y))
+    rms = _group_rms(rm, y)
     return {
         "relative_residual": None,
-        "group_rms": {name: float(np.sqrt(np.mean(raw[a:b] ** 2))) for name, a, b in rm.groups},
+        "group_rms": {name: float(v) for (name, _, _), v in zip(rm.groups, rms)},
         "nonlinear_solver": solver.name,
         "nonlinear_steps": steps,
         "initial_guess": how,
@@ -676,6 +787,14 @@ def _nonlinear_info(rm, y, params, history, steps, ok, message, solver, how):
         "history": history,
         "linear_solver": solver.linear_solver.name,
     }
+
+
+@eqx.filter_jit
+def _group_rms(rm: ResidualModel, y):
+    """Root-mean-square raw residual of each group (computed on the devices: the rows
+    may be sharded across processes)."""
+    raw = rm.raw_residual(*y)
+    return [jnp.sqrt(jnp.mean(raw[a:b] ** 2)) for _, a, b in rm.groups]
 
 
 def _standard_errors(problem, rm: ResidualModel, y, linear_solver) -> dict[str, float]:

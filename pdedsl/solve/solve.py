@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import sys
 import time
 
 import equinox as eqx
@@ -18,12 +17,19 @@ from ..geometry import SAMPLERS, Observations, PointRegion
 from ..lower import LinearForm, NonlinearError
 from ..problem import Problem
 from ..solution import Solution
+from . import progress as _progress
 from .auto import Auto
 from .base import AbstractSolver
-from .iterative import CGNormal, as_solver
+from .iterative import GMRES, LSMR, CGNormal, as_solver
 from .marching import TimeMarching, solve_linear
 from .marching_nonlinear import solve_nonlinear_marching
-from .nonlinear import AbstractNonlinearSolver, GaussNewton, VariableProjection, solve_nonlinear
+from .nonlinear import (
+    AbstractNonlinearSolver,
+    GaussNewton,
+    VariableProjection,
+    sharded_linear_solver,
+    solve_nonlinear,
+)
 
 
 class SolveError(RuntimeError):
@@ -149,16 +155,19 @@ def solve(
         seed: seeds random samplers.
         throw: raise `SolveError` if the solver fails or produces non-finite values;
             otherwise the failure is recorded in `sol.info`.
-        progress: print the phases (and CG iterations) to stderr. Default: only when
-            stderr is a terminal.
+        progress: print the phases (assembly, solve, Gauss-Newton steps, marching
+            stages, and the iterations and residual of `pd.LSMR`, `pd.CGNormal` and
+            `pd.GMRES`) to stderr. Default: only when stderr is a terminal.
         schedule: `pd.TimeMarching(t, active=3)` solves slab by slab along `t`, only
             the active subdomains' coefficients at a time, earlier ones frozen; each
             stage's system goes to `solver`. Default: one global solve.
         devices: shard the rows (collocation points) of the system across devices,
             with `jax.sharding`: None (default) uses every device when there are
             several; an int uses the first n; a list names them; 1 keeps one device.
-            Iterative solvers (`pd.LSMR`, `pd.CGNormal`) then run sharded; see
-            docs/solving.md. Nonlinear solves and time marching use one device.
+            Iterative solvers (`pd.LSMR`, `pd.CGNormal`) then run sharded, and so
+            do Gauss-Newton / Levenberg-Marquardt with such a linear solver (the
+            default `pd.Auto()` becomes `pd.LSMR()` when devices are given); see
+            docs/solving.md. Variable projection and time marching use one device.
 
     Returns:
         A `Solution`.
@@ -197,26 +206,34 @@ def solve(
             "slab. Solve globally (schedule=None)."
         )
 
-    if progress is None:
-        progress = sys.stderr.isatty()
-    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
+    progress = _progress.enabled(progress)
+    say = _progress.say if progress else (lambda msg: None)
+    if progress:
+        solver = _with_progress(solver)
     devs = resolve_devices(devices)
-    single = isinstance(solver, AbstractNonlinearSolver) or schedule is not None
-    if single and devs and devices is not None:
-        what = "time marching" if schedule is not None else solver.name
-        raise NotImplementedError(
-            f"{what} runs on one device for now (Gauss-Newton's linear solves go through a host "
-            "callback, which deadlocks with sharded collectives); pass devices=1."
-        )
-    if single:
+    if schedule is not None and devs:
+        if devices is not None:
+            raise NotImplementedError("Time marching runs on one device for now; pass devices=1.")
         devs = None
     if isinstance(solver, AbstractNonlinearSolver):
+        if devs and devices is None and not _shards_by_default(solver):
+            devs = None  # several devices, but a host linear solver: stay on one
+        if devs:
+            sharded_linear_solver(solver)  # checks, before any work
         return _solve_nonlinear(
-            problem, model, solver, points, sampler, condition_points, seed, throw, progress, say, schedule
+            problem,
+            model,
+            solver,
+            points,
+            sampler,
+            condition_points,
+            seed,
+            throw,
+            progress,
+            say,
+            devs,
+            schedule,
         )
-    if progress and isinstance(solver, CGNormal):
-        solver = dataclasses.replace(solver, progress=True)
-
     blocks = collocation(problem, model, points, sampler, condition_points, seed)
     say(f"pdedsl: assembling {sum(b[2].shape[0] for b in blocks)} rows x {model.num_unknowns} unknowns")
     t0 = time.perf_counter()
@@ -236,7 +253,7 @@ def solve(
     coeffs = result.coefficients.block_until_ready()
     t2 = time.perf_counter()
 
-    say(("\n" if isinstance(solver, CGNormal) else "") + f"pdedsl: solved in {t2 - t1:.2f} s")
+    say(f"pdedsl: solved in {t2 - t1:.2f} s")
     resid = system.mv(coeffs) - system.rhs
     unscaled = resid / system.row_scale
     group_rms = {name: float(jnp.sqrt(jnp.mean(unscaled[a:b] ** 2))) for name, a, b in system.groups}
@@ -288,15 +305,50 @@ def solve(
     return Solution(problem, model, coeffs, info)
 
 
+def _with_progress(solver):
+    """The solver (or a nonlinear solver's linear solver) with its progress flag set."""
+    if isinstance(solver, (LSMR, CGNormal, GMRES)):
+        return dataclasses.replace(solver, progress=True)
+    inner = getattr(solver, "linear_solver", None)
+    if isinstance(solver, AbstractNonlinearSolver) and isinstance(inner, (LSMR, CGNormal, GMRES)):
+        return dataclasses.replace(solver, linear_solver=dataclasses.replace(inner, progress=True))
+    return solver
+
+
+def _shards_by_default(solver) -> bool:
+    """With several devices and no `devices=` argument, a nonlinear solve is sharded
+    when its linear solver can run inside the jitted step (LSMR, CGNormal)."""
+    lin = getattr(solver, "linear_solver", None)
+    return (
+        not isinstance(solver, VariableProjection)
+        and isinstance(lin, AbstractSolver)
+        and not isinstance(lin, Auto)
+        and lin.traceable
+    )
+
+
 def _solve_nonlinear(
-    problem, model, solver, points, sampler, condition_points, seed, throw, progress, say, schedule=None
+    problem,
+    model,
+    solver,
+    points,
+    sampler,
+    condition_points,
+    seed,
+    throw,
+    progress,
+    say,
+    devices=None,
+    schedule=None,
 ):
     blocks = collocation(problem, model, points, sampler, condition_points, seed)
     raw = [problem.equation_form] + [c.form for c in problem.lowered_conditions]
     data = [None] + [c.data for c in problem.lowered_conditions]
     nblocks = [(name, form, pts, d) for (name, _, pts), form, d in zip(blocks, raw, data)]
     if schedule is None:
-        coeffs, info = solve_nonlinear(problem, model, nblocks, solver, say=say, progress=progress)
+        coeffs, info = solve_nonlinear(
+            problem, model, nblocks, solver, say=say, progress=progress, devices=devices
+        )
     else:
         coeffs, info = solve_nonlinear_marching(schedule, problem, model, nblocks, solver, say=say)
     finite = bool(jnp.all(jnp.isfinite(coeffs))) and all(np.isfinite(v) for v in info["parameters"].values())
@@ -305,7 +357,8 @@ def _solve_nonlinear(
     rows = sum(b[2].shape[0] for b in blocks)
     info.update(
         {
-            "solver": f"{solver.name}({solver.linear_solver.name})",
+            "solver": f"{solver.name}({info['linear_solver']})",
+            "devices": len(devices) if devices else 1,
             "solver_message": message,
             "success": success,
             "subdomains": model.num_subdomains,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 import time
 from collections.abc import Mapping
 
@@ -33,8 +32,10 @@ from ..lower import CompiledNonlinearForm, LinearForm, apply_form
 from ..lower.nonlinear import from_linear
 from ..problem import Problem
 from ..solution import Solution
+from . import progress as progress_lines
 from .marching import MarchingPlan, TimeMarching, padded
 from .nonlinear import _compile
+from .progress import enabled as progress_enabled
 from .solve import SolveError, check_problem_and_model, collocation
 
 
@@ -346,21 +347,16 @@ def _rel_error(model, theta, points, ref):
 def _progress(enabled: bool, name: str = "Adam"):
     if not enabled:
         return lambda *args, **kw: None
-    interactive = sys.stderr.isatty()
 
     def say(step=None, total=None, loss=None, err=None, elapsed=None, stage=None, plan=None, end=False):
         if end:
-            if interactive:
-                print(file=sys.stderr, flush=True)
+            progress_lines.end_status()
             return
         where = "" if stage is None else f"stage {stage.index + 1}/{len(plan.stages)} "
         msg = f"pdedsl: {name} {where}step {step}/{total}  loss {loss:.3e}"
         if err is not None:
             msg += f"  rel_l2 {err:.2e}"
-        msg += f"  [{elapsed:.1f} s]"
-        print(
-            ("\r" + msg) if interactive else msg, end="" if interactive else "\n", file=sys.stderr, flush=True
-        )
+        progress_lines.status(msg + f"  [{elapsed:.1f} s]")
 
     return say
 
@@ -430,7 +426,8 @@ def train(
         chunk: steps per jitted chunk (progress and error are reported between
             chunks); default 1/20 of `steps`, at most 1,000.
         throw: raise `pd.SolveError` if the loss becomes non-finite.
-        progress: print the loss to stderr. Default: only when stderr is a terminal.
+        progress: print the loss to stderr. Default: only when stderr is a terminal
+            (or as the environment variable PDEDSL_PROGRESS=1/0 says).
 
     Returns:
         A `Solution` holding the trained model and output layer. `sol.info` has
@@ -478,9 +475,7 @@ def train(
     if not (isinstance(chunk, (int, np.integer)) and not isinstance(chunk, bool) and chunk >= 1):
         raise ValueError(f"chunk must be a positive int, got {chunk!r}.")
     chunk = int(min(chunk, steps))
-    if progress is None:
-        progress = sys.stderr.isatty()
-    say = _progress(progress, opt_name)
+    say = _progress(progress_enabled(progress), opt_name)
 
     t_start = time.perf_counter()
     blocks = collocation(problem, model, points, sampler, condition_points, seed)

@@ -27,11 +27,33 @@ cmodel = pd.FBPINN(pd.Grid(poisson.domain, (3, 3), 2.0), pd.Polynomial(3))
 
 v = pd.Function("v")(x)
 bratu = pd.Problem(D(v, x, 2) + pd.exp(v) == 0, pd.Interval(x, 0, 1), [v.at(x=0) == 0, v.at(x=1) == 0])
-bmodel = pd.FBPINN(pd.Grid(bratu.domain, 4, 2.0), pd.Polynomial(8))
+bmodel = pd.FBPINN(pd.Grid(bratu.domain, 4, 2.0), pd.Polynomial(6))
+
+# 2D nonlinear Poisson -div((1 + u^2) grad u) = f, manufactured solution
+w = pd.Function("w")(x, y)
+wexact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) + x * y
+flux = lambda e: 1 + e**2  # noqa: E731
+wf = -(sp.diff(flux(wexact) * sp.diff(wexact, x), x) + sp.diff(flux(wexact) * sp.diff(wexact, y), y))
+nlp = pd.Problem(
+    -(D(flux(w) * D(w, x), x) + D(flux(w) * D(w, y), y)) == wf,
+    pd.Box([x, y], [0, 0], [1, 1]),
+    [w.on(pd.boundary) == x * y],
+)
+# degree 4: 2.2e-12 apart; at degree 5 the two runs differ by 1.1e-10, the rounding
+# floor (machine epsilon x the Jacobian's condition number), whatever the tolerances
+nmodel = pd.FBPINN(pd.Grid(nlp.domain, (2, 2), 2.0), pd.Polynomial(4))
 
 cases = [
     ("LSMR", poisson, pmodel, (25, 25), pd.LSMR(rtol=1e-13, max_steps=5000)),
     ("CGNormal", poisson, cmodel, (25, 25), pd.CGNormal(pd.BlockFilter(), rtol=1e-12, max_steps=5000)),
+    ("GaussNewton-LSMR", nlp, nmodel, (21, 21), pd.GaussNewton(pd.LSMR(rtol=1e-13, max_steps=5000))),
+    (
+        "GaussNewton-CGNormal",
+        bratu,
+        bmodel,
+        60,
+        pd.GaussNewton(linear_solver=pd.CGNormal(pd.BlockFilter(), rtol=1e-12, max_steps=5000)),
+    ),
 ]
 out = {}
 for name, problem, model, points, solver in cases:
@@ -43,13 +65,18 @@ for name, problem, model, points, solver in cases:
         "iterations": [one.info["iterations"], four.info["iterations"]],
         "points": [one.info["points"], four.info["points"]],
         "sharded": len(four.coefficients.sharding.device_set),
+        "steps": [one.info.get("nonlinear_steps"), four.info.get("nonlinear_steps")],
+        "devices": four.info.get("devices"),
     }
-# Gauss-Newton stays on one device: asked explicitly for several, it says so
+# Gauss-Newton with a host linear solver: sharding it explicitly is refused ...
 try:
-    pd.solve(bratu, bmodel, devices=4)
-    out["GaussNewton"] = "ran sharded"
-except NotImplementedError as e:
-    out["GaussNewton"] = str(e)
-# with several devices and no devices= argument, it runs on one device
-out["GaussNewtonDefault"] = pd.solve(bratu, bmodel).info["nonlinear_steps"]
+    pd.solve(bratu, bmodel, solver=pd.GaussNewton(linear_solver=pd.SparseNormal()), devices=4)
+    out["GaussNewtonHost"] = "ran sharded"
+except ValueError as e:
+    out["GaussNewtonHost"] = str(e)
+# ... and by default (several devices, no devices= argument) it runs on one device
+default = pd.solve(bratu, bmodel)
+out["GaussNewtonDefault"] = [default.info["devices"], default.info["solver"]]
+# the default linear solver, asked to shard, becomes LSMR
+out["GaussNewtonAuto"] = pd.solve(bratu, bmodel, devices=4).info["solver"]
 print(json.dumps(out))

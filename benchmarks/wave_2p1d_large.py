@@ -1,0 +1,129 @@
+"""Benchmark `wave-2p1d-large`: the `wave-2p1d` problem (u_tt = u_xx + u_yy on
+[-1, 1]^2 x [0, 0.5], Gaussian pulse of width 0.2, u = 0 on the walls) on larger
+decompositions than `wave-2p1d`, solved matrix-free (LSMR with the block-filter right
+preconditioner; the sparse direct solve of `wave-2p1d` does not scale to them).
+
+Each pdedsl configuration runs in its own process, so that its peak memory (maximum
+resident set size of the whole process) is its own; its time is cold (one solve,
+JIT compilation included, reported separately as compile_s where measured). The
+reference is the same order-4 finite-difference solve on 101 x 101 x 26 nodes as in
+`wave-2p1d`, and a sweep of finite-difference solves timed in the same run shows what
+a classical method needs for the same accuracy.
+
+    python benchmarks/wave_2p1d_large.py [--json PATH] [--quick]
+"""
+
+import json
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import common  # noqa: E402
+import wave_2p1d as wave  # noqa: E402
+
+import pdedsl as pd  # noqa: E402
+
+NAME = "wave-2p1d-large"
+REF_N = 101
+
+
+def reference(n=REF_N):
+    problem, domain = wave.setup()
+    t0 = time.perf_counter()
+    ref = pd.finite_differences(problem, wave.fd_shape(n), order=4)
+    wall = time.perf_counter() - t0
+    test = ref.nodes(max_points=70_000)
+    return problem, domain, ref, test, np.asarray(ref(test)), wall
+
+
+def one(sub, degree, pts, rtol, max_steps, ref_n):
+    problem, domain, _, test, uref, _ = reference(ref_n)
+    model = pd.FBPINN(pd.Grid(domain, sub, 2.0), pd.Polynomial(degree))
+    solver = pd.LSMR(rtol=rtol, max_steps=max_steps)
+    t0 = time.perf_counter()
+    sol = pd.solve(problem, model, points=pts, solver=solver, throw=False)
+    wall = time.perf_counter() - t0
+    rec = common.record(
+        NAME,
+        f"pdedsl LSMR(BlockFilter) [{'x'.join(map(str, sub))} = {int(np.prod(sub))} subdomains, "
+        f"Legendre deg {degree}, {'x'.join(map(str, pts))} pts]",
+        **common.errors(np.asarray(sol(test)), uref),
+        wall_s=wall,
+        assemble_s=sol.info["assemble_s"],
+        solve_s=sol.info["solve_s"],
+        iterations=sol.info["iterations"],
+        unknowns=sol.info["unknowns"],
+        points=sol.info["points"],
+    )
+    rec["note"] = "cold (includes JIT compilation)" + (
+        "" if sol.info["success"] else f"; did not meet its tolerance ({sol.info['solver_message']})"
+    )
+    return rec
+
+
+def isolated(*args) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", json.dumps(args)], capture_output=True, text=True, timeout=7200
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    rec = json.loads(out.stdout.strip().splitlines()[-1])
+    print(
+        f"  {rec['method']}: rel_l2 {rec['rel_l2']:.2e}, {rec['wall_s']:.1f} s, {rec['iterations']} "
+        f"iterations, peak {rec['peak_rss_mb']:.0f} MB",
+        flush=True,
+    )
+    return rec
+
+
+def run(quick=False):
+    ref_n = 41 if quick else REF_N
+    problem, domain, ref, test, uref, ref_wall = reference(ref_n)
+    records = [
+        common.record(
+            NAME,
+            f"reference: finite differences order 4, {'x'.join(map(str, wave.fd_shape(ref_n)))}",
+            wall_s=ref_wall,
+            unknowns=ref.info["unknowns"],
+            points=ref.info["unknowns"],
+        )
+    ]
+    if quick:
+        configs = [((4, 4, 2), 3, (24, 24, 8), 1e-8, 5000)]
+    else:
+        configs = [
+            ((8, 8, 3), 5, (56, 56, 18), 1e-9, 20000),
+            ((16, 16, 6), 5, (112, 112, 36), 1e-9, 20000),
+        ]
+    for c in configs:
+        records.append(isolated(*c, ref_n))
+    sweep = [(4, 21), (4, 33)] if quick else [(4, 21), (4, 25), (4, 33), (4, 41), (4, 51), (4, 65)]
+    for order, n in sweep:
+        wall, sol = wave.fd_timed(problem, n, order)
+        rec = wave.fd_record(
+            f"finite differences order {order}, {'x'.join(map(str, wave.fd_shape(n)))}", wall, sol, test, uref
+        )
+        rec["problem"] = NAME
+        records.append(rec)
+    best = min((r for r in records if r["method"].startswith("pdedsl")), key=lambda r: r["rel_l2"])
+    cheaper = [r for r in records if r["method"].startswith("finite") and r["rel_l2"] <= best["rel_l2"]]
+    if cheaper:
+        fd = min(cheaper, key=lambda r: r["wall_s"])
+        print(
+            f"best pdedsl: rel_l2 {best['rel_l2']:.2e} in {best['wall_s']:.1f} s; the fastest finite-"
+            f"difference solve at least as accurate: {fd['method']}, rel_l2 {fd['rel_l2']:.2e} in "
+            f"{fd['wall_s']:.2f} s"
+        )
+    return records
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--one":
+        sub, degree, pts, rtol, steps, ref_n = json.loads(sys.argv[2])
+        print(json.dumps(one(tuple(sub), degree, tuple(pts), rtol, steps, ref_n)))
+    else:
+        common.main(NAME, run, __doc__)
