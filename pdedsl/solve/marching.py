@@ -31,10 +31,10 @@ The driver `march` knows nothing about how a stage is solved: it takes a
 `solve_stage(stage, coefficients) -> (active coefficients, info)` callable. The
 linear path (`linear_stage_solver`) restricts the assembled least-squares system
 and calls any pdedsl solver; the Adam path (`pd.train`) trains the active
-subdomains' networks on the stage's rows. A Gauss-Newton stage fits the same
-slot: linearise the residual at the current coefficients, `restrict` the
-Jacobian system to the stage (frozen columns drop out; the frozen part is already
-in the residual), solve for the active update, iterate.
+subdomains' networks on the stage's rows; the Gauss-Newton path
+(`pdedsl.solve.marching_nonlinear`) iterates on the active coefficients with the
+frozen subdomains' part of each derivative of u as a known offset inside the
+nonlinear residual.
 """
 
 from __future__ import annotations
