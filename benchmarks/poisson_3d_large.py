@@ -106,13 +106,16 @@ def run(quick=False):
         configs = [(4, 3, 17, 1e-8, 5000)]
         fds = [9, 17]
     else:
-        # point counts not of the form m * side + 1: grids aligned with the subdomain
-        # centres fit worse (8^3, degree 4: 7.8e-4 with 33^3 points, 1.9e-5 with 37^3)
+        # Measured while choosing these: at degree 4 a point grid aligned with the
+        # subdomain centres fits worse (8^3: 7.8e-4 with 33^3 points, 1.9e-5 with
+        # 37^3); too few rows per unknown fit worse too (16^3, degree 3: 1.46e-2 with
+        # 59^3 points = 2.5 rows per unknown, 1.15e-3 with 65^3 = 3.4 per unknown).
+        # The 32^3 run is capped at 1,500 LSMR iterations (about 45 minutes here).
         configs = [
             (8, 3, 37, 1e-8, 20000),
             (8, 4, 37, 1e-8, 20000),
-            (16, 3, 59, 1e-8, 20000),
-            (32, 3, 117, 1e-8, 20000),
+            (16, 3, 65, 1e-8, 20000),
+            (32, 3, 129, 1e-8, 1500),
         ]
         fds = [17, 25, 33]
     records = [isolated("pdedsl", *c) for c in configs]
