@@ -109,6 +109,26 @@ def pdedsl_run(
     return rec
 
 
+def isolated(script: str, args: list[str]) -> dict:
+    """Run `python SCRIPT --one ARGS...` in a fresh process (so that its peak memory is
+    its own) and return the record it prints as its last line of JSON."""
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, script, "--one", *args], capture_output=True, text=True, timeout=7200
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    rec = json.loads(out.stdout.strip().splitlines()[-1])
+    its = f", {rec['iterations']} iterations" if rec.get("iterations") is not None else ""
+    print(
+        f"  {rec['method']}: rel_l2 {rec['rel_l2']:.2e}, {rec['wall_s']:.1f} s{its}, "
+        f"peak {rec['peak_rss_mb']:.0f} MB",
+        flush=True,
+    )
+    return rec
+
+
 def fmt(v, spec=".2e"):
     if v is None:
         return "-"

@@ -14,7 +14,6 @@ same `pd.Problem` at about the same accuracy are timed in the same run.
 
 import json
 import pathlib
-import subprocess
 import sys
 import time
 
@@ -87,18 +86,7 @@ def fd(n: int) -> dict:
 
 def isolated(*args) -> dict:
     """Run `one(...)` or `fd(...)` in a fresh process; return its record."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--one", *map(str, args)], capture_output=True, text=True, timeout=7200
-    )
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-3000:])
-    rec = json.loads(out.stdout.strip().splitlines()[-1])
-    print(
-        f"  {rec['method']}: rel_l2 {rec['rel_l2']:.2e}, {rec['wall_s']:.1f} s, "
-        f"peak {rec['peak_rss_mb']:.0f} MB",
-        flush=True,
-    )
-    return rec
+    return common.isolated(__file__, [str(a) for a in args])
 
 
 def run(quick=False):

@@ -15,7 +15,6 @@ a classical method needs for the same accuracy.
 
 import json
 import pathlib
-import subprocess
 import sys
 import time
 
@@ -66,18 +65,8 @@ def one(sub, degree, pts, rtol, max_steps, ref_n):
 
 
 def isolated(*args) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--one", json.dumps(args)], capture_output=True, text=True, timeout=7200
-    )
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-3000:])
-    rec = json.loads(out.stdout.strip().splitlines()[-1])
-    print(
-        f"  {rec['method']}: rel_l2 {rec['rel_l2']:.2e}, {rec['wall_s']:.1f} s, {rec['iterations']} "
-        f"iterations, peak {rec['peak_rss_mb']:.0f} MB",
-        flush=True,
-    )
-    return rec
+    """Run `one(...)` in a fresh process; return its record."""
+    return common.isolated(__file__, [json.dumps(args)])
 
 
 def run(quick=False):

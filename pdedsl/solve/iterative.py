@@ -3,9 +3,11 @@ equations, GMRES for square systems, and any user-provided lineax solver."""
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import functools
 import time
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -70,7 +72,38 @@ def _finish(system, coeffs, iterations, ok, message, filtered=None, cond=None):
     )
 
 
-class LSMR(AbstractSolver):
+class _PreconditionedIterative(AbstractSolver):
+    """Shared driver of LSMR and CGNormal: build the preconditioner (timed), run the
+    compiled loop `_run`, report progress; `traced` runs the same loop inside a
+    jitted computation (no timing, no host callbacks: used in sharded steps)."""
+
+    label: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def _run(self, system, pre) -> SolverResult:
+        """The compiled solve with a built preconditioner."""
+
+    def __call__(self, system: LinearSystem) -> SolverResult:
+        pre, setup = _timed_build(self.preconditioner, system)
+        if self.progress:
+            progress.start()
+        result = self._run(system, pre)
+        if self.progress:
+            k = int(result.iterations)
+            progress.done(self.label, k, result.history[k])
+        return _with_setup(result, setup)
+
+    @property
+    def traceable(self) -> bool:
+        return not self.preconditioner.host
+
+    def traced(self, system: LinearSystem) -> SolverResult:
+        _check_traceable(self)
+        quiet = dataclasses.replace(self, progress=False)  # no host callbacks inside sharded steps
+        return quiet._run(system, build(self.preconditioner, system))
+
+
+class LSMR(_PreconditionedIterative):
     """LSMR (Fong and Saunders, 2011) on the right-preconditioned system `M R y = b`, `a = R y`.
 
     Works on M itself (no squared condition number). Stops when
@@ -86,24 +119,10 @@ class LSMR(AbstractSolver):
     max_steps: int = 20_000
     progress: bool = False
 
-    def __call__(self, system: LinearSystem) -> SolverResult:
-        pre, setup = _timed_build(self.preconditioner, system)
-        if self.progress:
-            progress.start()
-        result = _lsmr(self, system, pre)
-        if self.progress:
-            k = int(result.iterations)
-            progress.done("LSMR", k, result.history[k])
-        return _with_setup(result, setup)
+    label = "LSMR"
 
-    @property
-    def traceable(self) -> bool:
-        return not self.preconditioner.host
-
-    def traced(self, system: LinearSystem) -> SolverResult:
-        _check_traceable(self)
-        quiet = dataclasses.replace(self, progress=False)  # no host callbacks inside sharded steps
-        return _lsmr(quiet, system, build(self.preconditioner, system))
+    def _run(self, system, pre):
+        return _lsmr(self, system, pre)
 
     @property
     def name(self):
@@ -253,7 +272,7 @@ def _tick(label, k, residual):
     )
 
 
-class CGNormal(AbstractSolver):
+class CGNormal(_PreconditionedIterative):
     """Preconditioned conjugate gradients on the normal equations `M^T M a = M^T b`,
     in the CGLS form (products with M and M^T, never M^T M; `p^T M^T M p` is
     computed as `||M p||^2`, which stays non-negative in floating point).
@@ -273,24 +292,10 @@ class CGNormal(AbstractSolver):
     max_steps: int = 20_000
     progress: bool = False
 
-    def __call__(self, system: LinearSystem) -> SolverResult:
-        pre, setup = _timed_build(self.preconditioner, system)
-        if self.progress:
-            progress.start()
-        result = _cg(self, system, pre)
-        if self.progress:
-            k = int(result.iterations)
-            progress.done("CG", k, result.history[k])
-        return _with_setup(result, setup)
+    label = "CG"
 
-    @property
-    def traceable(self) -> bool:
-        return not self.preconditioner.host
-
-    def traced(self, system: LinearSystem) -> SolverResult:
-        _check_traceable(self)
-        quiet = dataclasses.replace(self, progress=False)
-        return _cg(quiet, system, build(self.preconditioner, system))
+    def _run(self, system, pre):
+        return _cg(self, system, pre)
 
     @property
     def name(self):
