@@ -93,12 +93,13 @@ def assemble(
         tuple(groups),
         row_scaling,
         model.decomposition.levels,
+        model.decomposition.centres,
     )
     return shard_system(system, devices) if devices else system
 
 
 @eqx.filter_jit
-def _finish(indices, values, rhs, num_subdomains, groups, row_scaling, levels):
+def _finish(indices, values, rhs, num_subdomains, groups, row_scaling, levels, centres):
     index = jnp.concatenate(indices)
     vals = jnp.concatenate(values)
     b = jnp.concatenate(rhs)
@@ -115,4 +116,5 @@ def _finish(indices, values, rhs, num_subdomains, groups, row_scaling, levels):
         num_subdomains=num_subdomains,
         groups=groups,
         levels=levels,
+        centres=centres,
     )

@@ -84,6 +84,7 @@ def shard_system(system: LinearSystem, devices) -> LinearSystem:
         num_subdomains=system.num_subdomains,
         groups=system.groups,
         levels=levels,
+        centres=None if system.centres is None else jax.device_put(system.centres, replicated),
     )
 
 

@@ -24,6 +24,8 @@ class LinearSystem(eqx.Module):
         num_subdomains: J; the unknowns are a (J, K) array, flattened row-major.
         groups: (name, start, stop) row ranges: the equation, then each condition.
         levels: (J,) level of each subdomain in a multilevel decomposition (or None).
+        centres: (J, dim) centre of each subdomain (or None): coarse preconditioners
+            use it to group neighbouring subdomains.
     """
 
     values: Float[Array, "N P K"]
@@ -33,6 +35,7 @@ class LinearSystem(eqx.Module):
     num_subdomains: int = eqx.field(static=True)
     groups: tuple[tuple[str, int, int], ...] = eqx.field(static=True)
     levels: Int[Array, " J"] | None = None
+    centres: Float[Array, "J dim"] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -23,6 +23,8 @@ from .preconditioners import (
     BlockFilter as BlockFilter,
     ColumnScaling as ColumnScaling,
     Identity as Identity,
+    MultiplicativeSchwarz as MultiplicativeSchwarz,
+    TwoLevel as TwoLevel,
 )
 from .solve import SolveError as SolveError, collocation as collocation, solve as solve
 from .sparse import SparseNormal as SparseNormal

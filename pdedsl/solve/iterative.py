@@ -93,6 +93,10 @@ class _PreconditionedIterative(AbstractSolver):
             progress.done(self.label, k, result.history[k])
         return _with_setup(result, setup)
 
+    def bind(self, model) -> "_PreconditionedIterative":
+        """This solver with its preconditioner prepared for `model` (see `TwoLevel`)."""
+        return dataclasses.replace(self, preconditioner=self.preconditioner.bind(model))
+
     @property
     def traceable(self) -> bool:
         return not self.preconditioner.host

@@ -51,6 +51,10 @@ class AbstractPreconditioner(eqx.Module):
 
     host = False
 
+    def bind(self, model) -> "AbstractPreconditioner":
+        """This preconditioner prepared for `model` (most need nothing from it)."""
+        return self
+
     @abc.abstractmethod
     def build(self, system: LinearSystem, levels=None) -> BuiltPreconditioner:
         """Do the operator-only work; `levels` (J,) gives each subdomain's level."""
@@ -231,3 +235,332 @@ def _block_pattern(pattern, j, k):
     coo = pattern.tocoo()
     sub = sps.coo_matrix((np.ones_like(coo.data), (coo.row // k, coo.col // k)), shape=(j, j))
     return sub.tocsr()
+
+
+# ---------------------------------------------------------------------------------
+class _Multiplicative(BuiltPreconditioner):
+    inverses: Float[Array, "J K K"]  # filtered pinv of each subdomain's Gram block
+    slots: Array  # (G, N) int8: the block of row n that belongs to group g, or -1
+    local: Array  # (G, N) int32: that block's position in the group's member list
+    members: Array  # (G, S) subdomains of each group, padded with 0
+    member_mask: Array  # (G, S)
+    values: Float[Array, "N P K"]
+    index: Array
+
+    @property
+    def has_right(self) -> bool:
+        return False
+
+    def normal(self, r):
+        s = self.members.shape[1]
+        f = self.inverses
+        vals = self.values
+        dtype = r.dtype
+
+        def step(carry, group):
+            x, t = carry
+            slot, loc, mem, mask = group
+            valid = slot >= 0
+            v = jnp.take_along_axis(vals, jnp.maximum(slot, 0).astype(jnp.int32)[:, None, None], axis=1)[
+                :, 0, :
+            ]
+            v = v * valid[:, None]
+            loc = jnp.where(valid, loc, s)
+            gt = jax.ops.segment_sum(v * t[:, None], loc, num_segments=s + 1)[:s]
+            delta = jnp.einsum("skl,sl->sk", f[mem], r[mem] - gt) * mask[:, None]
+            x = x.at[mem].add(delta)
+            padded = jnp.concatenate([delta, jnp.zeros((1, delta.shape[1]), dtype)])
+            t = t + jnp.sum(v * padded[loc], axis=1)
+            return (x, t), None
+
+        groups = (self.slots, self.local, self.members, self.member_mask)
+        init = (jnp.zeros_like(r), jnp.zeros(vals.shape[0], dtype))
+        carry, _ = jax.lax.scan(step, init, groups)
+        back = jax.tree_util.tree_map(lambda a: a[:-1], groups)
+        (x, _), _ = jax.lax.scan(step, carry, back, reverse=True)
+        return x
+
+
+def _colour_groups(system: LinearSystem, levels) -> list[np.ndarray]:
+    """Groups of subdomains that share no rows: each level's subdomains greedily
+    coloured by their row-sharing graph; finest level first."""
+    index = np.asarray(system.index)
+    active = np.asarray(jnp.any(system.values != 0, axis=-1))
+    j = system.num_subdomains
+    n, p = index.shape
+    rows = np.broadcast_to(np.arange(n)[:, None], (n, p))[active]
+    pattern = sps.csr_matrix((np.ones(rows.size, np.int32), (rows, index[active])), shape=(n, j))
+    adjacency = (pattern.T @ pattern).tocsr()
+    lev = np.zeros(j, int) if levels is None else np.asarray(levels)
+    colour = -np.ones(j, int)
+    for s in range(j):
+        nb = adjacency.indices[adjacency.indptr[s] : adjacency.indptr[s + 1]]
+        taken = set(colour[nb[(lev[nb] == lev[s]) & (colour[nb] >= 0)]].tolist())
+        c = 0
+        while c in taken:
+            c += 1
+        colour[s] = c
+    groups = []
+    for level in sorted(set(lev.tolist()), reverse=True):
+        for c in range(colour[lev == level].max() + 1):
+            members = np.flatnonzero((lev == level) & (colour == c))
+            if members.size:
+                groups.append(members)
+    return groups
+
+
+class MultiplicativeSchwarz(AbstractPreconditioner):
+    """Symmetric multiplicative Schwarz (block Gauss-Seidel) for CG on the normal equations.
+
+    The subdomains of each level are coloured so that subdomains of one colour share
+    no collocation rows; each colour is then one exact block solve (the filtered
+    pseudo-inverse of each subdomain's Gram block, as in `BlockFilter`). One
+    application sweeps the groups finest level first to coarsest and back,
+    correcting the residual after every group, like a multigrid V-cycle whose levels
+    are the decomposition's levels. It costs about two products with M and two with
+    M^T, and in a `pd.Multilevel` decomposition it keeps CG's iteration count from
+    growing with the number of levels. Built on the host (the colouring).
+    """
+
+    rtol: float = 1e-7
+    host = True
+
+    def build(self, system, levels=None):
+        inverses, dropped = _block_inverses(system, self.rtol)
+        groups = _colour_groups(system, levels)
+        index = np.asarray(system.index)
+        active = np.asarray(jnp.any(system.values != 0, axis=-1))
+        n, p = index.shape
+        size = max(g.size for g in groups)
+        slots = -np.ones((len(groups), n), np.int8)
+        local = np.zeros((len(groups), n), np.int32)
+        members = np.zeros((len(groups), size), np.int32)
+        mask = np.zeros((len(groups), size), bool)
+        where = -np.ones(system.num_subdomains, np.int64)
+        for g, m in enumerate(groups):
+            members[g, : m.size], mask[g, : m.size] = m, True
+            where[:] = -1
+            where[m] = np.arange(m.size)
+            hit = (where[index] >= 0) & active
+            if np.any(hit.sum(axis=1) > 1):
+                raise AssertionError("two subdomains of one colour share a row")
+            row, slot = np.nonzero(hit)
+            slots[g, row] = slot
+            local[g, row] = where[index[row, slot]]
+        return _Multiplicative(
+            inverses=inverses,
+            slots=jnp.asarray(slots),
+            local=jnp.asarray(local),
+            members=jnp.asarray(members),
+            member_mask=jnp.asarray(mask),
+            values=system.values,
+            index=system.index,
+            filtered=dropped,
+        )
+
+
+@eqx.filter_jit
+def _block_inverses(system, rtol):
+    r, dropped = _filtered_inverse_sqrt(block_gram(system), rtol)
+    return jnp.einsum("jkl,jml->jkm", r, r), dropped
+
+
+# ---------------------------------------------------------------------------------
+def _aggregates(centres, levels, size: int):
+    """Group neighbouring subdomains of each level into boxes of `size` per axis (by
+    the rank of their centre coordinates). Returns each subdomain's aggregate and
+    the number of aggregates."""
+    j, dim = centres.shape
+    lev = np.zeros(j, int) if levels is None else np.asarray(levels)
+    agg = np.zeros(j, np.int64)
+    count = 0
+    for level in np.unique(lev):
+        sel = np.flatnonzero(lev == level)
+        ranks = np.stack(
+            [np.unique(np.round(centres[sel, a], 12), return_inverse=True)[1].ravel() for a in range(dim)],
+            axis=1,
+        )
+        _, local = np.unique(ranks // size, axis=0, return_inverse=True)
+        agg[sel] = count + local.ravel()
+        count += int(local.max()) + 1
+    return agg, count
+
+
+def _monomials(z, degree: int):
+    """All monomials of total degree <= `degree` in the coordinates z (..., dim)."""
+    dim = z.shape[-1]
+    exps = [e for e in np.ndindex(*(degree + 1,) * dim) if sum(e) <= degree]
+    return jnp.stack([jnp.prod(z ** jnp.asarray(e, z.dtype), axis=-1) for e in exps], axis=-1)
+
+
+def _coarse_coefficients(model, agg, count, degree: int):
+    """Coefficients (J, K, Kc) that make each subdomain's basis reproduce the
+    monomials of degree <= `degree` in its aggregate's own coordinates, fitted in
+    the least-squares sense on a grid of points in the subdomain (exact for a
+    polynomial basis of at least that degree)."""
+    dec = model.decomposition
+    centres, half = np.asarray(dec.centres), np.asarray(dec.half_widths)
+    lo = np.full((count, centres.shape[1]), np.inf)
+    hi = np.full((count, centres.shape[1]), -np.inf)
+    np.minimum.at(lo, agg, centres - half)
+    np.maximum.at(hi, agg, centres + half)
+    mid, rad = (lo + hi) / 2, (hi - lo) / 2
+    k, dim = model.num_features, model.dim
+    per_axis = int(np.ceil(k ** (1.0 / dim))) + 2
+    s1 = np.cos(np.pi * (np.arange(per_axis) + 0.5) / per_axis)  # Chebyshev points in (-1, 1)
+    samples = jnp.asarray(np.stack(np.meshgrid(*(s1,) * dim, indexing="ij"), -1).reshape(-1, dim))
+
+    @jax.jit
+    def fit(params, c, h, m, r):
+        phi = jax.vmap(lambda z: model.basis.features(params, z))(samples)  # (S, K)
+        q = _monomials((c + h * samples - m) / r, degree)  # (S, Kc)
+        return jnp.linalg.lstsq(phi, q, rcond=1e-10)[0]
+
+    out = []
+    for a in range(0, centres.shape[0], 4096):
+        b = slice(a, a + 4096)
+        params = jax.tree_util.tree_map(lambda p, b=b: p[b], model.params)
+        out.append(
+            jax.vmap(fit)(
+                params,
+                jnp.asarray(centres[b]),
+                jnp.asarray(half[b]),
+                jnp.asarray(mid[agg[b]]),
+                jnp.asarray(rad[agg[b]]),
+            )
+        )
+    return jnp.concatenate(out)
+
+
+class _TwoLevel(BuiltPreconditioner):
+    local: BuiltPreconditioner  # the one-level part B1
+    basis: Float[Array, "J K Kc"]  # the coarse space Z, restricted to each subdomain
+    agg: Array  # (J,) aggregate of each subdomain
+    coarse_rows: LinearSystem  # M Z, block-sparse over the aggregates
+    factor: Float[Array, "C C"]  # Cholesky factor of (M Z)^T (M Z)
+    system: LinearSystem
+
+    @property
+    def has_right(self) -> bool:
+        return False
+
+    def _coarse_solve(self, zr):
+        out = jax.scipy.linalg.cho_solve((self.factor, True), zr.reshape(-1))
+        return out.reshape(zr.shape)
+
+    def _prolong(self, yc):  # Z y
+        return jnp.einsum("jkm,jm->jk", self.basis, yc[self.agg])
+
+    def normal(self, r):
+        # balancing two-level Schwarz: B = Q + (I - Q A) B1 (I - A Q),
+        # Q = Z A_c^{-1} Z^T, A = M^T M, A_c = Z^T A Z = (M Z)^T (M Z)
+        num = self.coarse_rows.num_subdomains
+        zr = jax.ops.segment_sum(jnp.einsum("jkm,jk->jm", self.basis, r), self.agg, num_segments=num)
+        yc = self._coarse_solve(zr)
+        s = r - self.system.rmv(self.coarse_rows.mv(yc))
+        t = self.local.normal(s)
+        tc = self._coarse_solve(self.coarse_rows.rmv(self.system.mv(t)))
+        return self._prolong(yc) + t - self._prolong(tc)
+
+
+class TwoLevel(AbstractPreconditioner):
+    """Two-level Schwarz for CG on the normal equations: block Jacobi plus a coarse space.
+
+    Neighbouring subdomains are grouped into aggregates of `aggregate` per axis.
+    The coarse space holds, on each aggregate C, the functions `W_C(x) q(x)` for the
+    monomials q of total degree <= `degree` (in C's own coordinates), where
+    `W_C = sum_{j in C} w_j` is the aggregate's window: a coarse FBPINN whose
+    functions are exactly representable by the fine one (each member's basis
+    reproduces q), so it adds no unknowns. The coarse problem `(M Z)^T (M Z)` is
+    solved exactly (dense Cholesky), and the two levels are combined as a
+    balancing preconditioner `B = Q + (I - Q A) B1 (I - A Q)`, `Q = Z A_c^{-1} Z^T`,
+    `A = M^T M`, with `B1` the one-level preconditioner `local` (`BlockFilter()`,
+    block Jacobi, by default; `MultiplicativeSchwarz()` is stronger where the basis
+    degree is high). One application costs one extra product with M and one with
+    M^T on top of `B1`; in return the iteration count stays nearly flat as the
+    subdomains per axis grow, where one-level block Jacobi's grows like
+    (subdomains per axis)^2.
+
+    It needs the model (to fit the monomials in each subdomain's basis): `pd.solve`
+    binds it; a system assembled by hand needs `TwoLevel(...).bind(model)`. The
+    dense coarse problem is limited to `max_coarse` unknowns (aggregates x monomials).
+    Built on the host.
+    """
+
+    aggregate: int = 2
+    degree: int = 2
+    local: AbstractPreconditioner = BlockFilter()
+    max_coarse: int = 12_000
+    coefficients: Array | None = None  # (J, K, Kc), set by `bind`
+    aggregates: Array | None = None  # (J,), set by `bind`
+    host = True
+
+    def __check_init__(self):
+        if int(self.aggregate) < 1 or int(self.degree) < 0:
+            raise ValueError(
+                f"TwoLevel needs aggregate >= 1 and degree >= 0, got {self.aggregate}, {self.degree}."
+            )
+
+    def bind(self, model) -> "TwoLevel":
+        """This preconditioner with its coarse space fitted to `model`'s basis."""
+        dec = model.decomposition
+        levels = np.asarray(dec.levels) if hasattr(dec, "levels") else None
+        agg, count = _aggregates(np.asarray(dec.centres), levels, int(self.aggregate))
+        kc = _monomials(jnp.zeros((1, model.dim)), int(self.degree)).shape[-1]
+        if count * kc > self.max_coarse:
+            raise ValueError(
+                f"TwoLevel: the coarse problem would have {count * kc} unknowns ({count} aggregates x "
+                f"{kc} monomials), above max_coarse={self.max_coarse} (it is solved densely). Use a "
+                "larger `aggregate` or a lower `degree`."
+            )
+        coeffs = _coarse_coefficients(model, agg, count, int(self.degree))
+        return eqx.tree_at(
+            lambda p: (p.coefficients, p.aggregates),
+            self,
+            (coeffs, jnp.asarray(agg)),
+            is_leaf=lambda x: x is None,
+        )
+
+    def build(self, system, levels=None):
+        if self.coefficients is None:
+            raise ValueError(
+                "TwoLevel needs the model to build its coarse space: use it through pd.solve, or "
+                "pass TwoLevel(...).bind(model)."
+            )
+        if self.coefficients.shape[:2] != (system.num_subdomains, system.num_features):
+            raise ValueError("TwoLevel was bound to a different model than this system's.")
+        local = build(self.local, system)
+        agg = self.aggregates
+        count = int(jnp.max(agg)) + 1
+        coarse_rows = _coarse_rows(system, self.coefficients, agg, count)
+        from .sparse import to_scipy
+
+        mz = to_scipy(coarse_rows)
+        ac = (mz.T @ mz).toarray()
+        # a relative shift keeps the factorisation defined if two coarse functions
+        # (nearly) coincide on the collocation points
+        ac[np.diag_indices_from(ac)] += max(float(np.max(np.diag(ac))), 1e-300) * 1e-12
+        import scipy.linalg as sla
+
+        factor = sla.cholesky(ac, lower=True)
+        return _TwoLevel(
+            local=local,
+            basis=self.coefficients,
+            agg=agg,
+            coarse_rows=coarse_rows,
+            factor=jnp.asarray(factor),
+            system=system,
+            filtered=local.filtered,
+        )
+
+
+@eqx.filter_jit
+def _coarse_rows(system, coeffs, agg, count):
+    return LinearSystem(
+        values=jnp.einsum("npk,npkm->npm", system.values, coeffs[system.index]),
+        index=agg[system.index].astype(system.index.dtype),
+        rhs=jnp.zeros_like(system.rhs),
+        row_scale=jnp.ones_like(system.rhs),
+        num_subdomains=count,
+        groups=(),
+    )

@@ -244,6 +244,8 @@ def solve(
         if isinstance(solver, Auto):
             solver = solver.choose(system)
         say(f"pdedsl: assembled in {t1 - t0:.2f} s; solving with {solver.name}")
+        if hasattr(solver, "bind"):
+            solver = solver.bind(model)
         result = solver(system)
         stages = None
     else:
