@@ -23,6 +23,7 @@ ORDER = [
     "heat-marching",
     "laplace-multiscale",
     "laplace-multilevel",
+    "preconditioner-scaling",
     "scaling",
     "burgers",
     "helmholtz-lshape",

@@ -28,6 +28,7 @@ BENCHMARKS = {
     "wave-2p1d": "wave_2p1d.py",
     "poisson-3d-large": "poisson_3d_large.py",
     "wave-2p1d-large": "wave_2p1d_large.py",
+    "preconditioner-scaling": "preconditioner_scaling.py",
 }
 
 

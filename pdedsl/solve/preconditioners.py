@@ -410,18 +410,15 @@ def _coarse_coefficients(model, agg, count, degree: int):
     s1 = np.cos(np.pi * (np.arange(per_axis) + 0.5) / per_axis)  # Chebyshev points in (-1, 1)
     samples = jnp.asarray(np.stack(np.meshgrid(*(s1,) * dim, indexing="ij"), -1).reshape(-1, dim))
 
-    @jax.jit
-    def fit(params, c, h, m, r):
-        phi = jax.vmap(lambda z: model.basis.features(params, z))(samples)  # (S, K)
-        q = _monomials((c + h * samples - m) / r, degree)  # (S, Kc)
-        return jnp.linalg.lstsq(phi, q, rcond=1e-10)[0]
-
     out = []
     for a in range(0, centres.shape[0], 4096):
         b = slice(a, a + 4096)
         params = jax.tree_util.tree_map(lambda p, b=b: p[b], model.params)
         out.append(
-            jax.vmap(fit)(
+            _fit_monomials(
+                model.basis,
+                samples,
+                degree,
                 params,
                 jnp.asarray(centres[b]),
                 jnp.asarray(half[b]),
@@ -432,12 +429,50 @@ def _coarse_coefficients(model, agg, count, degree: int):
     return jnp.concatenate(out)
 
 
+@eqx.filter_jit
+def _fit_monomials(basis, samples, degree, params, c, h, m, r):
+    def fit(params, c, h, m, r):
+        phi = jax.vmap(lambda z: basis.features(params, z))(samples)  # (S, K)
+        q = _monomials((c + h * samples - m) / r, degree)  # (S, Kc)
+        return jnp.linalg.lstsq(phi, q, rcond=1e-10)[0]
+
+    return jax.vmap(fit)(params, c, h, m, r)
+
+
+# Sparse LU factors of coarse problems live on the host, found by an integer key that
+# the (jittable) built preconditioner carries; the newest `_MAX_FACTORS` are kept.
+_FACTORS: dict[int, object] = {}
+_MAX_FACTORS = 32
+_next_key = [0]
+
+
+def _register(factor) -> int:
+    key = _next_key[0]
+    _next_key[0] += 1
+    _FACTORS[key] = factor
+    while len(_FACTORS) > _MAX_FACTORS:
+        del _FACTORS[min(_FACTORS)]
+    return key
+
+
+def _host_coarse_solve(key, rhs):
+    try:
+        factor = _FACTORS[int(key)]
+    except KeyError:
+        raise RuntimeError(
+            f"TwoLevel: this coarse factorisation was discarded (only the newest {_MAX_FACTORS} are "
+            "kept); build the preconditioner again."
+        ) from None
+    rhs = np.asarray(rhs)
+    return factor.solve(rhs.reshape(-1)).reshape(rhs.shape).astype(rhs.dtype)
+
+
 class _TwoLevel(BuiltPreconditioner):
     local: BuiltPreconditioner  # the one-level part B1
     basis: Float[Array, "J K Kc"]  # the coarse space Z, restricted to each subdomain
     agg: Array  # (J,) aggregate of each subdomain
     coarse_rows: LinearSystem  # M Z, block-sparse over the aggregates
-    factor: Float[Array, "C C"]  # Cholesky factor of (M Z)^T (M Z)
+    key: Array  # which host factorisation of (M Z)^T (M Z) to use
     system: LinearSystem
 
     @property
@@ -445,8 +480,8 @@ class _TwoLevel(BuiltPreconditioner):
         return False
 
     def _coarse_solve(self, zr):
-        out = jax.scipy.linalg.cho_solve((self.factor, True), zr.reshape(-1))
-        return out.reshape(zr.shape)
+        out = jax.ShapeDtypeStruct(zr.shape, zr.dtype)
+        return jax.pure_callback(_host_coarse_solve, out, self.key, zr, vmap_method="sequential")
 
     def _prolong(self, yc):  # Z y
         return jnp.einsum("jkm,jm->jk", self.basis, yc[self.agg])
@@ -472,7 +507,7 @@ class TwoLevel(AbstractPreconditioner):
     `W_C = sum_{j in C} w_j` is the aggregate's window: a coarse FBPINN whose
     functions are exactly representable by the fine one (each member's basis
     reproduces q), so it adds no unknowns. The coarse problem `(M Z)^T (M Z)` is
-    solved exactly (dense Cholesky), and the two levels are combined as a
+    solved exactly (sparse LU on the host, through a callback), and the two levels are combined as a
     balancing preconditioner `B = Q + (I - Q A) B1 (I - A Q)`, `Q = Z A_c^{-1} Z^T`,
     `A = M^T M`, with `B1` the one-level preconditioner `local` (`BlockFilter()`,
     block Jacobi, by default; `MultiplicativeSchwarz()` is stronger where the basis
@@ -481,16 +516,19 @@ class TwoLevel(AbstractPreconditioner):
     subdomains per axis grow, where one-level block Jacobi's grows like
     (subdomains per axis)^2.
 
+    In a `pd.Multilevel` decomposition only the finest level gets aggregates (the
+    coarser levels are coarse spaces already).
+
     It needs the model (to fit the monomials in each subdomain's basis): `pd.solve`
     binds it; a system assembled by hand needs `TwoLevel(...).bind(model)`. The
-    dense coarse problem is limited to `max_coarse` unknowns (aggregates x monomials).
+    coarse problem is limited to `max_coarse` unknowns (aggregates x monomials).
     Built on the host.
     """
 
     aggregate: int = 2
     degree: int = 2
     local: AbstractPreconditioner = BlockFilter()
-    max_coarse: int = 12_000
+    max_coarse: int = 200_000
     coefficients: Array | None = None  # (J, K, Kc), set by `bind`
     aggregates: Array | None = None  # (J,), set by `bind`
     host = True
@@ -504,16 +542,24 @@ class TwoLevel(AbstractPreconditioner):
     def bind(self, model) -> "TwoLevel":
         """This preconditioner with its coarse space fitted to `model`'s basis."""
         dec = model.decomposition
-        levels = np.asarray(dec.levels) if hasattr(dec, "levels") else None
-        agg, count = _aggregates(np.asarray(dec.centres), levels, int(self.aggregate))
+        centres = np.asarray(dec.centres)
+        # In a multilevel decomposition only the finest level gets a coarse space: the
+        # coarser levels already are coarse spaces of the ansatz, and coarse spaces on
+        # several levels would reproduce the same monomials (a singular coarse problem).
+        levels = np.asarray(dec.levels)
+        finest = np.argmax(np.bincount(levels))
+        fine = levels == finest
+        agg = np.zeros(len(centres), np.int64)
+        agg[fine], count = _aggregates(centres[fine], None, int(self.aggregate))
         kc = _monomials(jnp.zeros((1, model.dim)), int(self.degree)).shape[-1]
         if count * kc > self.max_coarse:
             raise ValueError(
                 f"TwoLevel: the coarse problem would have {count * kc} unknowns ({count} aggregates x "
-                f"{kc} monomials), above max_coarse={self.max_coarse} (it is solved densely). Use a "
-                "larger `aggregate` or a lower `degree`."
+                f"{kc} monomials), above max_coarse={self.max_coarse} (its sparse factorisation may not "
+                "fit). Use a larger `aggregate` or a lower `degree`."
             )
         coeffs = _coarse_coefficients(model, agg, count, int(self.degree))
+        coeffs = jnp.where(jnp.asarray(fine)[:, None, None], coeffs, 0.0)
         return eqx.tree_at(
             lambda p: (p.coefficients, p.aggregates),
             self,
@@ -533,22 +579,29 @@ class TwoLevel(AbstractPreconditioner):
         agg = self.aggregates
         count = int(jnp.max(agg)) + 1
         coarse_rows = _coarse_rows(system, self.coefficients, agg, count)
+        import scipy.sparse.linalg as spl
+
         from .sparse import to_scipy
 
         mz = to_scipy(coarse_rows)
-        ac = (mz.T @ mz).toarray()
+        ac = (mz.T @ mz).tocsc()
         # a relative shift keeps the factorisation defined if two coarse functions
         # (nearly) coincide on the collocation points
-        ac[np.diag_indices_from(ac)] += max(float(np.max(np.diag(ac))), 1e-300) * 1e-12
-        import scipy.linalg as sla
-
-        factor = sla.cholesky(ac, lower=True)
+        shift = max(float(ac.diagonal().max()), 1e-300) * 1e-12
+        # symmetric ordering, no pivoting: the LU of an SPD matrix is then its Cholesky
+        # factorisation up to a diagonal, and the solves stay symmetric
+        factor = spl.splu(
+            (ac + shift * sps.identity(ac.shape[0], format="csc")).tocsc(),
+            permc_spec="MMD_AT_PLUS_A",
+            diag_pivot_thresh=0.0,
+            options=dict(SymmetricMode=True),
+        )
         return _TwoLevel(
             local=local,
             basis=self.coefficients,
             agg=agg,
             coarse_rows=coarse_rows,
-            factor=jnp.asarray(factor),
+            key=jnp.asarray(_register(factor)),
             system=system,
             filtered=local.filtered,
         )
