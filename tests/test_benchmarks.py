@@ -69,9 +69,22 @@ def test_new_benchmarks_are_registered():
     from pdedsl.cli import BENCHMARKS
 
     run_all = (BENCH / "run_all.py").read_text()
-    for name in ("helmholtz-lshape", "poisson-fem", "time-to-accuracy"):
+    for name in ("helmholtz-lshape", "poisson-fem", "time-to-accuracy", "preconditioner-scaling"):
         assert (BENCH / BENCHMARKS[name]).is_file()
         assert f'"{name}"' in run_all  # part of the suite that regenerates RESULTS.md
+
+
+def test_preconditioner_scaling_quick(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import preconditioner_scaling
+
+    records = preconditioner_scaling.run(quick=True)
+    _check(records)
+    its = {r["method"]: r["iterations"] for r in records}
+    side8 = {m.split(" [")[0]: n for m, n in its.items() if "[8^2" in m}
+    assert side8["CG + two-level (block Jacobi)"] < side8["CG + block Jacobi"]
+    rel = {r["rel_l2"] for r in records if "[8^2" in r["method"]}
+    assert max(rel) - min(rel) < 1e-6  # every method reaches the same least-squares solution
 
 
 def _check(records):
