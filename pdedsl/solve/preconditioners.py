@@ -14,6 +14,7 @@ operator-only work once and returns a `BuiltPreconditioner`:
 from __future__ import annotations
 
 import abc
+import dataclasses
 
 import equinox as eqx
 import jax
@@ -439,6 +440,14 @@ def _fit_monomials(basis, samples, degree, params, c, h, m, r):
     return jax.vmap(fit)(params, c, h, m, r)
 
 
+class _Bound:
+    """TwoLevel's model-dependent data (compared and hashed by identity)."""
+
+    def __init__(self, coefficients, aggregates):
+        self.coefficients = coefficients
+        self.aggregates = aggregates
+
+
 # Sparse LU factors of coarse problems live on the host, found by an integer key that
 # the (jittable) built preconditioner carries; the newest `_MAX_FACTORS` are kept.
 _FACTORS: dict[int, object] = {}
@@ -529,9 +538,18 @@ class TwoLevel(AbstractPreconditioner):
     degree: int = 2
     local: AbstractPreconditioner = BlockFilter()
     max_coarse: int = 200_000
-    coefficients: Array | None = None  # (J, K, Kc), set by `bind`
-    aggregates: Array | None = None  # (J,), set by `bind`
+    # set by `bind`: the coarse coefficients (J, K, Kc) and each subdomain's aggregate
+    # (J,); static (held by identity) so that a bound solver stays hashable
+    bound: "_Bound | None" = eqx.field(default=None, static=True)
     host = True
+
+    @property
+    def coefficients(self):
+        return None if self.bound is None else self.bound.coefficients
+
+    @property
+    def aggregates(self):
+        return None if self.bound is None else self.bound.aggregates
 
     def __check_init__(self):
         if int(self.aggregate) < 1 or int(self.degree) < 0:
@@ -560,12 +578,7 @@ class TwoLevel(AbstractPreconditioner):
             )
         coeffs = _coarse_coefficients(model, agg, count, int(self.degree))
         coeffs = jnp.where(jnp.asarray(fine)[:, None, None], coeffs, 0.0)
-        return eqx.tree_at(
-            lambda p: (p.coefficients, p.aggregates),
-            self,
-            (coeffs, jnp.asarray(agg)),
-            is_leaf=lambda x: x is None,
-        )
+        return dataclasses.replace(self, bound=_Bound(coeffs, jnp.asarray(agg)))
 
     def build(self, system, levels=None):
         if self.coefficients is None:
@@ -574,7 +587,12 @@ class TwoLevel(AbstractPreconditioner):
                 "pass TwoLevel(...).bind(model)."
             )
         if self.coefficients.shape[:2] != (system.num_subdomains, system.num_features):
-            raise ValueError("TwoLevel was bound to a different model than this system's.")
+            raise ValueError(
+                f"TwoLevel was bound to a different model than this system's: its coarse space has "
+                f"{self.coefficients.shape[0]} subdomains x {self.coefficients.shape[1]} features, the "
+                f"system {system.num_subdomains} x {system.num_features}. (Time-marching stages solve "
+                "restricted systems; TwoLevel does not support them yet.)"
+            )
         local = build(self.local, system)
         agg = self.aggregates
         count = int(jnp.max(agg)) + 1
