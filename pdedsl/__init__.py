@@ -52,6 +52,7 @@ from .solve import (  # noqa: E402
     AdditiveSchwarz as AdditiveSchwarz,
     Auto as Auto,
     BlockFilter as BlockFilter,
+    BoxSchwarz as BoxSchwarz,
     CGNormal as CGNormal,
     ColumnScaling as ColumnScaling,
     DenseLeastSquares as DenseLeastSquares,

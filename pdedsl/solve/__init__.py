@@ -21,6 +21,7 @@ from .preconditioners import (
     AbstractPreconditioner as AbstractPreconditioner,
     AdditiveSchwarz as AdditiveSchwarz,
     BlockFilter as BlockFilter,
+    BoxSchwarz as BoxSchwarz,
     ColumnScaling as ColumnScaling,
     Identity as Identity,
     MultiplicativeSchwarz as MultiplicativeSchwarz,

@@ -239,6 +239,152 @@ def _block_pattern(pattern, j, k):
 
 
 # ---------------------------------------------------------------------------------
+class _Boxes(BuiltPreconditioner):
+    members: Array  # (B, Q) subdomains of each box, -1 = padding
+    inverses: Array  # (B, Q*K, Q*K) filtered pseudo-inverses of the boxes' blocks
+
+    @property
+    def has_right(self) -> bool:
+        return False
+
+    def normal(self, r):
+        k = r.shape[1]
+        valid = self.members >= 0
+        safe = jnp.where(valid, self.members, 0)
+        rs = (r[safe] * valid[..., None]).reshape(safe.shape[0], -1)
+        z = jnp.einsum("bqr,br->bq", self.inverses, rs)
+        z = z.reshape(*safe.shape, k) * valid[..., None]
+        return jax.ops.segment_sum(z.reshape(-1, k), safe.reshape(-1), num_segments=r.shape[0])
+
+
+def _box_partition(centres, levels, size: int, offset: int):
+    """Each subdomain's box (of `size` per axis, the grid shifted by `offset`) and its
+    slot in that box, per level; boxes numbered consecutively. Returns (box, slot, count)."""
+    j, dim = centres.shape
+    lev = np.zeros(j, int) if levels is None else np.asarray(levels)
+    box = np.zeros(j, np.int64)
+    slot = np.zeros(j, np.int64)
+    count = 0
+    for level in np.unique(lev):
+        sel = np.flatnonzero(lev == level)
+        ranks = np.stack(
+            [np.unique(np.round(centres[sel, a], 12), return_inverse=True)[1].ravel() for a in range(dim)],
+            axis=1,
+        )
+        shifted = ranks + offset
+        _, local = np.unique(shifted // size, axis=0, return_inverse=True)
+        box[sel] = count + local.ravel()
+        slot[sel] = np.ravel_multi_index(tuple((shifted % size).T), (size,) * dim)
+        count += int(local.max()) + 1
+    return box, slot, count
+
+
+def _box_rows(index, active, box, count: int):
+    """For each box, the rows that touch it: a (count, R) array padded with -1 (host)."""
+    n, p = index.shape
+    b = np.where(active, box[index], -1)
+    pairs = np.unique(b.astype(np.int64) * n + np.arange(n)[:, None])  # sorted by box, then row
+    pairs = pairs[pairs >= 0]
+    bs, rows = pairs // n, pairs % n
+    counts = np.bincount(bs, minlength=count)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    out = -np.ones((count, max(int(counts.max()), 1)), np.int64)
+    out[bs, np.arange(bs.size) - start[bs]] = rows
+    return out
+
+
+@eqx.filter_jit
+def _box_inverses(system, box, slot, rows, q: int, rtol: float):
+    """Filtered pseudo-inverses (count, Q*K, Q*K) of the boxes' blocks of the
+    normal matrix: for a batch of boxes at a time, the rows touching each box are
+    gathered into a dense (R, Q*K) matrix (each block in its member's slot), whose
+    Gram matrix is eigendecomposed after unit diagonal scaling."""
+    n, p, k = system.values.shape
+    count = rows.shape[0]
+
+    def one(b, rws):
+        valid = rws >= 0
+        r = jnp.where(valid, rws, 0)
+        i = system.index[r]  # (R, P)
+        mine = (box[i] == b) & valid[:, None]
+        onehot = (slot[i][..., None] == jnp.arange(q)) & mine[..., None]  # (R, P, Q)
+        local = jnp.einsum("rpq,rpk->rqk", onehot.astype(system.values.dtype), system.values[r])
+        local = local.reshape(local.shape[0], q * k)
+        g = local.T @ local
+        # unit diagonal first, so that the filter is relative to each column's size
+        d = jnp.sqrt(jnp.diagonal(g))
+        inv_d = jnp.where(d > 0, 1.0 / jnp.where(d > 0, d, 1.0), 0.0)
+        f, dropped = _filtered_inverse_sqrt(g * inv_d[:, None] * inv_d[None, :], rtol)
+        f = f * inv_d[:, None]
+        return f @ f.T, dropped - jnp.sum(d == 0)
+
+    # batches of boxes (lax.map's own `batch_size` hung here in jax 0.10 when one of
+    # its outputs was unused); padding boxes have no rows and give zero blocks
+    batch = max(1, min(32, _CHUNK_BYTES // (8 * rows.shape[1] * q * k)))
+    extra = (-count) % batch
+    ids = jnp.pad(jnp.arange(count), (0, extra), constant_values=-1).reshape(-1, batch)
+    rws = jnp.pad(rows, ((0, extra), (0, 0)), constant_values=-1).reshape(-1, batch, rows.shape[1])
+    inverses, dropped = jax.lax.map(lambda xs: jax.vmap(one)(*xs), (ids, rws))
+    return inverses.reshape(-1, q * k, q * k)[:count], jnp.sum(dropped)
+
+
+class BoxSchwarz(AbstractPreconditioner):
+    """Overlapping additive Schwarz over boxes of subdomains, for CG on the normal equations.
+
+    The subdomains of each level are grouped into boxes of `size` per axis, twice:
+    on the grid of boxes and on that grid shifted by half a box, so that (for
+    `size=2`) every pair of neighbouring subdomains lies together in some box.
+    Each box's block of the normal matrix is inverted exactly (a pseudo-inverse
+    filtered at `rtol`, relative to its largest singular value after unit column
+    scaling), and the preconditioner is the sum of all boxes' inverses.
+
+    Against block Jacobi (`BlockFilter`) it also captures how the features of
+    neighbouring subdomains nearly cancel in their overlap, which is what makes
+    high-degree bases in 3D hard: 3D Poisson, 8^3 subdomains, degree 4, CG needs
+    669 iterations with block Jacobi and 137 with boxes of 2. It stores about
+    `2 (size^d K)^2` numbers per `size^d` subdomains (2 x 280^2 per 8 subdomains
+    at degree 4 in 3D). Combine it with a coarse space through
+    `TwoLevel(local=BoxSchwarz())`. Built on the host (the boxes' row lists) and
+    under JIT (the blocks, a batch of boxes at a time).
+    """
+
+    size: int = 2
+    rtol: float = 1e-7
+    host = True
+
+    def __check_init__(self):
+        if int(self.size) < 1:
+            raise ValueError(f"BoxSchwarz needs size >= 1, got {self.size}.")
+
+    def build(self, system, levels=None):
+        if system.centres is None:
+            raise ValueError("BoxSchwarz needs the subdomain centres (a system from pd.assemble).")
+        centres = np.asarray(system.centres)
+        index = np.asarray(system.index)
+        active = np.asarray(jnp.any(system.values != 0, axis=-1))
+        size = int(self.size)
+        offsets = [0] if size == 1 else [0, size // 2]
+        members, inverses, dropped = [], [], 0
+        for offset in offsets:
+            box, slot, count = _box_partition(centres, levels, size, offset)
+            q = size ** centres.shape[1]
+            rows = _box_rows(index, active, box, count)
+            f, d = _box_inverses(
+                system, jnp.asarray(box), jnp.asarray(slot), jnp.asarray(rows), q, float(self.rtol)
+            )
+            mem = -np.ones((count, q), np.int64)
+            mem[box, slot] = np.arange(len(box))
+            members.append(mem)
+            inverses.append(f)
+            dropped = dropped + jnp.sum(d)
+        return _Boxes(
+            members=jnp.asarray(np.concatenate(members)),
+            inverses=jnp.concatenate(inverses),
+            filtered=dropped,
+        )
+
+
+# ---------------------------------------------------------------------------------
 class _Multiplicative(BuiltPreconditioner):
     inverses: Float[Array, "J K K"]  # filtered pinv of each subdomain's Gram block
     slots: Array  # (G, N) int8: the block of row n that belongs to group g, or -1
