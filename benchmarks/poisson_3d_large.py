@@ -1,8 +1,11 @@
 """Benchmark `poisson-3d-large`: -Laplacian(u) = f on [0, 1]^3 with
 u = sin(pi x) sin(pi y) sin(pi z) (zero on the boundary), on decompositions up to
 32^3 = 32,768 subdomains. Legendre polynomials of total degree 3 (K = 20) or 4
-(K = 35) per subdomain, overlap 2, a grid of collocation points, LSMR with the block-filter
-right preconditioner (matrix-free: only the (rows, 8, K) block values are stored).
+(K = 35) per subdomain, overlap 2, a grid of collocation points; matrix-free (only
+the (rows, 8, K) block values are stored). Solvers: LSMR with the block-filter right
+preconditioner, CG on the normal equations with block Jacobi (`BlockFilter`) or
+with boxes of 2^3 subdomains (`BoxSchwarz`), optionally under a coarse level
+(`TwoLevel(local=BoxSchwarz())`).
 
 Each configuration runs in its own process, so that its peak memory (maximum
 resident set size, the whole process including JAX) is its own. The error is
@@ -38,11 +41,29 @@ def setup():
     return problem, exact, domain
 
 
-def one(side: int, degree: int, n: int, rtol: float, max_steps: int) -> dict:
+SOLVERS = {
+    "lsmr": ("LSMR(BlockFilter)", lambda rtol, steps: pd.LSMR(rtol=rtol, max_steps=steps)),
+    "cg-block": (
+        "CG(BlockFilter)",
+        lambda rtol, steps: pd.CGNormal(pd.BlockFilter(), rtol=rtol, max_steps=steps),
+    ),
+    "cg-box": (
+        "CG(BoxSchwarz)",
+        lambda rtol, steps: pd.CGNormal(pd.BoxSchwarz(), rtol=rtol, max_steps=steps),
+    ),
+    "cg-twolevel-box": (
+        "CG(TwoLevel(BoxSchwarz))",
+        lambda rtol, steps: pd.CGNormal(pd.TwoLevel(local=pd.BoxSchwarz()), rtol=rtol, max_steps=steps),
+    ),
+}
+
+
+def one(side: int, degree: int, n: int, rtol: float, max_steps: int, solver_name: str = "lsmr") -> dict:
     """Solve one configuration in this process and return its record."""
     problem, exact, domain = setup()
     model = pd.FBPINN(pd.Grid(domain, (side,) * 3, 2.0), pd.Polynomial(degree))
-    solver = pd.LSMR(rtol=rtol, max_steps=max_steps)
+    label, make = SOLVERS[solver_name]
+    solver = make(rtol, max_steps)
     t0 = time.perf_counter()
     sol = pd.solve(problem, model, points=(n, n, n), solver=solver, throw=False)
     wall = time.perf_counter() - t0
@@ -50,7 +71,7 @@ def one(side: int, degree: int, n: int, rtol: float, max_steps: int) -> dict:
     ref = pd.lower.compile_scalar(exact, problem.coords)(test)
     rec = common.record(
         NAME,
-        f"pdedsl LSMR(BlockFilter) [{side}^3 subdomains, Legendre deg {degree}, {n}^3 pts]",
+        f"pdedsl {label} [{side}^3 subdomains, Legendre deg {degree}, {n}^3 pts]",
         **common.errors(sol(test), ref),
         wall_s=wall,
         assemble_s=sol.info["assemble_s"],
@@ -59,7 +80,7 @@ def one(side: int, degree: int, n: int, rtol: float, max_steps: int) -> dict:
         unknowns=sol.info["unknowns"],
         points=sol.info["points"],
     )
-    rec["note"] = f"cold (includes JIT compilation); {sol.info['solver_message']}" + (
+    rec["note"] = f"cold (includes JIT and the preconditioner build); {sol.info['solver_message']}" + (
         "" if sol.info["success"] else "; did not meet its tolerance"
     )
     return rec
@@ -91,19 +112,26 @@ def isolated(*args) -> dict:
 
 def run(quick=False):
     if quick:
-        configs = [(4, 3, 17, 1e-8, 5000)]
+        configs = [(4, 3, 17, 1e-8, 5000, "lsmr"), (4, 4, 19, 1e-8, 5000, "cg-box")]
         fds = [9, 17]
     else:
         # Measured while choosing these: at degree 4 a point grid aligned with the
         # subdomain centres fits worse (8^3: 7.8e-4 with 33^3 points, 1.9e-5 with
-        # 37^3); too few rows per unknown fit worse too (16^3, degree 3: 1.46e-2 with
-        # 59^3 points = 2.5 rows per unknown, 1.15e-3 with 65^3 = 3.4 per unknown).
-        # The 32^3 run is capped at 1,500 LSMR iterations (about 45 minutes here).
+        # 37^3), and so do fewer points (8^3, degree 4, CG(BoxSchwarz): 2.9e-3 with
+        # 31^3, 8.2e-4 with 35^3); too few rows per unknown fit worse too (16^3,
+        # degree 3: 1.46e-2 with 59^3 points = 2.5 rows per unknown, 1.15e-3 with
+        # 65^3 = 3.4 per unknown). Degree 3 converges only like h^2 (4.3e-3, 1.2e-3
+        # at 8^3, 16^3; an earlier run at 32^3 reached 2.84e-4 after 838 LSMR
+        # iterations, 1,519 s and 9.0 GB), so 1e-4 needs degree 4. Degree 4 at 32^3
+        # (147^3 points) is not in this list: CG(TwoLevel(BoxSchwarz)) needs 105
+        # iterations at 8^3 and 302 at 16^3, about an hour at 32^3 on 2 cores.
         configs = [
-            (8, 3, 37, 1e-8, 20000),
-            (8, 4, 37, 1e-8, 20000),
-            (16, 3, 65, 1e-8, 20000),
-            (32, 3, 129, 1e-8, 1500),
+            (8, 3, 37, 1e-8, 20000, "lsmr"),
+            (16, 3, 65, 1e-8, 20000, "lsmr"),
+            (8, 4, 37, 1e-8, 20000, "cg-block"),
+            (8, 4, 37, 1e-8, 20000, "cg-box"),
+            (8, 4, 37, 1e-8, 20000, "cg-twolevel-box"),
+            (16, 4, 75, 1e-8, 20000, "cg-twolevel-box"),
         ]
         fds = [17, 25, 33]
     records = [isolated("pdedsl", *c) for c in configs]
@@ -115,8 +143,8 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
         kind, *rest = sys.argv[2:]
         if kind == "pdedsl":
-            side, degree, n, rtol, steps = rest
-            rec = one(int(side), int(degree), int(n), float(rtol), int(steps))
+            side, degree, n, rtol, steps, *name = rest
+            rec = one(int(side), int(degree), int(n), float(rtol), int(steps), *name)
         else:
             rec = fd(int(rest[0]))
         print(json.dumps(rec))

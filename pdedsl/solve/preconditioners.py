@@ -240,8 +240,9 @@ def _block_pattern(pattern, j, k):
 
 # ---------------------------------------------------------------------------------
 class _Boxes(BuiltPreconditioner):
-    members: Array  # (B, Q) subdomains of each box, -1 = padding
-    inverses: Array  # (B, Q*K, Q*K) filtered pseudo-inverses of the boxes' blocks
+    # one entry per box grid (kept apart: concatenating would copy the largest arrays)
+    members: tuple[Array, ...]  # (B, Q) subdomains of each box, -1 = padding
+    inverses: tuple[Array, ...]  # (B, Q*K, Q*K) filtered pseudo-inverses of the boxes' blocks
 
     @property
     def has_right(self) -> bool:
@@ -249,12 +250,15 @@ class _Boxes(BuiltPreconditioner):
 
     def normal(self, r):
         k = r.shape[1]
-        valid = self.members >= 0
-        safe = jnp.where(valid, self.members, 0)
-        rs = (r[safe] * valid[..., None]).reshape(safe.shape[0], -1)
-        z = jnp.einsum("bqr,br->bq", self.inverses, rs)
-        z = z.reshape(*safe.shape, k) * valid[..., None]
-        return jax.ops.segment_sum(z.reshape(-1, k), safe.reshape(-1), num_segments=r.shape[0])
+        out = jnp.zeros_like(r)
+        for members, inverses in zip(self.members, self.inverses):
+            valid = members >= 0
+            safe = jnp.where(valid, members, 0)
+            rs = (r[safe] * valid[..., None]).reshape(safe.shape[0], -1)
+            z = jnp.einsum("bqr,br->bq", inverses, rs)
+            z = z.reshape(*safe.shape, k) * valid[..., None]
+            out = out + jax.ops.segment_sum(z.reshape(-1, k), safe.reshape(-1), num_segments=r.shape[0])
+        return out
 
 
 def _box_partition(centres, levels, size: int, offset: int):
@@ -378,8 +382,8 @@ class BoxSchwarz(AbstractPreconditioner):
             inverses.append(f)
             dropped = dropped + jnp.sum(d)
         return _Boxes(
-            members=jnp.asarray(np.concatenate(members)),
-            inverses=jnp.concatenate(inverses),
+            members=tuple(jnp.asarray(m) for m in members),
+            inverses=tuple(inverses),
             filtered=dropped,
         )
 
