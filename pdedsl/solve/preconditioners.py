@@ -396,7 +396,6 @@ class _Multiplicative(BuiltPreconditioner):
     members: Array  # (G, S) subdomains of each group, padded with 0
     member_mask: Array  # (G, S)
     values: Float[Array, "N P K"]
-    index: Array
 
     @property
     def has_right(self) -> bool:
@@ -505,7 +504,6 @@ class MultiplicativeSchwarz(AbstractPreconditioner):
             members=jnp.asarray(members),
             member_mask=jnp.asarray(mask),
             values=system.values,
-            index=system.index,
             filtered=dropped,
         )
 
@@ -777,8 +775,17 @@ class TwoLevel(AbstractPreconditioner):
 
 @eqx.filter_jit
 def _coarse_rows(system, coeffs, agg, count):
+    # row chunks: gathering the coefficients for all rows at once would hold an
+    # (N, P, K, Kc) array (10 GB at 16^3 subdomains, degree 4 in 3D)
+    n, p, k = system.values.shape
+    kc = coeffs.shape[-1]
+    chunk = max(1, min(n, _CHUNK_BYTES // (8 * p * k * kc)))
+    pad = (-n) % chunk
+    vals = jnp.pad(system.values, ((0, pad), (0, 0), (0, 0))).reshape(-1, chunk, p, k)
+    idx = jnp.pad(system.index, ((0, pad), (0, 0))).reshape(-1, chunk, p)
+    values = jax.lax.map(lambda xs: jnp.einsum("npk,npkm->npm", xs[0], coeffs[xs[1]]), (vals, idx))
     return LinearSystem(
-        values=jnp.einsum("npk,npkm->npm", system.values, coeffs[system.index]),
+        values=values.reshape(-1, p, kc)[:n],
         index=agg[system.index].astype(system.index.dtype),
         rhs=jnp.zeros_like(system.rhs),
         row_scale=jnp.ones_like(system.rhs),
