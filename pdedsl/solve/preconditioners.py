@@ -519,19 +519,7 @@ def _aggregates(centres, levels, size: int):
     """Group neighbouring subdomains of each level into boxes of `size` per axis (by
     the rank of their centre coordinates). Returns each subdomain's aggregate and
     the number of aggregates."""
-    j, dim = centres.shape
-    lev = np.zeros(j, int) if levels is None else np.asarray(levels)
-    agg = np.zeros(j, np.int64)
-    count = 0
-    for level in np.unique(lev):
-        sel = np.flatnonzero(lev == level)
-        ranks = np.stack(
-            [np.unique(np.round(centres[sel, a], 12), return_inverse=True)[1].ravel() for a in range(dim)],
-            axis=1,
-        )
-        _, local = np.unique(ranks // size, axis=0, return_inverse=True)
-        agg[sel] = count + local.ravel()
-        count += int(local.max()) + 1
+    agg, _, count = _box_partition(centres, levels, size, 0)
     return agg, count
 
 
