@@ -2,6 +2,7 @@
 built independently: the full ansatz over all subdomains (no cover), differentiated
 by JAX, with the operator written out by hand."""
 
+import dataclasses
 import functools
 
 import equinox as eqx
@@ -14,6 +15,7 @@ import sympy as sp
 import pdedsl as pd
 from pdedsl import D, Dn
 from pdedsl.assemble import LinearSystem, assemble
+from pdedsl.assemble.system import PRODUCT_CHUNK_ROWS
 from pdedsl.solve import collocation
 
 x, y = pd.Symbol("x"), pd.Symbol("y")
@@ -213,6 +215,31 @@ def test_mv_rmv_match_dense(case, getkey):
         np.testing.assert_allclose(system.mv(e), dense[:, -1], rtol=1e-12, atol=1e-12)
 
 
+def test_chunked_products_match_dense(case, getkey):
+    """Products over row chunks (the default for assembled systems; here chunks of 7
+    rows, which divide neither system's row count, so the last chunk overlaps the
+    one before) equal the dense products, under JIT too."""
+    _, _, _, system, _, _, _, _ = case
+    assert system.chunk_rows == PRODUCT_CHUNK_ROWS > 0
+    chunked = dataclasses.replace(system, chunk_rows=7)
+    n, _ = system.shape
+    assert n % 7 != 0 and chunked._chunked()
+    J, K = system.num_subdomains, system.num_features
+    dense = np.asarray(system.dense())
+    a = jax.random.normal(getkey(), (J, K))
+    r = jax.random.normal(getkey(), (n,))
+    for s in (chunked, jax.jit(lambda s: s)(chunked)):
+        np.testing.assert_allclose(s.mv(a), dense @ np.asarray(a).ravel(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(s.rmv(r), (dense.T @ np.asarray(r)).reshape(J, K), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            s.rmv_squares(), (dense**2).sum(axis=0).reshape(J, K), rtol=1e-12, atol=1e-14
+        )
+    mv = jax.jit(lambda s, a: s.mv(a))(chunked, a)
+    np.testing.assert_allclose(mv, dense @ np.asarray(a).ravel(), rtol=1e-12, atol=1e-12)
+    rmv = jax.jit(lambda s, r: s.rmv(r))(chunked, r)
+    np.testing.assert_allclose(rmv, (dense.T @ np.asarray(r)).reshape(J, K), rtol=1e-12, atol=1e-12)
+
+
 def test_mv_jits(case):
     _, _, _, system, _, _, _, _ = case
     a = jnp.ones((system.num_subdomains, system.num_features))
@@ -296,3 +323,35 @@ def test_chunked_rows_equal_unchunked(monkeypatch):
     for a, b in zip(whole[1:], chunked[1:]):  # values, rhs: equal up to vectorised rounding
         assert a.shape == b.shape
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0, atol=1e-13 * float(np.abs(a).max()))
+
+
+def test_assembly_in_chunks_matches_blockwise_rows(monkeypatch):
+    """The single-buffer assembly (chunks written in place, the last chunk of each
+    block moved back to end at the block's end) gives the rows of each block, row
+    scaled, in block order."""
+    import importlib
+
+    asm = importlib.import_module("pdedsl.assemble.assemble")
+    x, y = pd.Symbol("x"), pd.Symbol("y")
+    u = pd.Function("u")(x, y)
+    domain = pd.Box([x, y], [0, 0], [1, 2])
+    problem = pd.Problem(
+        D(u, x, 2) + (1 + x) * D(u, y) == sp.cos(x * y) + 0.25,
+        domain,
+        [u.on(pd.boundary) == sp.exp(x)],
+    )
+    model = pd.FBPINN(pd.Grid(domain, (3, 2), 2.0), pd.Polynomial(3))
+    monkeypatch.setattr(asm, "_CHUNK_ROWS", 10)  # 63 equation rows: 6 full chunks and an overlapping 7th
+    blocks = collocation(problem, model, (9, 7), condition_points=23)  # 23 rows: 2 chunks, overlapping
+    system = assemble(model, blocks)
+    assert [g[0] for g in system.groups] == [name for name, _, _ in blocks]
+    for (_, form, points), (_, lo, hi) in zip(blocks, system.groups):
+        index, values, rhs = asm._rows_impl(model, form, jnp.asarray(points))
+        norms = np.sqrt(np.sum(np.asarray(values) ** 2, axis=(1, 2)))
+        assert hi - lo == len(points)
+        assert np.array_equal(np.asarray(system.index[lo:hi]), np.asarray(index))
+        np.testing.assert_allclose(np.asarray(system.row_scale[lo:hi]), 1 / norms, rtol=1e-12)
+        np.testing.assert_allclose(
+            np.asarray(system.values[lo:hi]), np.asarray(values) / norms[:, None, None], rtol=0, atol=1e-13
+        )
+        np.testing.assert_allclose(np.asarray(system.rhs[lo:hi]), np.asarray(rhs) / norms, rtol=1e-12)

@@ -11,7 +11,7 @@ from .basis import AbstractBasis
 from .decomposition import AbstractDecomposition
 from .windows import AbstractWindow, Constant, Cosine
 
-_CHUNK_POINTS = 16384
+_CHUNK_POINTS = 2048
 
 
 class FBPINN(eqx.Module):

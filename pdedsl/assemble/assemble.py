@@ -10,10 +10,11 @@ import jax.numpy as jnp
 
 from ..ansatz import FBPINN, evaluate
 from ..lower import CompiledLinearForm, apply_form
+from . import chunks
 from .sharding import shard_system, sharded_rows
-from .system import LinearSystem
+from .system import PRODUCT_CHUNK_ROWS, LinearSystem
 
-_CHUNK_ROWS = 16384
+_CHUNK_ROWS = 1024
 
 
 def _rows_impl(model: FBPINN, form: CompiledLinearForm, points):
@@ -54,6 +55,37 @@ def _sharded_rows(model, form, points, devices):
     return idx, val, b, extra
 
 
+def _scale(values, rhs, row_scaling: bool):
+    """Divide each row (and its rhs entry) by its norm; rows of zeros keep scale 1."""
+    if not row_scaling:
+        return values, rhs, jnp.ones_like(rhs)
+    norms = jnp.sqrt(jnp.sum(values**2, axis=(1, 2)))
+    scale = jnp.where(norms > 0, 1.0 / jnp.where(norms > 0, norms, 1.0), 1.0)
+    return values * scale[:, None, None], rhs * scale, scale
+
+
+@eqx.filter_jit
+def _assemble_local(model: FBPINN, forms, points, row_scaling: bool):
+    """(index, values, rhs, scale) of all blocks, written chunk by chunk into one
+    preallocated buffer (`chunks.fill_rows`), so that peak memory is the system
+    itself plus one chunk: stacking the chunks, dropping the padding and then
+    concatenating the blocks would each hold a second copy of the values."""
+
+    def rows(form, x):
+        index, derivs = evaluate(model, x, form.multi_indices)
+        return (index, *_scale(apply_form(form, derivs, x), form.rhs(x), row_scaling))
+
+    total = sum(p.shape[0] for p in points)
+    shapes = jax.eval_shape(lambda x: rows(forms[0], x), points[0][:1])
+    buf = tuple(jnp.zeros((total, *a.shape[1:]), a.dtype) for a in shapes)
+    start = 0
+    for form, pts in zip(forms, points):
+        fn = lambda lo, chunk, form=form, pts=pts: rows(form, chunks.rows(pts, lo, chunk))  # noqa: E731
+        buf = chunks.fill_rows(buf, fn, pts.shape[0], _CHUNK_ROWS, start)
+        start += pts.shape[0]
+    return buf
+
+
 def assemble(
     model: FBPINN,
     blocks: Sequence[tuple[str, CompiledLinearForm, jnp.ndarray]],
@@ -73,13 +105,29 @@ def assemble(
     rows with the points split across the devices and return a row-sharded system
     (each block padded with zero rows to a multiple of the device count).
     """
+    if not devices:
+        forms = tuple(form for _, form, _ in blocks)
+        points = tuple(jnp.asarray(pts) for _, _, pts in blocks)
+        index, values, rhs, scale = _assemble_local(model, forms, points, row_scaling)
+        groups, start = [], 0
+        for (name, _, _), pts in zip(blocks, points):
+            groups.append((name, start, start + pts.shape[0]))
+            start += pts.shape[0]
+        return LinearSystem(
+            values=values,
+            index=index,
+            rhs=rhs,
+            row_scale=scale,
+            num_subdomains=model.num_subdomains,
+            groups=tuple(groups),
+            levels=model.decomposition.levels,
+            centres=model.decomposition.centres,
+            chunk_rows=PRODUCT_CHUNK_ROWS,
+        )
     indices, values, rhs, groups = [], [], [], []
     start = 0
     for name, form, points in blocks:
-        if devices:
-            idx, val, b, extra = _sharded_rows(model, form, jnp.asarray(points), devices)
-        else:
-            (idx, val, b), extra = _rows(model, form, jnp.asarray(points)), 0
+        idx, val, b, extra = _sharded_rows(model, form, jnp.asarray(points), devices)
         indices.append(idx)
         values.append(val)
         rhs.append(b)
@@ -95,7 +143,7 @@ def assemble(
         model.decomposition.levels,
         model.decomposition.centres,
     )
-    return shard_system(system, devices) if devices else system
+    return shard_system(system, devices)
 
 
 @eqx.filter_jit

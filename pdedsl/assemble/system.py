@@ -12,6 +12,14 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
+from . import chunks
+
+# rows per chunk of the products of an assembled system. Besides bounding their
+# temporaries, chunks that fit in cache are faster: M^T (M v) for 3D Poisson, 16^3
+# subdomains, degree 4 (455,625 rows, 973 MB of values) took 0.25 s in chunks of
+# 2,048 to 8,192 rows, 0.42 s in chunks of 65,536 and 0.69 s in one go (2 cores).
+PRODUCT_CHUNK_ROWS = 4096
+
 
 class LinearSystem(eqx.Module):
     """Block-sparse rows of M (already row-scaled) and the right-hand side b.
@@ -26,6 +34,10 @@ class LinearSystem(eqx.Module):
         levels: (J,) level of each subdomain in a multilevel decomposition (or None).
         centres: (J, dim) centre of each subdomain (or None): coarse preconditioners
             use it to group neighbouring subdomains.
+        chunk_rows: if > 0, products run over chunks of this many rows, so that their
+            temporaries (the gathered coefficients, the scaled values: each as large as
+            `values`) stay one chunk in size. 0: in one go (sharded systems, whose
+            rows XLA splits across the devices instead).
     """
 
     values: Float[Array, "N P K"]
@@ -36,6 +48,7 @@ class LinearSystem(eqx.Module):
     groups: tuple[tuple[str, int, int], ...] = eqx.field(static=True)
     levels: Int[Array, " J"] | None = None
     centres: Float[Array, "J dim"] | None = None
+    chunk_rows: int = eqx.field(default=0, static=True)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -46,24 +59,54 @@ class LinearSystem(eqx.Module):
     def num_features(self) -> int:
         return self.values.shape[2]
 
+    def _chunked(self) -> bool:
+        return 0 < self.chunk_rows < self.values.shape[0]
+
     def mv(self, a: Float[Array, "J K"]) -> Float[Array, " N"]:
         """M a."""
-        return jnp.einsum("npk,npk->n", self.values, a[self.index])
+        if not self._chunked():
+            return jnp.einsum("npk,npk->n", self.values, a[self.index])
+
+        def part(lo, c):
+            return (
+                jnp.einsum("npk,npk->n", chunks.rows(self.values, lo, c), a[chunks.rows(self.index, lo, c)]),
+            )
+
+        out = (jnp.zeros(self.values.shape[0], jnp.result_type(self.values, a)),)
+        return chunks.fill_rows(out, part, self.values.shape[0], self.chunk_rows)[0]
+
+    def _rmv(self, weights, square: bool) -> Float[Array, "J K"]:
+        """sum over rows of weights[n] * values[n, p, :] (squared if `square`) into
+        the rows' subdomains."""
+        n, p, k = self.values.shape
+
+        def part(v, i, w):
+            v = v**2 if square else v
+            return jax.ops.segment_sum(
+                (v * w[:, None, None]).reshape(-1, k), i.reshape(-1), num_segments=self.num_subdomains
+            )
+
+        if not self._chunked():
+            return part(self.values, self.index, weights)
+        init = jnp.zeros((self.num_subdomains, k), jnp.result_type(self.values, weights))
+        return chunks.sum_rows(
+            init,
+            lambda lo, c, w: part(
+                chunks.rows(self.values, lo, c),
+                chunks.rows(self.index, lo, c),
+                chunks.rows(weights, lo, c) * w,
+            ),
+            n,
+            self.chunk_rows,
+        )
 
     def rmv(self, r: Float[Array, " N"]) -> Float[Array, "J K"]:
         """M^T r."""
-        contrib = self.values * r[:, None, None]
-        n, p, k = contrib.shape
-        return jax.ops.segment_sum(
-            contrib.reshape(n * p, k), self.index.reshape(n * p), num_segments=self.num_subdomains
-        )
+        return self._rmv(r, square=False)
 
     def rmv_squares(self) -> Float[Array, "J K"]:
         """Squared column norms of M."""
-        n, p, k = self.values.shape
-        return jax.ops.segment_sum(
-            (self.values**2).reshape(n * p, k), self.index.reshape(n * p), num_segments=self.num_subdomains
-        )
+        return self._rmv(jnp.ones(self.values.shape[0], self.values.dtype), square=True)
 
     def dense(self) -> Float[Array, "N JK"]:
         """M as a dense (N, J*K) matrix: for small systems and tests only."""

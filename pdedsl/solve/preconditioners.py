@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sps
 from jaxtyping import Array, Float
 
-from ..assemble import LinearSystem
+from ..assemble import LinearSystem, chunks
 
 _CHUNK_BYTES = 64 * 2**20
 
@@ -106,19 +106,15 @@ class ColumnScaling(AbstractPreconditioner):
 def block_gram(system: LinearSystem) -> Float[Array, "J K K"]:
     """Per-subdomain Gram matrices M_j^T M_j, accumulated over row chunks."""
     n, p, k = system.values.shape
-    chunk = max(1, min(n, _CHUNK_BYTES // (8 * p * k * k)))
-    pad = (-n) % chunk
-    vals = jnp.pad(system.values, ((0, pad), (0, 0), (0, 0))).reshape(-1, chunk, p, k)
-    idx = jnp.pad(system.index, ((0, pad), (0, 0))).reshape(-1, chunk, p)
 
-    def body(gram, xs):
-        v, i = xs
-        outer = jnp.einsum("npk,npl->npkl", v, v).reshape(-1, k, k)
-        return gram + jax.ops.segment_sum(outer, i.reshape(-1), num_segments=system.num_subdomains), None
+    def part(lo, chunk, weight):
+        v = chunks.rows(system.values, lo, chunk) * weight[:, None, None]
+        outer = jnp.einsum("npk,npl->npkl", v, chunks.rows(system.values, lo, chunk)).reshape(-1, k, k)
+        i = chunks.rows(system.index, lo, chunk).reshape(-1)
+        return jax.ops.segment_sum(outer, i, num_segments=system.num_subdomains)
 
     gram0 = jnp.zeros((system.num_subdomains, k, k), system.values.dtype)
-    gram, _ = jax.lax.scan(body, gram0, (vals, idx))
-    return gram
+    return chunks.sum_rows(gram0, part, n, max(1, _CHUNK_BYTES // (8 * p * k * k)))
 
 
 def _filtered_inverse_sqrt(gram, rtol):
@@ -322,14 +318,16 @@ def _box_inverses(system, box, slot, rows, q: int, rtol: float):
         f = f * inv_d[:, None]
         return f @ f.T, dropped - jnp.sum(d == 0)
 
-    # batches of boxes (lax.map's own `batch_size` hung here in jax 0.10 when one of
-    # its outputs was unused); padding boxes have no rows and give zero blocks
+    # batches of boxes, written in place (lax.map's own `batch_size` hung here in
+    # jax 0.10 when one of its outputs was unused)
     batch = max(1, min(32, _CHUNK_BYTES // (8 * rows.shape[1] * q * k)))
-    extra = (-count) % batch
-    ids = jnp.pad(jnp.arange(count), (0, extra), constant_values=-1).reshape(-1, batch)
-    rws = jnp.pad(rows, ((0, extra), (0, 0)), constant_values=-1).reshape(-1, batch, rows.shape[1])
-    inverses, dropped = jax.lax.map(lambda xs: jax.vmap(one)(*xs), (ids, rws))
-    return inverses.reshape(-1, q * k, q * k)[:count], jnp.sum(dropped)
+    out = (jnp.zeros((count, q * k, q * k), system.values.dtype), jnp.zeros((count,), jnp.int32))
+
+    def part(lo, chunk):
+        return jax.vmap(one)(lo + jnp.arange(chunk), chunks.rows(rows, lo, chunk))
+
+    inverses, dropped = chunks.fill_rows(out, part, count, batch)
+    return inverses, jnp.sum(dropped)
 
 
 class BoxSchwarz(AbstractPreconditioner):
@@ -735,10 +733,7 @@ class TwoLevel(AbstractPreconditioner):
         coarse_rows = _coarse_rows(system, self.coefficients, agg, count)
         import scipy.sparse.linalg as spl
 
-        from .sparse import to_scipy
-
-        mz = to_scipy(coarse_rows)
-        ac = (mz.T @ mz).tocsc()
+        ac = _coarse_gram(coarse_rows).tocsc()
         # a relative shift keeps the factorisation defined if two coarse functions
         # (nearly) coincide on the collocation points
         shift = max(float(ac.diagonal().max()), 1e-300) * 1e-12
@@ -761,22 +756,50 @@ class TwoLevel(AbstractPreconditioner):
         )
 
 
+def _coarse_gram(coarse_rows: LinearSystem, nonzeros: int = 2**23) -> sps.csr_matrix:
+    """`(M Z)^T (M Z)` on the host, summed over row chunks of about `nonzeros` entries
+    (one scipy matrix of all of M Z, with its index arrays and the copies the product
+    makes, took about 10 GB at 32^3 subdomains, degree 4 in 3D)."""
+    from .sparse import to_scipy
+
+    n, p, kc = coarse_rows.values.shape
+    step = max(1, nonzeros // (p * kc))
+    total = None
+    for lo in range(0, n, step):
+        part = to_scipy(
+            LinearSystem(
+                values=coarse_rows.values[lo : lo + step],
+                index=coarse_rows.index[lo : lo + step],
+                rhs=coarse_rows.rhs[lo : lo + step],
+                row_scale=coarse_rows.row_scale[lo : lo + step],
+                num_subdomains=coarse_rows.num_subdomains,
+                groups=(),
+            )
+        )
+        gram = (part.T @ part).tocsr()
+        total = gram if total is None else total + gram
+    return total
+
+
 @eqx.filter_jit
 def _coarse_rows(system, coeffs, agg, count):
     # row chunks: gathering the coefficients for all rows at once would hold an
     # (N, P, K, Kc) array (10 GB at 16^3 subdomains, degree 4 in 3D)
     n, p, k = system.values.shape
     kc = coeffs.shape[-1]
-    chunk = max(1, min(n, _CHUNK_BYTES // (8 * p * k * kc)))
-    pad = (-n) % chunk
-    vals = jnp.pad(system.values, ((0, pad), (0, 0), (0, 0))).reshape(-1, chunk, p, k)
-    idx = jnp.pad(system.index, ((0, pad), (0, 0))).reshape(-1, chunk, p)
-    values = jax.lax.map(lambda xs: jnp.einsum("npk,npkm->npm", xs[0], coeffs[xs[1]]), (vals, idx))
+
+    def part(lo, chunk):
+        idx = chunks.rows(system.index, lo, chunk)
+        return (jnp.einsum("npk,npkm->npm", chunks.rows(system.values, lo, chunk), coeffs[idx]),)
+
+    out = (jnp.zeros((n, p, kc), system.values.dtype),)
+    (values,) = chunks.fill_rows(out, part, n, max(1, _CHUNK_BYTES // (8 * p * k * kc)))
     return LinearSystem(
-        values=values.reshape(-1, p, kc)[:n],
+        values=values,
         index=agg[system.index].astype(system.index.dtype),
         rhs=jnp.zeros_like(system.rhs),
         row_scale=jnp.ones_like(system.rhs),
         num_subdomains=count,
         groups=(),
+        chunk_rows=system.chunk_rows,
     )
