@@ -42,9 +42,6 @@ def _rows_impl(model: FBPINN, form: CompiledLinearForm, points):
     return index, values, form.rhs(points)
 
 
-_rows = eqx.filter_jit(_rows_impl)
-
-
 def _sharded_rows(model, form, points, devices):
     (idx, val, b), extra = sharded_rows(lambda pts: _rows_impl(model, form, pts), points, devices)
     if extra:  # padding rows: zero, so they change nothing

@@ -165,14 +165,20 @@ class _Schwarz(BuiltPreconditioner):
         return False
 
     def normal(self, r):
-        k = r.shape[1]
-        valid = self.members >= 0
-        safe = jnp.where(valid, self.members, 0)
-        rs = (r * self.scale)[safe] * valid[..., None]  # (patches, Q, K)
-        z = jnp.einsum("pab,pb->pa", self.inverses, rs.reshape(rs.shape[0], -1))
-        z = z.reshape(rs.shape) * valid[..., None]
-        out = jax.ops.segment_sum(z.reshape(-1, k), safe.reshape(-1), num_segments=r.shape[0])
-        return out * self.scale
+        return _patch_sum(self.members, self.inverses, r * self.scale) * self.scale
+
+
+def _patch_sum(members, inverses, r):
+    """sum over patches p of E_p inverses[p] E_p^T r: gather each patch's members'
+    entries of r (J, K), multiply by the patch's dense block, scatter-add back.
+    `members` (patches, Q) lists each patch's subdomains, -1 for padding."""
+    k = r.shape[1]
+    valid = members >= 0
+    safe = jnp.where(valid, members, 0)
+    rs = r[safe] * valid[..., None]  # (patches, Q, K)
+    z = jnp.einsum("pab,pb->pa", inverses, rs.reshape(rs.shape[0], -1))
+    z = z.reshape(rs.shape) * valid[..., None]
+    return jax.ops.segment_sum(z.reshape(-1, k), safe.reshape(-1), num_segments=r.shape[0])
 
 
 class AdditiveSchwarz(AbstractPreconditioner):
@@ -245,16 +251,7 @@ class _Boxes(BuiltPreconditioner):
         return False
 
     def normal(self, r):
-        k = r.shape[1]
-        out = jnp.zeros_like(r)
-        for members, inverses in zip(self.members, self.inverses):
-            valid = members >= 0
-            safe = jnp.where(valid, members, 0)
-            rs = (r[safe] * valid[..., None]).reshape(safe.shape[0], -1)
-            z = jnp.einsum("bqr,br->bq", inverses, rs)
-            z = z.reshape(*safe.shape, k) * valid[..., None]
-            out = out + jax.ops.segment_sum(z.reshape(-1, k), safe.reshape(-1), num_segments=r.shape[0])
-        return out
+        return sum(_patch_sum(m, f, r) for m, f in zip(self.members, self.inverses))
 
 
 def _box_partition(centres, levels, size: int, offset: int):
