@@ -145,18 +145,11 @@ def assemble(
 
 @eqx.filter_jit
 def _finish(indices, values, rhs, num_subdomains, groups, row_scaling, levels, centres):
-    index = jnp.concatenate(indices)
-    vals = jnp.concatenate(values)
-    b = jnp.concatenate(rhs)
-    if row_scaling:
-        norms = jnp.sqrt(jnp.sum(vals**2, axis=(1, 2)))
-        scale = jnp.where(norms > 0, 1.0 / jnp.where(norms > 0, norms, 1.0), 1.0)
-    else:
-        scale = jnp.ones_like(b)
+    vals, b, scale = _scale(jnp.concatenate(values), jnp.concatenate(rhs), row_scaling)
     return LinearSystem(
-        values=vals * scale[:, None, None],
-        index=index,
-        rhs=b * scale,
+        values=vals,
+        index=jnp.concatenate(indices),
+        rhs=b,
         row_scale=scale,
         num_subdomains=num_subdomains,
         groups=groups,
