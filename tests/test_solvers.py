@@ -355,3 +355,46 @@ def test_box_schwarz_errors(system2d):
 
     with pytest.raises(ValueError, match="centres"):
         build(pd.BoxSchwarz(), dataclasses.replace(system2d, centres=None))
+
+
+def _poisson_3d(basis, decomposition=None):
+    xs = [pd.Symbol(c) for c in "xyz"]
+    v = pd.Function("v")(*xs)
+    exact = sp.sin(sp.pi * xs[0]) * sp.sin(sp.pi * xs[1]) * sp.sin(sp.pi * xs[2])
+    domain = pd.Box(xs, [0, 0, 0], [1, 1, 1])
+    f = -sum(sp.diff(exact, c, 2) for c in xs)
+    problem = pd.Problem(-sum(D(v, c, 2) for c in xs) == f, domain, [v.on(pd.boundary) == 0])
+    dec = pd.Grid(domain, 2, 2.0) if decomposition is None else decomposition(domain)
+    return problem, pd.FBPINN(dec, basis), exact
+
+
+def test_auto_choice_by_size_dimension_and_basis():
+    # thresholds shrunk so that small systems take every branch
+    small = pd.Auto(dense_unknowns=10, sparse_unknowns_3d=20)
+    one_d = assemble(MODEL, collocation(PROBLEM, MODEL, 120))
+    assert isinstance(pd.Auto().choose(one_d), pd.DenseLeastSquares)
+    assert isinstance(small.choose(one_d, MODEL), pd.SparseNormal)  # no sparse limit in 1D/2D
+    problem, model, _ = _poisson_3d(pd.Polynomial(2))
+    system = assemble(model, collocation(problem, model, (8, 8, 8)))
+    assert isinstance(pd.Auto(dense_unknowns=10).choose(system, model), pd.SparseNormal)
+    chosen = small.choose(system, model)
+    assert isinstance(chosen, pd.CGNormal)
+    assert isinstance(chosen.preconditioner, pd.TwoLevel)
+    assert isinstance(chosen.preconditioner.local, pd.BoxSchwarz)
+    # without the model, with random features or with a multilevel decomposition: LSMR
+    assert isinstance(small.choose(system), pd.LSMR)
+    _, tanh, _ = _poisson_3d(pd.RandomFeatures(10))
+    assert isinstance(small.choose(system, tanh), pd.LSMR)
+    _, ml, _ = _poisson_3d(pd.Polynomial(2), lambda d: pd.Multilevel(d, levels=2))
+    assert isinstance(small.choose(system, ml), pd.LSMR)
+
+
+def test_auto_large_3d_choice_solves():
+    problem, model, exact = _poisson_3d(pd.Polynomial(4), lambda d: pd.Grid(d, 3, 2.0))
+    points = (16, 16, 16)
+    sol = pd.solve(problem, model, points=points, solver=pd.Auto(dense_unknowns=10, sparse_unknowns_3d=20))
+    assert sol.info["solver"].startswith("CG") and "TwoLevel" in sol.info["solver"]
+    reference = pd.solve(problem, model, points=points, solver=pd.DenseLeastSquares())
+    p = problem.domain.sample((12, 12, 12))
+    assert np.linalg.norm(sol(p) - reference(p)) <= 1e-5 * np.linalg.norm(reference(p))
+    assert sol.errors(exact)["rel_l2"] < 1e-2

@@ -242,7 +242,7 @@ def solve(
     t1 = time.perf_counter()
     if schedule is None:
         if isinstance(solver, Auto):
-            solver = solver.choose(system)
+            solver = solver.choose(system, model)
         say(f"pdedsl: assembled in {t1 - t0:.2f} s; solving with {solver.name}")
         if hasattr(solver, "bind"):
             solver = solver.bind(model)
