@@ -1,10 +1,17 @@
-"""Why `pd.Auto()` leaves the sparse factorisation for large 3D systems: on the
-`poisson-3d-large` problem with 8^3 subdomains of degree 4 (17,920 unknowns, 37^3
-points), `SparseNormal()` against `CGNormal(TwoLevel(local=BoxSchwarz()),
-rtol=1e-7)` (Auto's choice above `sparse_unknowns_3d`), each in its own process
-so that the peak memory is its own. Not part of `run_all.py`; about 4 minutes:
+"""Where `pd.Auto()` should leave the sparse factorisation: `SparseNormal()`
+against the two-level CG on Poisson problems, each solve in its own process so
+that the peak memory is its own (cold times, 2 cores). Not part of `run_all.py`.
 
-    python benchmarks/auto_choice.py
+    python benchmarks/auto_choice.py                # 3D, 8^3 subdomains of degree 4 (4 minutes)
+    python benchmarks/auto_choice.py 2d-64-deg2 ... # the 2D cases below
+
+- `3d-8-deg4`: the `poisson-3d-large` problem, 8^3 subdomains of degree 4 (17,920
+  unknowns, 37^3 points) against `CGNormal(TwoLevel(local=BoxSchwarz()),
+  rtol=1e-7)`, Auto's choice in 3D above `sparse_unknowns_3d`.
+- `2d-N-degP`: 2D Poisson with u = sin(pi x) sin(pi y) e^x (the
+  `preconditioner-scaling` problem) on N^2 subdomains of degree P, against the
+  same CG with `TwoLevel(local=MultiplicativeSchwarz())` (the 2D advice in
+  docs/solving.md) and with `TwoLevel(local=BoxSchwarz())`.
 """
 
 import pathlib
@@ -18,36 +25,63 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 SOLVERS = {
     "sparse normal": "pd.SparseNormal()",
     "CG + two-level (box Schwarz), rtol 1e-7": "pd.CGNormal(pd.TwoLevel(local=pd.BoxSchwarz()), rtol=1e-7)",
+    "CG + two-level (multiplicative Schwarz), rtol 1e-7": (
+        "pd.CGNormal(pd.TwoLevel(local=pd.MultiplicativeSchwarz()), rtol=1e-7)"
+    ),
 }
 
 
-def one(expr):
+def case(name):
+    import sympy as sp
+
+    import pdedsl as pd
+    from pdedsl import D
+
+    if name == "3d-8-deg4":
+        import poisson_3d_large
+
+        problem, exact, domain = poisson_3d_large.setup()
+        return problem, exact, pd.FBPINN(pd.Grid(domain, 8, 2.0), pd.Polynomial(4)), (37, 37, 37)
+    side, degree = (int(part.removeprefix("deg")) for part in name.removeprefix("2d-").split("-"))
+    x, y = pd.Symbol("x"), pd.Symbol("y")
+    u = pd.Function("u")(x, y)
+    exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.exp(x)
+    f = sp.diff(exact, x, 2) + sp.diff(exact, y, 2)
+    domain = pd.Box([x, y], [0, 0], [1, 1])
+    problem = pd.Problem(D(u, x, 2) + D(u, y, 2) == f, domain=domain, conditions=[u.on(pd.boundary) == 0])
+    n = (degree + 3) * side + 3
+    return problem, exact, pd.FBPINN(pd.Grid(domain, side, 2.0), pd.Polynomial(degree)), (n, n)
+
+
+def one(name, expr):
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    import poisson_3d_large
-
     import pdedsl as pd
 
-    problem, exact, domain = poisson_3d_large.setup()
-    model = pd.FBPINN(pd.Grid(domain, 8, 2.0), pd.Polynomial(4))
+    problem, exact, model, points = case(name)
     solver = eval(expr, {"pd": pd})
     start = time.perf_counter()
-    sol = pd.solve(problem, model, points=(37, 37, 37), solver=solver)
+    sol = pd.solve(problem, model, points=points, solver=solver)
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     print(
-        f"rel_l2 {sol.errors(exact, n=40**3)['rel_l2']:.2e}, iterations {sol.info['iterations']}, "
-        f"wall {wall:.1f} s (cold), peak RSS {peak:.2f} GB"
+        f"{model.num_unknowns} unknowns: rel_l2 {sol.errors(exact, n=40_000)['rel_l2']:.2e}, "
+        f"iterations {sol.info['iterations']}, wall {wall:.1f} s (cold), peak RSS {peak:.2f} GB"
     )
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--one":
-        one(sys.argv[2])
+    if len(sys.argv) > 3 and sys.argv[1] == "--one":
+        one(sys.argv[2], sys.argv[3])
     else:
-        for name, expr in SOLVERS.items():
-            out = subprocess.run(
-                [sys.executable, __file__, "--one", expr], capture_output=True, text=True, check=True
-            )
-            print(f"{name}: {out.stdout.strip()}", flush=True)
+        for name in sys.argv[1:] or ["3d-8-deg4"]:
+            names = list(SOLVERS)
+            if name.startswith("3d"):
+                names.remove("CG + two-level (multiplicative Schwarz), rtol 1e-7")
+            for label in names:
+                out = subprocess.run(
+                    [sys.executable, __file__, "--one", name, SOLVERS[label]], capture_output=True, text=True
+                )
+                result = out.stdout.strip() or f"failed: {out.stderr.strip().splitlines()[-1]}"
+                print(f"{name}, {label}: {result}", flush=True)

@@ -16,7 +16,10 @@ class Auto(AbstractSolver):
       `DenseLeastSquares()` — exact, and the only choice that is robust to the
       near-dependent columns of random features (cond(M) ~ 1e16);
     - otherwise, up to `sparse_unknowns_3d` unknowns in three or more dimensions
-      (no limit in one or two): `SparseNormal()` — a sparse direct solve of the
+      (no limit in one or two, where it stays affordable and exact: at 98,304
+      unknowns of degree 2 in 2D it takes 17 s, the two-level CG 11 s; at
+      28,672 of degree 6, 26 s against the CG's 43 s, whose rtol 1e-7 also
+      costs accuracy, 8.6e-10 vs 2.2e-13): `SparseNormal()` — a sparse direct solve of the
       column-scaled, regularised normal equations, the fastest method in our 2D
       benchmarks (`benchmarks/RESULTS.md`): on laplace-multiscale (11,520
       unknowns) it reaches rel_l2 6.7e-6 in 5.7 s warm, against 10.3 s for CG +
@@ -28,8 +31,8 @@ class Auto(AbstractSolver):
       one-level grid; `LSMR(BlockFilter())` otherwise (random features, multilevel
       decompositions, or a system without its model). On 3D Poisson with 8^3
       subdomains of degree 4 (17,920 unknowns; `python benchmarks/auto_choice.py`)
-      both reach rel_l2 1.93e-5: the factorisation in 101 s with a 4.2 GB peak,
-      the two-level CG in 85 iterations, 24.6 s and 1.0 GB (cold, 2 cores). At
+      both reach rel_l2 1.94e-5: the factorisation in 85 s with a 4.2 GB peak,
+      the two-level CG in 85 iterations, 21.4 s and 1.0 GB (cold, 2 cores). At
       16^3 (143,360 unknowns) the CG takes 181 iterations and 3.1 GB to rtol
       1e-6 (`poisson-3d-large`); the factorisation was not tried there (with fill
       growing like the square of the unknowns, about 64 x 4.2 GB). Below the
