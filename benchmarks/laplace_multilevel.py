@@ -29,8 +29,8 @@ from pdedsl import D  # noqa: E402
 OVERLAP = 3.0
 
 
-def run(quick=False):
-    levels, points, cap = (4, 64, 500) if quick else (7, 320, 1000)
+def setup(levels):
+    """The problem for `levels` levels (frequencies 2^1 .. 2^(levels-1)): (problem, exact, domain)."""
     x, y = pd.Symbol("x"), pd.Symbol("y")
     u = pd.Function("u")(x, y)
     ws = [2**i for i in range(1, levels)]
@@ -38,6 +38,12 @@ def run(quick=False):
     f = sp.diff(exact, x, 2) + sp.diff(exact, y, 2)
     domain = pd.Box([x, y], [0, 0], [1, 1])
     problem = pd.Problem(D(u, x, 2) + D(u, y, 2) == f, domain=domain, conditions=[u.on(pd.boundary) == 0])
+    return problem, exact, domain
+
+
+def run(quick=False):
+    levels, points, cap = (4, 64, 500) if quick else (7, 320, 1000)
+    problem, exact, domain = setup(levels)
     test = domain.sample((200, 200))
     records = []
 

@@ -14,25 +14,23 @@ least-squares solution and of 50 CG iterations. Not part of `run_all.py`; about 
     python benchmarks/multilevel_spectrum.py
 """
 
-import numpy as np
-import sympy as sp
+import pathlib
+import sys
 
-import pdedsl as pd
-from pdedsl import D
-from pdedsl.solve import collocation
-from pdedsl.solve.sparse import to_scipy
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import laplace_multilevel  # noqa: E402
+
+import pdedsl as pd  # noqa: E402
+from pdedsl.solve import collocation  # noqa: E402
+from pdedsl.solve.sparse import to_scipy  # noqa: E402
 
 LEVELS, POINTS = 5, 80
 
 
 def system_matrix(overlap):
-    x, y = pd.Symbol("x"), pd.Symbol("y")
-    u = pd.Function("u")(x, y)
-    ws = [2**i for i in range(1, LEVELS)]
-    exact = sum(sp.sin(w * sp.pi * x) * sp.sin(w * sp.pi * y) for w in ws) / len(ws)
-    f = sp.diff(exact, x, 2) + sp.diff(exact, y, 2)
-    domain = pd.Box([x, y], [0, 0], [1, 1])
-    problem = pd.Problem(D(u, x, 2) + D(u, y, 2) == f, domain=domain, conditions=[u.on(pd.boundary) == 0])
+    problem, exact, domain = laplace_multilevel.setup(LEVELS)
     model = pd.FBPINN(pd.Multilevel(domain, levels=LEVELS, overlap=overlap), pd.Polynomial(2))
     system = pd.assemble(model, collocation(problem, model, (POINTS, POINTS)), row_scaling="auto")
     levels = np.repeat(np.asarray(system.levels), system.num_features)

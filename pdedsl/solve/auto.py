@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from ..ansatz import Grid, Polynomial
 from ..assemble import LinearSystem
 from .base import AbstractSolver, SolverResult
 from .dense import DenseLeastSquares
+from .iterative import LSMR, CGNormal
+from .preconditioners import BlockFilter, BoxSchwarz, TwoLevel
 from .sparse import SparseNormal
 
 
@@ -60,10 +63,6 @@ class Auto(AbstractSolver):
 
 
 def _iterative(model) -> AbstractSolver:
-    from ..ansatz import Grid, Polynomial
-    from .iterative import LSMR, CGNormal
-    from .preconditioners import BlockFilter, BoxSchwarz, TwoLevel
-
     if model is not None and isinstance(model.basis, Polynomial) and isinstance(model.decomposition, Grid):
         return CGNormal(TwoLevel(local=BoxSchwarz()), rtol=1e-7, max_steps=5000)
     return LSMR(BlockFilter())
