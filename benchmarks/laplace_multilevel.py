@@ -74,7 +74,7 @@ def run(quick=False):
     model = pd.FBPINN(pd.Grid(domain, finest, OVERLAP), pd.Polynomial(2))
     solver = pd.CGNormal(pd.TwoLevel(local=pd.BoxSchwarz()), rtol=1e-6, max_steps=cap)
     one(
-        f"CG-normal + two-level (box Schwarz) [finest level alone: {finest}x{finest}, quadratic]",
+        f"CG-normal + two-level (box Schwarz, boxes of 4) [finest level alone: {finest}x{finest}, quadratic]",
         model,
         solver,
     )

@@ -298,10 +298,13 @@ def test_two_level_errors_are_clear():
         pd.TwoLevel(aggregate=0)
 
 
-def test_box_schwarz_is_the_sum_of_the_box_inverses(system2d):
-    """Boxes of 2 per axis on each level, on the grid and on the grid shifted by one
-    subdomain; each box's block of A = M^T M inverted (after unit diagonal scaling)."""
-    built = build(pd.BoxSchwarz(rtol=1e-12), system2d)
+@pytest.mark.parametrize("size", [2, 3, None])
+def test_box_schwarz_is_the_sum_of_the_box_inverses(system2d, size):
+    """Boxes of `size` per axis on each level (4 by default in 2D), on the grid and on
+    the grid shifted by half a box; each box's block of A = M^T M inverted (after unit
+    diagonal scaling)."""
+    built = build(pd.BoxSchwarz(size=size, rtol=1e-12), system2d)
+    side = 4 if size is None else size
     dense = np.asarray(system2d.dense())
     a = dense.T @ dense
     k = system2d.num_features
@@ -313,8 +316,8 @@ def test_box_schwarz_is_the_sum_of_the_box_inverses(system2d):
         sel = np.flatnonzero(levels == level)
         # integer position on the level's grid
         ij = np.stack([np.unique(centres[sel, a].round(9), return_inverse=True)[1] for a in (0, 1)], 1)
-        for offset in (0, 1):
-            keys = (ij + offset) // 2
+        for offset in (0, side // 2):
+            keys = (ij + offset) // side
             for key in np.unique(keys, axis=0):
                 members = sel[(keys == key).all(axis=1)]
                 cols = (members[:, None] * k + np.arange(k)).ravel()
@@ -348,6 +351,11 @@ def test_box_schwarz_beats_block_jacobi_in_3d():
     assert its["box"] * 3 < its["block"], its
 
 
+def test_box_schwarz_default_size_by_dimension():
+    assert [pd.BoxSchwarz().box_size(d) for d in (1, 2, 3, 4)] == [4, 4, 2, 2]
+    assert pd.BoxSchwarz(size=3).box_size(3) == 3
+
+
 def test_box_schwarz_errors(system2d):
     with pytest.raises(ValueError, match="size"):
         pd.BoxSchwarz(size=0)
@@ -370,10 +378,29 @@ def _poisson_3d(basis, decomposition=None):
 
 def test_auto_choice_by_size_dimension_and_basis():
     # thresholds shrunk so that small systems take every branch
-    small = pd.Auto(dense_unknowns=10, sparse_unknowns_3d=20)
+    small = pd.Auto(dense_unknowns=10, sparse_unknowns_2d=20, sparse_unknowns_3d=20)
     one_d = assemble(MODEL, collocation(PROBLEM, MODEL, 120))
     assert isinstance(pd.Auto().choose(one_d), pd.DenseLeastSquares)
-    assert isinstance(small.choose(one_d, MODEL), pd.SparseNormal)  # no sparse limit in 1D/2D
+    assert isinstance(small.choose(one_d, MODEL), pd.SparseNormal)  # no sparse limit in 1D
+    # 2D: the two-level CG for polynomials on a grid past the limit; SparseNormal otherwise
+    y = pd.Symbol("y")
+    v = pd.Function("v")(x, y)
+    dom2 = pd.Box([x, y], [0, 0], [1, 1])
+    prob2 = pd.Problem(D(v, x, 2) + D(v, y, 2) == 1, domain=dom2, conditions=[v.on(pd.boundary) == 0])
+    grid2 = pd.FBPINN(pd.Grid(dom2, 3, 2.0), pd.Polynomial(2))
+    sys2 = assemble(grid2, collocation(prob2, grid2, (12, 12)))
+    assert isinstance(pd.Auto(dense_unknowns=10).choose(sys2, grid2), pd.SparseNormal)
+    chosen2 = small.choose(sys2, grid2)
+    assert isinstance(chosen2, pd.CGNormal) and isinstance(chosen2.preconditioner, pd.TwoLevel)
+    assert isinstance(small.choose(sys2), pd.SparseNormal)
+    sol2 = pd.solve(prob2, grid2, points=(12, 12), solver=small)
+    assert sol2.info["solver"].startswith("CG") and "TwoLevel" in sol2.info["solver"]
+    ref2 = pd.solve(prob2, grid2, points=(12, 12), solver=pd.DenseLeastSquares())
+    p2 = dom2.sample((9, 9))
+    assert np.linalg.norm(sol2(p2) - ref2(p2)) <= 1e-5 * np.linalg.norm(ref2(p2))
+    assert isinstance(
+        small.choose(sys2, pd.FBPINN(pd.Grid(dom2, 3, 2.0), pd.RandomFeatures(6))), pd.SparseNormal
+    )
     problem, model, _ = _poisson_3d(pd.Polynomial(2))
     system = assemble(model, collocation(problem, model, (8, 8, 8)))
     assert isinstance(pd.Auto(dense_unknowns=10).choose(system, model), pd.SparseNormal)

@@ -18,51 +18,63 @@ class Auto(AbstractSolver):
     - up to `dense_unknowns` unknowns (and a dense matrix under `dense_bytes`):
       `DenseLeastSquares()` — exact, and the only choice that is robust to the
       near-dependent columns of random features (cond(M) ~ 1e16);
-    - otherwise, up to `sparse_unknowns_3d` unknowns in three or more dimensions
-      (no limit in one or two, where it stays affordable and exact: at 98,304
-      unknowns of degree 2 in 2D it takes 17 s, the two-level CG 11 s; at
-      28,672 of degree 6, 26 s against the CG's 43 s, whose rtol 1e-7 also
-      costs accuracy, 8.6e-10 vs 2.2e-13): `SparseNormal()` — a sparse direct solve of the
-      column-scaled, regularised normal equations, the fastest method in our 2D
-      benchmarks (`benchmarks/RESULTS.md`): on laplace-multiscale (11,520
-      unknowns) it reaches rel_l2 6.7e-6 in 5.7 s warm, against 10.3 s for CG +
-      additive Schwarz (186 iterations, same error) and 55 s for LSMR + block
-      filter (3,000 iterations without meeting its tolerance);
-    - beyond that (3D grids, where the factorisation's fill grows like the square
-      of the unknowns): CG on the normal equations with
-      `TwoLevel(local=BoxSchwarz())`, to `rtol=1e-7`, for polynomial bases on a
-      one-level grid; `LSMR(BlockFilter())` otherwise (random features, multilevel
-      decompositions, or a system without its model). On 3D Poisson with 8^3
-      subdomains of degree 4 (17,920 unknowns; `python benchmarks/auto_choice.py`)
-      both reach rel_l2 1.94e-5: the factorisation in 85 s with a 4.2 GB peak,
-      the two-level CG in 85 iterations, 21.4 s and 1.0 GB (cold, 2 cores). At
-      16^3 (143,360 unknowns) the CG takes 181 iterations and 3.1 GB to rtol
-      1e-6 (`poisson-3d-large`); the factorisation was not tried there (with fill
-      growing like the square of the unknowns, about 64 x 4.2 GB). Below the
-      threshold the factorisation wins: at 10,752 unknowns (wave-2p1d, 3D
-      space-time, degree 5) it took 34 s against 147 s for CG + additive Schwarz.
+    - otherwise `SparseNormal()` — a sparse direct solve of the column-scaled,
+      regularised normal equations, exact and the fastest method on mid-sized
+      systems (`benchmarks/RESULTS.md`): on laplace-multiscale (11,520 unknowns)
+      it reaches rel_l2 6.7e-6 in 5.7 s warm, against 10.3 s for CG + additive
+      Schwarz (186 iterations, same error) and 55 s for LSMR + block filter
+      (3,000 iterations without meeting its tolerance) — always in one dimension,
+      in two up to `sparse_unknowns_2d` unknowns, and in three or more up to
+      `sparse_unknowns_3d`;
+    - beyond that, for polynomial bases on a one-level grid: CG on the normal
+      equations with `TwoLevel(local=BoxSchwarz())` to `rtol=1e-7`, whose cost
+      grows linearly where the factorisation's grows faster. Measured with
+      `python benchmarks/auto_choice.py CASE` (cold, 2 cores, each solve in its
+      own process; Poisson on a grid of subdomains):
+
+      | case | SparseNormal | two-level CG |
+      |---|---|---|
+      | 2D, 16^2 x degree 8 (11,520 unknowns; laplace-multiscale) | 9.3 s, 1.4 GB, rel_l2 6.7e-6 | 20.6 s, 0.9 GB, 6.7e-6 |
+      | 2D, 96^2 x degree 2 (55,296) | 8.6 s, 1.7 GB | 10.2 s, 1.0 GB |
+      | 2D, 128^2 x degree 2 (98,304) | 17.3 s, 3.0 GB | 14.0 s, 1.3 GB |
+      | 2D, 256^2 x degree 2 (393,216) | 219 s, 17.7 GB | 40 s, 2.7 GB |
+      | 2D, 32^2 x degree 6 (28,672) | 25.8 s, 2.9 GB, rel_l2 2.2e-13 | 23.3 s, 0.9 GB, 1.5e-9 |
+      | 2D, 48^2 x degree 6 (64,512) | 115 s, 8.6 GB, 1.2e-14 | 46 s, 1.4 GB, 3.8e-9 |
+      | 3D, 8^3 x degree 4 (17,920) | 85 s, 4.2 GB | 21.4 s, 1.0 GB |
+
+      (the same rel_l2 where only one is given). At 16^3 subdomains of degree 4
+      in 3D (143,360 unknowns) the CG takes 181 iterations and 3.1 GB to rtol
+      1e-6 (`poisson-3d-large`). Below the 3D threshold the factorisation wins:
+      at 10,752 unknowns (wave-2p1d, 3D space-time, degree 5) it took 34 s
+      against 147 s for CG + additive Schwarz. Random features, multilevel
+      decompositions and systems without their model keep `SparseNormal()` in
+      2D (robust to near-dependent columns) and get `LSMR(BlockFilter())` in 3D.
     """
 
     dense_unknowns: int = 3000
     dense_bytes: int = 2 * 2**30
+    sparse_unknowns_2d: int = 60_000
     sparse_unknowns_3d: int = 12_000
 
     def choose(self, system: LinearSystem, model=None) -> AbstractSolver:
         """The solver for `system`; `model` (the ansatz it was assembled from) lets
-        it pick a coarse-space preconditioner for large 3D systems."""
+        it pick a coarse-space preconditioner for large 2D and 3D systems."""
         n, m = system.shape
         if m <= self.dense_unknowns and n * m * 8 <= self.dense_bytes:
             return DenseLeastSquares()
         dim = 1 if system.centres is None else int(system.centres.shape[-1])
-        if dim <= 2 or m <= self.sparse_unknowns_3d:
+        polynomial_grid = (
+            model is not None
+            and isinstance(model.basis, Polynomial)
+            and isinstance(model.decomposition, Grid)
+        )
+        if dim == 1 or (dim == 2 and (m <= self.sparse_unknowns_2d or not polynomial_grid)):
             return SparseNormal()
-        return _iterative(model)
+        if dim >= 3 and m <= self.sparse_unknowns_3d:
+            return SparseNormal()
+        if polynomial_grid:
+            return CGNormal(TwoLevel(local=BoxSchwarz()), rtol=1e-7, max_steps=5000)
+        return LSMR(BlockFilter())
 
     def __call__(self, system: LinearSystem) -> SolverResult:
         return self.choose(system)(system)
-
-
-def _iterative(model) -> AbstractSolver:
-    if model is not None and isinstance(model.basis, Polynomial) and isinstance(model.decomposition, Grid):
-        return CGNormal(TwoLevel(local=BoxSchwarz()), rtol=1e-7, max_steps=5000)
-    return LSMR(BlockFilter())

@@ -333,6 +333,14 @@ class BoxSchwarz(AbstractPreconditioner):
     The subdomains of each level are grouped into boxes of `size` per axis, twice:
     on the grid of boxes and on that grid shifted by half a box, so that (for
     `size=2`) every pair of neighbouring subdomains lies together in some box.
+    By default (`size=None`) boxes are 4 per axis in one and two dimensions and 2
+    in three or more: in 2D the larger boxes capture the coupling of wide windows
+    and of high degrees at little cost (under `TwoLevel`, 2D Poisson with 32^2
+    subdomains of degree 6: 556 iterations and 43 s with boxes of 2, 147 and 23 s
+    with boxes of 4; 64^2 subdomains of quadratics with overlap 3: 97 and 40
+    iterations; 64^2 and 128^2 of degree 2 with overlap 2: 14 and 13 iterations
+    with boxes of 2, 10 and 10 with boxes of 4, in the same time), while in 3D a
+    box of 4^3 subdomains of degree 4 would hold 2,240 unknowns.
     Each box's block of the normal matrix is inverted exactly (a pseudo-inverse
     filtered at `rtol`, relative to its largest singular value after unit column
     scaling), and the preconditioner is the sum of all boxes' inverses.
@@ -347,13 +355,19 @@ class BoxSchwarz(AbstractPreconditioner):
     under JIT (the blocks, a batch of boxes at a time).
     """
 
-    size: int = 2
+    size: int | None = None
     rtol: float = 1e-7
     host = True
 
     def __check_init__(self):
-        if int(self.size) < 1:
-            raise ValueError(f"BoxSchwarz needs size >= 1, got {self.size}.")
+        if self.size is not None and int(self.size) < 1:
+            raise ValueError(f"BoxSchwarz needs size >= 1 (or None for the default), got {self.size}.")
+
+    def box_size(self, dim: int) -> int:
+        """The box size used in `dim` dimensions."""
+        if self.size is not None:
+            return int(self.size)
+        return 4 if dim <= 2 else 2
 
     def build(self, system, levels=None):
         if system.centres is None:
@@ -361,7 +375,7 @@ class BoxSchwarz(AbstractPreconditioner):
         centres = np.asarray(system.centres)
         index = np.asarray(system.index)
         active = np.asarray(jnp.any(system.values != 0, axis=-1))
-        size = int(self.size)
+        size = self.box_size(centres.shape[1])
         offsets = [0] if size == 1 else [0, size // 2]
         members, inverses, dropped = [], [], 0
         for offset in offsets:
