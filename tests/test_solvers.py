@@ -393,6 +393,12 @@ def test_auto_choice_by_size_dimension_and_basis():
     chosen2 = small.choose(sys2, grid2)
     assert isinstance(chosen2, pd.CGNormal) and isinstance(chosen2.preconditioner, pd.TwoLevel)
     assert isinstance(small.choose(sys2), pd.SparseNormal)
+    # a cut domain (an L) keeps the factorisation in 2D
+    ell = dom2 - pd.Box([x, y], [0.5, 0.5], [1, 1])
+    prob_l = pd.Problem(D(v, x, 2) + D(v, y, 2) == 1, domain=ell, conditions=[v.on(pd.boundary) == 0])
+    grid_l = pd.FBPINN(pd.Grid(ell, 4, 2.0), pd.Polynomial(2))
+    sys_l = assemble(grid_l, collocation(prob_l, grid_l, (12, 12)))
+    assert isinstance(small.choose(sys_l, grid_l), pd.SparseNormal)
     sol2 = pd.solve(prob2, grid2, points=(12, 12), solver=small)
     assert sol2.info["solver"].startswith("CG") and "TwoLevel" in sol2.info["solver"]
     ref2 = pd.solve(prob2, grid2, points=(12, 12), solver=pd.DenseLeastSquares())
@@ -425,3 +431,65 @@ def test_auto_large_3d_choice_solves():
     p = problem.domain.sample((12, 12, 12))
     assert np.linalg.norm(sol(p) - reference(p)) <= 1e-5 * np.linalg.norm(reference(p))
     assert sol.errors(exact)["rel_l2"] < 1e-2
+
+
+class _NegativeDiagonal(pd.ColumnScaling):
+    def build(self, system, levels=None):
+        from pdedsl.solve.preconditioners import BuiltPreconditioner
+
+        d = super().build(system, levels).d
+
+        class _Neg(BuiltPreconditioner):
+            d: jax.Array
+
+            @property
+            def has_right(self):
+                return False
+
+            def normal(self, r):
+                return -(self.d**2) * r
+
+        return _Neg(d=d)
+
+
+def test_cg_breakdown_is_reported_not_mistaken_for_convergence():
+    """r^T P r < 0 (a preconditioner that is not positive definite) stops CG as a
+    failure with `breakdown` set; pd.solve says so and names the fix."""
+    system = assemble(MODEL, collocation(PROBLEM, MODEL, 120))
+    res = pd.CGNormal(_NegativeDiagonal(), rtol=1e-10, max_steps=100)(system)
+    assert bool(res.breakdown) and not bool(res.success)
+    assert int(res.iterations) <= 1
+    with pytest.raises(pd.SolveError, match="broke down"):
+        pd.solve(PROBLEM, MODEL, points=120, solver=pd.CGNormal(_NegativeDiagonal(), max_steps=100))
+    ok = pd.CGNormal(pd.ColumnScaling(), rtol=1e-10, max_steps=5000)(system)
+    assert not bool(ok.breakdown)
+
+
+def test_auto_falls_back_to_the_factorisation_when_its_iterative_choice_fails():
+    y = pd.Symbol("y")
+    v = pd.Function("v")(x, y)
+    dom = pd.Box([x, y], [0, 0], [1, 1])
+    exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y)
+    prob = pd.Problem(
+        D(v, x, 2) + D(v, y, 2) == sp.diff(exact, x, 2) + sp.diff(exact, y, 2),
+        domain=dom,
+        conditions=[v.on(pd.boundary) == 0],
+    )
+    model = pd.FBPINN(pd.Grid(dom, 3, 2.0), pd.Polynomial(4))
+    # the iterative choice capped at 2 iterations cannot converge
+    auto = pd.Auto(dense_unknowns=10, sparse_unknowns_2d=20, max_steps=2)
+    sol = pd.solve(prob, model, points=(20, 20), solver=auto)
+    assert sol.info["success"] and sol.info["solver"] == "SparseNormal"
+    failed = sol.info["fallback_from"]
+    assert failed["solver"].startswith("CGNormal") and failed["iterations"] == 2
+    assert sol.errors(exact)["rel_l2"] < 1e-3
+    # no fallback above the limit: the failure is reported
+    with pytest.raises(pd.SolveError, match="without meeting its tolerance"):
+        pd.solve(
+            prob,
+            model,
+            points=(20, 20),
+            solver=pd.Auto(dense_unknowns=10, sparse_unknowns_2d=20, max_steps=2, fallback_unknowns_2d=20),
+        )
+    # and none needed when the choice converges
+    assert pd.solve(prob, model, points=(20, 20)).info["fallback_from"] is None

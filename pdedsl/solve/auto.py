@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..ansatz import Grid, Polynomial
 from ..assemble import LinearSystem
+from ..geometry import Box
 from .base import AbstractSolver, SolverResult
 from .dense import DenseLeastSquares
 from .iterative import LSMR, CGNormal
@@ -26,7 +27,8 @@ class Auto(AbstractSolver):
       (3,000 iterations without meeting its tolerance) — always in one dimension,
       in two up to `sparse_unknowns_2d` unknowns, and in three or more up to
       `sparse_unknowns_3d`;
-    - beyond that, for polynomial bases on a one-level grid: CG on the normal
+    - beyond that, for polynomial bases on a one-level grid (in 2D: over a box
+      domain): CG on the normal
       equations with `TwoLevel(local=BoxSchwarz())` to `rtol=1e-7`, whose cost
       grows linearly where the factorisation's grows faster. Measured with
       `python benchmarks/auto_choice.py CASE` (cold, 2 cores, each solve in its
@@ -47,14 +49,24 @@ class Auto(AbstractSolver):
       1e-6 (`poisson-3d-large`). Below the 3D threshold the factorisation wins:
       at 10,752 unknowns (wave-2p1d, 3D space-time, degree 5) it took 34 s
       against 147 s for CG + additive Schwarz. Random features, multilevel
-      decompositions and systems without their model keep `SparseNormal()` in
-      2D (robust to near-dependent columns) and get `LSMR(BlockFilter())` in 3D.
+      decompositions, cut domains and systems without their model keep
+      `SparseNormal()` in 2D (robust to near-dependent columns); in 3D random
+      features, multilevel decompositions and systems without their model get
+      `LSMR(BlockFilter())`. On a cut domain (an L-shape: 12^2 subdomains of
+      degree 8, 5,355 unknowns) the two-level CG stalls at rel_l2 3.4e-3 where
+      the factorisation reaches 6.6e-4.
     """
 
     dense_unknowns: int = 3000
     dense_bytes: int = 2 * 2**30
     sparse_unknowns_2d: int = 60_000
     sparse_unknowns_3d: int = 12_000
+    # where an iterative choice fails, `pd.solve` solves again with SparseNormal() up
+    # to these sizes (about 8 GB: 256^2 quadratics in 2D, 393,216 unknowns, took 17.7
+    # GB; 8^3 of degree 4 in 3D, 17,920, took 4.2 GB)
+    fallback_unknowns_2d: int = 200_000
+    fallback_unknowns_3d: int = 24_000
+    max_steps: int = 5000  # of the iterative choices
 
     def choose(self, system: LinearSystem, model=None) -> AbstractSolver:
         """The solver for `system`; `model` (the ansatz it was assembled from) lets
@@ -68,13 +80,30 @@ class Auto(AbstractSolver):
             and isinstance(model.basis, Polynomial)
             and isinstance(model.decomposition, Grid)
         )
-        if dim == 1 or (dim == 2 and (m <= self.sparse_unknowns_2d or not polynomial_grid)):
+        # in 2D only on a box: on cut domains (subdomains partly outside, e.g. an L) the
+        # CG's accuracy stalls short of the factorisation's (helmholtz-lshape, 12^2
+        # subdomains of degree 8: rel_l2 3.4e-3 at rtol 1e-7, no progress past it, vs 6.6e-4)
+        on_box = polynomial_grid and isinstance(model.decomposition.domain, Box)
+        if dim == 1 or (dim == 2 and (m <= self.sparse_unknowns_2d or not on_box)):
             return SparseNormal()
         if dim >= 3 and m <= self.sparse_unknowns_3d:
             return SparseNormal()
         if polynomial_grid:
-            return CGNormal(TwoLevel(local=BoxSchwarz()), rtol=1e-7, max_steps=5000)
-        return LSMR(BlockFilter())
+            return CGNormal(TwoLevel(local=BoxSchwarz()), rtol=1e-7, max_steps=self.max_steps)
+        return LSMR(BlockFilter(), max_steps=self.max_steps)
+
+    def fallback(self, system: LinearSystem, chosen: AbstractSolver) -> AbstractSolver | None:
+        """What to solve `system` with when `chosen` (this Auto's choice) failed:
+        `SparseNormal()` after an iterative solver, where the factorisation should fit
+        in memory (`fallback_unknowns_2d` / `_3d`); None otherwise."""
+        if isinstance(chosen, (DenseLeastSquares, SparseNormal)):
+            return None
+        dim = 1 if system.centres is None else int(system.centres.shape[-1])
+        limit = self.fallback_unknowns_2d if dim <= 2 else self.fallback_unknowns_3d
+        return SparseNormal() if system.shape[1] <= limit else None
 
     def __call__(self, system: LinearSystem) -> SolverResult:
-        return self.choose(system)(system)
+        chosen = self.choose(system)
+        result = chosen(system)
+        backup = None if bool(result.success) else self.fallback(system, chosen)
+        return result if backup is None else backup(system)

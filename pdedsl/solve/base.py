@@ -23,6 +23,10 @@ class SolverResult(eqx.Module):
     setup_s: float | None = eqx.field(static=True, default=None)
     success: Array | bool = True
     message: str = eqx.field(static=True, default="")
+    # the iteration stopped because a quantity that must be positive was not (CG: the
+    # preconditioned residual r^T P r < 0, a preconditioner that is not positive
+    # definite in floating point)
+    breakdown: Array | bool = False
 
 
 class AbstractSolver(eqx.Module):

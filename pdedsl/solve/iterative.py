@@ -287,8 +287,12 @@ class CGNormal(_PreconditionedIterative):
     `rtol` times its initial value (success), after `max_steps`, or when the
     residual grows a million-fold above its best (rounding has taken over); it
     returns the best iterate seen, so running past the attainable accuracy cannot
-    ruin the answer. (We use our own loop: lineax's CG has no such safeguard, and
-    on a degree-8 Legendre Poisson problem it diverged to 1e98 after stagnating.)
+    ruin the answer. It also stops, failing, if `r^T P r` turns negative (a
+    preconditioner that is not positive definite in floating point, e.g. a block
+    pseudo-inverse filtered at 1e-12 on near-dependent columns): a breakdown,
+    reported as such (`SolverResult.breakdown`), never mistaken for convergence.
+    (We use our own loop: lineax's CG has no such safeguard, and on a degree-8
+    Legendre Poisson problem it diverged to 1e98 after stagnating.)
     """
 
     preconditioner: AbstractPreconditioner = ColumnScaling()
@@ -317,7 +321,9 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
 
     def cond(c):
         k, _, _, _, g, _, best_g, _, _ = c
-        return (k < self.max_steps) & (g > tol) & jnp.isfinite(g) & (g <= 1e12 * best_g)
+        # g < 0: the preconditioner is not positive definite in floating point (a
+        # breakdown, not convergence; never accepted as the best iterate)
+        return (k < self.max_steps) & (g > tol) & jnp.isfinite(g) & (g <= 1e12 * best_g) & (g >= 0)
 
     def body(c):
         k, x, r, p, g, best_x, best_g, best_k, hist = c
@@ -333,7 +339,7 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         z = pre.normal(r)
         g_new = dot(r, z)
         p = z + (g_new / g) * p
-        better = g_new < best_g
+        better = (g_new < best_g) & (g_new >= 0)
         best_x = jnp.where(better, x, best_x)
         best_k = jnp.where(better, k + 1, best_k)
         hist = hist.at[k + 1].set(jnp.sqrt(jnp.abs(g_new / g0)))
@@ -344,7 +350,7 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
     hist0 = jnp.full((self.max_steps + 1,), jnp.nan, g0.dtype).at[0].set(1.0)
     init = (jnp.array(0), x0, r0, z0, g0, x0, g0, jnp.array(0), hist0)
     k, _, _, _, g, best_x, best_g, best_k, hist = jax.lax.while_loop(cond, body, init)
-    ok = best_g <= tol
+    ok = (best_g <= tol) & (g0 >= 0)
     result = _finish(
         system,
         best_x,
@@ -353,6 +359,7 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         f"CG on the normal equations (CGLS form), {self.preconditioner.name} preconditioner",
         filtered=pre.filtered,
     )
+    result = eqx.tree_at(lambda r: r.breakdown, result, ~ok & ((g < 0) | (g0 < 0)))
     return eqx.tree_at(lambda r: r.history, result, hist, is_leaf=lambda x: x is None)
 
 

@@ -240,13 +240,28 @@ def solve(
     system = assemble(model, blocks, row_scaling=row_scaling, devices=devs)
     system = eqx.tree_at(lambda s: s.values, system, system.values.block_until_ready())
     t1 = time.perf_counter()
+    fallback = None
     if schedule is None:
-        if isinstance(solver, Auto):
-            solver = solver.choose(system, model)
+        auto = solver if isinstance(solver, Auto) else None
+        if auto is not None:
+            solver = auto.choose(system, model)
         say(f"pdedsl: assembled in {t1 - t0:.2f} s; solving with {solver.name}")
         if hasattr(solver, "bind"):
             solver = solver.bind(model)
         result = solver(system)
+        backup = None if auto is None or bool(result.success) else auto.fallback(system, solver)
+        if backup is not None:
+            fallback = {
+                "solver": solver.name,
+                "message": result.message,
+                "iterations": None if result.iterations is None else int(result.iterations),
+                "seconds": time.perf_counter() - t1,
+            }
+            say(
+                f"pdedsl: {solver.name} did not converge ({fallback['iterations']} iterations); "
+                f"solving again with {backup.name}"
+            )
+            solver, result = backup, backup(system)
         stages = None
     else:
         # Auto chooses per stage: the stages' systems are much smaller than the whole
@@ -262,6 +277,9 @@ def solve(
     finite = bool(jnp.all(jnp.isfinite(coeffs)))
     success = bool(result.success) and finite
     message = result.message if finite else result.message + "; non-finite coefficients"
+    breakdown = bool(result.breakdown)
+    if breakdown:
+        message += "; breakdown: the preconditioned residual r^T P r turned negative"
     info = {
         "solver": solver.name if schedule is None else f"{schedule} with {stages[0]['solver']}",
         "solver_message": message,
@@ -289,8 +307,18 @@ def solve(
     }
     if stages is not None:
         info["stages"] = stages
+    info["fallback_from"] = fallback
     if throw and not success:
-        if info["iterations"] is not None:
+        if breakdown:
+            how = (
+                f"broke down after {info['iterations']} iterations: its preconditioner is not positive "
+                "definite in floating point"
+            )
+            fix = (
+                "filter the preconditioner's blocks more strongly (its rtol, e.g. pd.BoxSchwarz(rtol=1e-7)), "
+                "or use a direct solver (pd.SparseNormal(), pd.DenseLeastSquares())"
+            )
+        elif info["iterations"] is not None:
             how = (
                 f"stopped after {info['iterations']} iterations without meeting its tolerance "
                 f"(relative residual {info['relative_residual']:.2e})"
