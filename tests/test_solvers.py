@@ -416,6 +416,10 @@ def test_auto_choice_by_size_dimension_and_basis():
     assert isinstance(chosen.preconditioner.local, pd.BoxSchwarz)
     # without the model, with random features or with a multilevel decomposition: LSMR
     assert isinstance(small.choose(system), pd.LSMR)
+    # called on a system, Auto falls back to the factorisation when LSMR fails
+    capped = pd.Auto(dense_unknowns=10, sparse_unknowns_3d=20, max_steps=2)
+    assert not bool(capped.choose(system)(system).success)
+    assert bool(capped(system).success)
     _, tanh, _ = _poisson_3d(pd.RandomFeatures(10))
     assert isinstance(small.choose(system, tanh), pd.LSMR)
     _, ml, _ = _poisson_3d(pd.Polynomial(2), lambda d: pd.Multilevel(d, levels=2))

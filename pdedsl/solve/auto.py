@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from ..ansatz import Grid, Polynomial
 from ..assemble import LinearSystem
 from ..geometry import Box
@@ -102,8 +104,25 @@ class Auto(AbstractSolver):
         limit = self.fallback_unknowns_2d if dim <= 2 else self.fallback_unknowns_3d
         return SparseNormal() if system.shape[1] <= limit else None
 
-    def __call__(self, system: LinearSystem) -> SolverResult:
-        chosen = self.choose(system)
+    def run(self, chosen: AbstractSolver, system: LinearSystem, say=None):
+        """Solve `system` with `chosen` (this Auto's choice, bound to its model where
+        needed) and, if that fails, with `fallback`'s solver. Returns the solver that
+        produced the result, the result, and the failed attempt (its solver, message,
+        iterations and seconds) or None."""
+        t0 = time.perf_counter()
         result = chosen(system)
         backup = None if bool(result.success) else self.fallback(system, chosen)
-        return result if backup is None else backup(system)
+        if backup is None:
+            return chosen, result, None
+        failed = {
+            "solver": chosen.name,
+            "message": result.message,
+            "iterations": None if result.iterations is None else int(result.iterations),
+            "seconds": time.perf_counter() - t0,
+        }
+        if say is not None:
+            say(f"pdedsl: {chosen.name} did not converge; solving again with {backup.name}")
+        return backup, backup(system), failed
+
+    def __call__(self, system: LinearSystem) -> SolverResult:
+        return self.run(self.choose(system), system)[1]

@@ -248,20 +248,10 @@ def solve(
         say(f"pdedsl: assembled in {t1 - t0:.2f} s; solving with {solver.name}")
         if hasattr(solver, "bind"):
             solver = solver.bind(model)
-        result = solver(system)
-        backup = None if auto is None or bool(result.success) else auto.fallback(system, solver)
-        if backup is not None:
-            fallback = {
-                "solver": solver.name,
-                "message": result.message,
-                "iterations": None if result.iterations is None else int(result.iterations),
-                "seconds": time.perf_counter() - t1,
-            }
-            say(
-                f"pdedsl: {solver.name} did not converge ({fallback['iterations']} iterations); "
-                f"solving again with {backup.name}"
-            )
-            solver, result = backup, backup(system)
+        if auto is None:
+            result = solver(system)
+        else:
+            solver, result, fallback = auto.run(solver, system, say)
         stages = None
     else:
         # Auto chooses per stage: the stages' systems are much smaller than the whole
