@@ -339,8 +339,10 @@ class BoxSchwarz(AbstractPreconditioner):
     subdomains of degree 6: 556 iterations and 43 s with boxes of 2, 147 and 23 s
     with boxes of 4; 64^2 subdomains of quadratics with overlap 3: 97 and 40
     iterations; 64^2 and 128^2 of degree 2 with overlap 2: 14 and 13 iterations
-    with boxes of 2, 10 and 10 with boxes of 4, in the same time), while in 3D a
-    box of 4^3 subdomains of degree 4 would hold 2,240 unknowns.
+    with boxes of 2, 10 and 10 with boxes of 4, in the same time), while in 3D
+    the boxes' factorisations dominate (8^3 subdomains of degree 4: 85 iterations,
+    18 s, 1.0 GB with boxes of 2; 37 iterations, 111 s, 2.7 GB with boxes of 4;
+    and 273 iterations with boxes of 3; `benchmarks/auto_choice.py`, cold).
     Each box's block of the normal matrix is inverted exactly (a pseudo-inverse
     filtered at `rtol`, relative to its largest singular value after unit column
     scaling), and the preconditioner is the sum of all boxes' inverses.
