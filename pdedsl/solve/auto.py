@@ -76,7 +76,7 @@ class Auto(AbstractSolver):
         n, m = system.shape
         if m <= self.dense_unknowns and n * m * 8 <= self.dense_bytes:
             return DenseLeastSquares()
-        dim = 1 if system.centres is None else int(system.centres.shape[-1])
+        dim = _dimension(system)
         polynomial_grid = (
             model is not None
             and isinstance(model.basis, Polynomial)
@@ -100,7 +100,7 @@ class Auto(AbstractSolver):
         in memory (`fallback_unknowns_2d` / `_3d`); None otherwise."""
         if isinstance(chosen, (DenseLeastSquares, SparseNormal)):
             return None
-        dim = 1 if system.centres is None else int(system.centres.shape[-1])
+        dim = _dimension(system)
         limit = self.fallback_unknowns_2d if dim <= 2 else self.fallback_unknowns_3d
         return SparseNormal() if system.shape[1] <= limit else None
 
@@ -126,3 +126,8 @@ class Auto(AbstractSolver):
 
     def __call__(self, system: LinearSystem) -> SolverResult:
         return self.run(self.choose(system), system)[1]
+
+
+def _dimension(system: LinearSystem) -> int:
+    """The system's spatial dimension (1 when it carries no subdomain centres)."""
+    return 1 if system.centres is None else int(system.centres.shape[-1])
