@@ -23,6 +23,7 @@ ORDER = [
     "heat-marching",
     "laplace-multiscale",
     "laplace-multilevel",
+    "laplace-multilevel-regularised",
     "preconditioner-scaling",
     "scaling",
     "burgers",

@@ -19,6 +19,7 @@ BENCHMARKS = {
     "oscillator-solvers": "oscillator_solvers.py",
     "laplace-multiscale": "laplace_multiscale.py",
     "laplace-multilevel": "laplace_multilevel.py",
+    "laplace-multilevel-regularised": "laplace_multilevel_regularised.py",
     "scaling": "scaling.py",
     "heat-marching": "heat_marching.py",
     "burgers": "burgers.py",

@@ -69,7 +69,13 @@ def test_new_benchmarks_are_registered():
     from pdedsl.cli import BENCHMARKS
 
     run_all = (BENCH / "run_all.py").read_text()
-    for name in ("helmholtz-lshape", "poisson-fem", "time-to-accuracy", "preconditioner-scaling"):
+    for name in (
+        "helmholtz-lshape",
+        "poisson-fem",
+        "time-to-accuracy",
+        "preconditioner-scaling",
+        "laplace-multilevel-regularised",
+    ):
         assert (BENCH / BENCHMARKS[name]).is_file()
         assert f'"{name}"' in run_all  # part of the suite that regenerates RESULTS.md
 

@@ -497,3 +497,23 @@ def test_auto_falls_back_to_the_factorisation_when_its_iterative_choice_fails():
         )
     # and none needed when the choice converges
     assert pd.solve(prob, model, points=(20, 20)).info["fallback_from"] is None
+
+
+@pytest.mark.parametrize("lam", [1e-6, 1e-3])
+def test_sparse_normal_without_refinement_is_the_tikhonov_solution(system2d, lam):
+    """refine=0 gives the solution of the column-scaled, regularised normal equations
+    (M_s^T M_s + lam I) y = M_s^T b, a = y / ||columns||, computed densely here; the
+    default refinement moves it towards the unregularised least-squares solution."""
+    m = np.asarray(system2d.dense())
+    b = np.asarray(system2d.rhs)
+    norms = np.linalg.norm(m, axis=0)
+    ms = m / norms
+    y = np.linalg.solve(ms.T @ ms + lam * np.eye(ms.shape[1]), ms.T @ b)
+    want = (y / norms).reshape(system2d.num_subdomains, system2d.num_features)
+    got = np.asarray(pd.SparseNormal(regularisation=lam, refine=0)(system2d).coefficients)
+    assert np.linalg.norm(got - want) <= 1e-8 * np.linalg.norm(want)
+    # the damping costs residual; refinement wins most of it back
+    res = lambda c: np.linalg.norm(m @ np.asarray(c).reshape(-1) - b)
+    refined = pd.SparseNormal(regularisation=lam, refine=3)(system2d).coefficients
+    exact = np.linalg.lstsq(m, b, rcond=None)[0]
+    assert res(exact) <= res(refined) < res(got)

@@ -41,6 +41,12 @@ class SparseNormal(AbstractSolver):
     SVD. The normal matrix is as sparse as the subdomain overlap graph, so this is
     the method of choice for 2D problems up to ~1e5 unknowns on a CPU. It runs on
     the host (NumPy/SciPy), outside JIT.
+
+    For a redundant ansatz, a larger `regularisation` and `refine=0` can be more
+    accurate: the refinement restores the near-null directions it damps. On the
+    7-level `laplace-multilevel` ansatz, `SparseNormal(regularisation=1e-4, refine=0)`
+    gives rel_l2 6.7e-3 against 0.43 for the default
+    (`benchmarks/laplace_multilevel_regularised.py`).
     """
 
     regularisation: float = 1e-12
