@@ -14,6 +14,9 @@ on theta) ride along as one extra "subdomain" block that every row touches.
 optimistix drives the iteration (`optx.least_squares` with an `AbstractGaussNewton`
 whose descent is ours); the linear solves run through `jax.pure_callback`, so any
 pdedsl solver -- including host-side ones such as `SparseNormal` -- can be used.
+Undamped Gauss-Newton on one device takes the same steps without the callback
+(`_HostGaussNewton`: residual and Jacobian jitted, solve on the host, update
+jitted): a jitted solver called from inside the callback can hang.
 """
 
 from __future__ import annotations
@@ -479,12 +482,10 @@ class GaussNewton(_AbstractGaussNewton):
         linear_solver: solves each linearised least-squares problem; default `pd.Auto()`
             (dense SVD for small systems, sparse normal equations for large ones).
             `pd.LSMR(...)`, `pd.CGNormal(...)`, ... with their preconditioners work too.
-            Known problem: the linear solves run inside the jitted step, through a
-            host callback, and there an iterative solver whose preconditioner is built
-            under JIT (`BlockFilter`, the default of `LSMR`; `BoxSchwarz`) can hang on
-            CPU. It hung on a 2D problem with 4 x 4 subdomains of degree 4; 2 x 2 worked
-            (jax 0.10.2). `pd.Auto()`, `pd.DenseLeastSquares()`, `pd.SparseNormal()`
-            and `pd.LSMR(pd.ColumnScaling())` did not hang.
+            On one device the linear solves run on the host between jitted steps.
+            (`LevenbergMarquardt` still solves inside its jitted step, through a
+            callback, and there an iterative solver whose preconditioner builds under
+            JIT can hang: see its docstring.)
         rtol, atol, ftol: converged when a step is small (`||dy|| <= rtol ||y|| + atol`,
             2-norms over coefficients and parameters), or when an accepted step lowers the
             squared residual by less than a fraction `ftol` (the least-squares minimum
@@ -526,7 +527,12 @@ class VariableProjection(AbstractNonlinearSolver):
     `P_perp (dR/dtheta)` (`P_perp` projects out the range of the linear system).
 
     Args:
-        linear_solver: the linear solver (default `pd.Auto()`).
+        linear_solver: the linear solver (default `pd.Auto()`). Known problem: each
+            trial step solves inside the jitted step, through a host callback, and
+            there an iterative solver whose preconditioner builds under JIT
+            (`pd.LSMR()` with its default `BlockFilter()`, `BoxSchwarz`) can hang on
+            CPU. It hung on a 2D problem with 4 x 4 subdomains of degree 4 (jax 0.10.2),
+            where `pd.Auto()`, `pd.DenseLeastSquares()` and `pd.SparseNormal()` did not.
         data_weight: as for `pd.GaussNewton`.
         rtol, atol: optimistix's termination test on the parameters and the reduced
             residual (elementwise: a step below `atol + rtol * |value|`).
@@ -684,10 +690,45 @@ def _flat(y):
     return jnp.concatenate([jnp.ravel(y[0]), jnp.ravel(y[1])])
 
 
+@eqx.filter_jit
+def _linearised(rm: ResidualModel, y):
+    """The Jacobian system at `y` (right-hand side: the residual) and the loss there."""
+    r = rm.residual(y)
+    return rm.jacobian(y, r), 0.5 * jnp.sum(r**2)
+
+
+@eqx.filter_jit
+def _newton_update(rm: ResidualModel, y, delta):
+    return jax.tree_util.tree_map(lambda a, d: a - d, y, rm.split(delta))
+
+
+class _HostGaussNewton:
+    """optimistix's undamped Gauss-Newton steps (learning rate 1, every step accepted)
+    with the linear solve run on the host between jitted pieces: step k returns the
+    point of step k - 1 (y0 first), its loss and the number of accepted steps, and
+    solves for the next point, as `_step` does."""
+
+    def __init__(self, rm, run, y0):
+        self.rm, self.run, self.next, self.accepted = rm, run, y0, 0
+
+    def step(self):
+        y = self.next
+        system, loss = _linearised(self.rm, y)
+        delta, _ = _run(self.run, system)  # the host solver records its success
+        self.next = _newton_update(self.rm, y, jnp.asarray(delta, system.values.dtype))
+        self.accepted += 1
+        return y, loss, self.accepted
+
+
 def _iterate(opt, rm, y0, solver, recorder, say):
     """optimistix's Gauss-Newton / Levenberg-Marquardt steps, driven from Python so
     that every step is reported; our own termination test (see `GaussNewton`)."""
-    state = _init(opt, rm, y0)
+    in_graph = isinstance(opt.descent.run, _InGraphSolve)
+    # undamped Gauss-Newton on one device: the same steps, with the linear solve on the
+    # host between two jitted pieces instead of in a callback inside the step (a jitted
+    # solver run from that callback can hang: see `GaussNewton`)
+    host = None if in_graph or opt.descent.damped else _HostGaussNewton(rm, opt.descent.run, y0)
+    state = _init(opt, rm, y0) if host is None else None
     y = y0
     loss0 = float(0.5 * jnp.sum(_residual(rm, y0) ** 2))
     history = [{"step": 0, "residual": float(np.sqrt(2 * loss0)), "step_norm": None, "accepted": True}]
@@ -699,11 +740,13 @@ def _iterate(opt, rm, y0, solver, recorder, say):
     n_accepted = 0
     best, since_best = (loss0, y0), 0
     loss = loss0
-    in_graph = isinstance(opt.descent.run, _InGraphSolve)
     solves = 0
     for k in range(1, solver.max_steps + 2):
         n_solves = len(recorder.history)
-        y, state, loss, acc, linear = _step(opt, rm, y, state)
+        if host is None:
+            y, state, loss, acc, linear = _step(opt, rm, y, state)
+        else:
+            y, loss, acc = host.step()
         loss = float(loss)
         if in_graph:  # the step's linear solve ran inside it: record it here
             count, its, lin_ok, step_ok = (np.asarray(v) for v in linear)
