@@ -307,7 +307,8 @@ def test_gauss_newton_with_an_iterative_linear_solver_in_2d():
     """GaussNewton(linear_solver=LSMR()) on a 2D problem with 4 x 4 subdomains used to
     hang: the jitted BlockFilter build, called from the callback inside the jitted
     step, never finished. The solve now runs on the host between jitted pieces; run in
-    a subprocess with a time limit so that a regression fails instead of hanging."""
+    a subprocess with a time limit so that a regression fails instead of hanging.
+    Auto sees the dimension and binds TwoLevel to the model, as for a linear problem."""
     script = textwrap.dedent(
         """
         import jax, sympy as sp
@@ -325,14 +326,29 @@ def test_gauss_newton_with_an_iterative_linear_solver_in_2d():
             [v.on(pd.boundary) == exact],
         )
         model = pd.FBPINN(pd.Grid(problem.domain, (4, 4), 2.0), pd.Polynomial(4))
-        lsmr = pd.solve(problem, model, solver=pd.GaussNewton(linear_solver=pd.LSMR()))
         auto = pd.solve(problem, model)
-        print(lsmr.errors(exact)["rel_l2"], auto.errors(exact)["rel_l2"], lsmr.info["nonlinear_steps"])
+        print(auto.errors(exact)["rel_l2"], auto.info["linear_solvers"][0])
+        # Auto past its (lowered) 2D limit: two-level CG, bound to the model; a
+        # TwoLevel given by the user is bound too (it needs the model)
+        for lin in [
+            pd.LSMR(),
+            pd.Auto(dense_unknowns=100, sparse_unknowns_2d=100),
+            pd.CGNormal(pd.TwoLevel(local=pd.BoxSchwarz()), rtol=1e-9),
+        ]:
+            s = pd.solve(problem, model, solver=pd.GaussNewton(linear_solver=lin))
+            print(s.errors(exact)["rel_l2"], s.info["linear_solvers"][0], s.info["nonlinear_steps"])
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    err_lsmr, err_auto, steps = (float(v) for v in out.stdout.split()[-3:])
-    assert steps <= 8
-    # degree 4 limits both to ~9e-5; the LSMR solves must not cost accuracy
-    assert err_auto < 2e-4 and abs(err_lsmr - err_auto) <= 1e-2 * err_auto
+    lines = [line.split() for line in out.stdout.strip().splitlines()[-4:]]
+    err_auto, direct = float(lines[0][0]), lines[0][1]
+    assert direct == "DenseLeastSquares" and err_auto < 2e-4  # degree 4 limits it to ~9e-5
+    assert [line[1] for line in lines[1:]] == [
+        "LSMR(BlockFilter)",
+        "CGNormal(TwoLevel)",
+        "CGNormal(TwoLevel)",
+    ]
+    for err, _, steps in lines[1:]:
+        # the iterative solves must not cost accuracy or steps
+        assert int(steps) <= 8 and abs(float(err) - err_auto) <= 1e-2 * err_auto

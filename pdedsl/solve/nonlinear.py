@@ -266,17 +266,37 @@ class _Recorder:
 _ACTIVE: list = [None]  # the recorder of the solve in progress (one at a time)
 
 
+class _Centres:
+    """Subdomain centres held by a static field: hashed and compared by value, so
+    that a new solve of the same model reuses the compiled Gauss-Newton step."""
+
+    def __init__(self, centres):
+        self.array = np.asarray(centres)
+
+    def __eq__(self, other):
+        return isinstance(other, _Centres) and np.array_equal(self.array, other.array)
+
+    def __hash__(self):
+        return hash((self.array.shape, self.array.tobytes()))
+
+
 class _HostSolve(eqx.Module):
     """(values, index, rhs, row_scale, levels, lam) -> delta, on the host.
 
     All fields are static and compare by value, so that repeated solves with the
-    same solver and shapes reuse the compiled Gauss-Newton step."""
+    same solver and shapes reuse the compiled Gauss-Newton step (a solver bound to
+    its model, e.g. with `TwoLevel`, compares by identity: each pd.solve compiles
+    its step again)."""
 
     solver: AbstractSolver = eqx.field(static=True)
     num_subdomains: int = eqx.field(static=True)
     groups: tuple = eqx.field(static=True)
     has_levels: bool = eqx.field(static=True)
     damping: bool = eqx.field(static=True, default=False)
+    # where the Jacobian's columns are the model's: its subdomain centres (so that
+    # Auto sees the dimension) and Auto's choice for the Jacobian, bound to the model
+    centres: _Centres | None = eqx.field(static=True, default=None)
+    chosen: AbstractSolver | None = eqx.field(static=True, default=None)
 
     def __call__(self, values, index, rhs, row_scale, levels, lam):
         t0 = time.perf_counter()
@@ -288,11 +308,16 @@ class _HostSolve(eqx.Module):
             num_subdomains=self.num_subdomains,
             groups=self.groups,
             levels=jnp.asarray(levels) if self.has_levels else None,
+            centres=None if self.centres is None else jnp.asarray(self.centres.array),
         )
         if self.damping:
             system = _damped(system, float(lam))
-        s = Auto().choose(system) if isinstance(self.solver, Auto) else self.solver
-        res: SolverResult = s(system)
+        if isinstance(self.solver, Auto):
+            chosen = self.chosen if self.chosen is not None else self.solver.choose(system)
+            s, res, _ = self.solver.run(chosen, system)
+        else:
+            s = self.solver
+            res: SolverResult = s(system)
         delta = np.asarray(res.coefficients)
         ok = bool(res.success) and bool(np.all(np.isfinite(delta)))
         recorder = _ACTIVE[0] if _ACTIVE[0] is not None else _Recorder()
@@ -309,10 +334,37 @@ class _HostSolve(eqx.Module):
         return delta, np.asarray(ok)
 
 
-def _host_solver(solver: AbstractSolver, template: LinearSystem, recorder: _Recorder, damping=False):
-    """A host function (values, index, rhs, row_scale, levels, lam) -> (delta, ok)."""
+def _host_solver(
+    solver: AbstractSolver, template: LinearSystem, recorder: _Recorder, damping=False, model=None
+):
+    """A host function (values, index, rhs, row_scale, levels, lam) -> (delta, ok).
+
+    With `model` (where the Jacobian's columns are exactly the model's: no unknown
+    parameters among them), the solves see the subdomain centres, `Auto` chooses
+    once for the Jacobian's size, dimension and basis as `pd.solve` does for a
+    linear problem (in 2D and 3D: two-level CG for large polynomial grids), and a
+    solver that needs the model (`TwoLevel`) is bound to it."""
     _ACTIVE[0] = recorder
-    return _HostSolve(solver, template.num_subdomains, template.groups, template.levels is not None, damping)
+    centres = chosen = None
+    if model is not None and template.num_subdomains == model.num_subdomains:
+        centres = _Centres(model.decomposition.centres)
+        template = eqx.tree_at(
+            lambda s: s.centres, template, jnp.asarray(centres.array), is_leaf=lambda v: v is None
+        )
+        if isinstance(solver, Auto):
+            chosen = solver.choose(template, model)
+            chosen = chosen.bind(model) if hasattr(chosen, "bind") else chosen
+        elif hasattr(solver, "bind"):
+            solver = solver.bind(model)
+    return _HostSolve(
+        solver,
+        template.num_subdomains,
+        template.groups,
+        template.levels is not None,
+        damping,
+        centres,
+        chosen,
+    )
 
 
 def _run(run, system: LinearSystem, lam=0.0):
@@ -338,6 +390,8 @@ def _damped(system: LinearSystem, lam: float) -> LinearSystem:
         num_subdomains=j,
         groups=system.groups,
         levels=system.levels,
+        centres=system.centres,
+        chunk_rows=system.chunk_rows,
     )
 
 
@@ -627,7 +681,7 @@ def solve_nonlinear(problem, model, blocks, solver, *, say, progress, devices=No
 
     def run_linear(rmx, y, r):
         template = _jacobian(rmx, y, r)
-        run = _host_solver(solver.linear_solver, template, recorder)
+        run = _host_solver(solver.linear_solver, template, recorder, model=model)
         delta, ok = _run(run, template)
         dc, _ = rmx.split(jnp.asarray(delta))
         return dc
@@ -654,7 +708,15 @@ def solve_nonlinear(problem, model, blocks, solver, *, say, progress, devices=No
     if devices:
         run = _InGraphSolve(solver.linear_solver, damping=solver.damped)
     else:
-        run = _host_solver(solver.linear_solver, template, recorder, damping=solver.damped)
+        # (Levenberg-Marquardt solves inside its jitted step, where a jitted solver can
+        # hang: it keeps Auto's choice without the model, a host factorisation in 2D/3D)
+        run = _host_solver(
+            solver.linear_solver,
+            template,
+            recorder,
+            damping=solver.damped,
+            model=None if solver.damped else model,
+        )
     descent = _BlockNewtonDescent(rm, run, solver.damped)
     opt = solver.optimistix_solver(descent)
     y, steps, ok, message, history = _iterate(opt, rm, y0, solver, recorder, say)
@@ -662,8 +724,10 @@ def solve_nonlinear(problem, model, blocks, solver, *, say, progress, devices=No
     t2 = time.perf_counter()
     info = _nonlinear_info(rm, (c, theta), params, history, steps, ok, message, solver, how)
     info.update(assemble_s=t1 - t0, solve_s=t2 - t1)
+    # the linear solvers that ran (Auto's choice, a fallback), by name
+    info["linear_solvers"] = sorted({e["linear_solver"] for e in recorder.history})
     if params:
-        info["standard_errors"] = _standard_errors(problem, rm, (c, theta), solver.linear_solver)
+        info["standard_errors"] = _standard_errors(problem, rm, (c, theta), solver.linear_solver, model)
     return c, info
 
 
@@ -846,7 +910,7 @@ def _group_rms(rm: ResidualModel, y):
     return [jnp.sqrt(jnp.mean(raw[a:b] ** 2)) for _, a, b in rm.groups]
 
 
-def _standard_errors(problem, rm: ResidualModel, y, linear_solver) -> dict[str, float]:
+def _standard_errors(problem, rm: ResidualModel, y, linear_solver, model=None) -> dict[str, float]:
     """Linearised standard errors of the parameters from the data's misfit.
 
     With Z = P_perp dr/dtheta (the parameter columns with the coefficients'
@@ -861,7 +925,7 @@ def _standard_errors(problem, rm: ResidualModel, y, linear_solver) -> dict[str, 
     zs = []
     for i in range(p):
         system = _jacobian(rm_c, (c, theta), jt[:, i])
-        run = _host_solver(linear_solver, system, _Recorder())
+        run = _host_solver(linear_solver, system, _Recorder(), model=model)
         delta, _ = _run(run, system)
         zs.append(jt[:, i] - system.mv(jnp.asarray(delta)))
     z = jnp.stack(zs, axis=1)
@@ -892,10 +956,15 @@ def _variable_projection(problem, model, rm, solver, theta0, recorder, say, t0):
     p = rm.num_parameters
     n = rm.weights.shape[0]
 
+    runs = []  # one host solver for every theta (the Jacobian's shape does not change)
+
     def lsq(theta, rhs):
         system = _jacobian(rm_c, (zero, theta), rhs)
-        run = _host_solver(solver.linear_solver, system, recorder)
-        delta, ok = _run(run, system)
+        if not runs:
+            # no model: the reduced residual runs inside a callback (see Levenberg-Marquardt)
+            runs.append(_host_solver(solver.linear_solver, system, recorder))
+        _ACTIVE[0] = recorder  # (other solves, e.g. of the standard errors, may have set theirs)
+        delta, ok = _run(runs[0], system)
         if not ok:
             raise _LinearSolveFailed(recorder.history[-1])
         return jnp.asarray(delta), system
