@@ -267,8 +267,8 @@ _ACTIVE: list = [None]  # the recorder of the solve in progress (one at a time)
 
 
 class _Centres:
-    """Subdomain centres held by a static field: hashed and compared by value, so
-    that a new solve of the same model reuses the compiled Gauss-Newton step."""
+    """Subdomain centres held by a static field (which must be hashable): hashed and
+    compared by value."""
 
     def __init__(self, centres):
         self.array = np.asarray(centres)
@@ -284,9 +284,9 @@ class _HostSolve(eqx.Module):
     """(values, index, rhs, row_scale, levels, lam) -> delta, on the host.
 
     All fields are static and compare by value, so that repeated solves with the
-    same solver and shapes reuse the compiled Gauss-Newton step (a solver bound to
-    its model, e.g. with `TwoLevel`, compares by identity: each pd.solve compiles
-    its step again)."""
+    same solver and shapes reuse the compiled Gauss-Newton step. (Centres and a solver
+    bound to the model are only set for solves run from the host, outside any
+    compiled step: undamped Gauss-Newton, the initial guess, the standard errors.)"""
 
     solver: AbstractSolver = eqx.field(static=True)
     num_subdomains: int = eqx.field(static=True)
