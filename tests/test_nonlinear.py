@@ -304,10 +304,11 @@ def test_solver_argument_errors():
 
 
 def test_gauss_newton_with_an_iterative_linear_solver_in_2d():
-    """GaussNewton(linear_solver=LSMR()) on a 2D problem with 4 x 4 subdomains used to
-    hang: the jitted BlockFilter build, called from the callback inside the jitted
-    step, never finished. The solve now runs on the host between jitted pieces; run in
-    a subprocess with a time limit so that a regression fails instead of hanging.
+    """GaussNewton(linear_solver=LSMR()) (and LevenbergMarquardt) on a 2D problem with
+    4 x 4 subdomains used to hang: the jitted BlockFilter build, called from the
+    callback inside the jitted step, never finished. The solves now run on the host
+    between jitted pieces; run in a subprocess with a time limit so that a regression
+    fails instead of hanging.
     Auto sees the dimension and binds TwoLevel to the model, as for a linear problem."""
     script = textwrap.dedent(
         """
@@ -337,18 +338,25 @@ def test_gauss_newton_with_an_iterative_linear_solver_in_2d():
         ]:
             s = pd.solve(problem, model, solver=pd.GaussNewton(linear_solver=lin))
             print(s.errors(exact)["rel_l2"], s.info["linear_solvers"][0], s.info["nonlinear_steps"])
+        # Levenberg-Marquardt's trust region, driven from the host too
+        s = pd.solve(problem, model, solver=pd.LevenbergMarquardt(linear_solver=pd.LSMR()))
+        print(s.errors(exact)["rel_l2"], s.info["linear_solvers"][0], s.info["nonlinear_steps"])
         """
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    lines = [line.split() for line in out.stdout.strip().splitlines()[-4:]]
+    lines = [line.split() for line in out.stdout.strip().splitlines()[-5:]]
     err_auto, direct = float(lines[0][0]), lines[0][1]
     assert direct == "DenseLeastSquares" and err_auto < 2e-4  # degree 4 limits it to ~9e-5
     assert [line[1] for line in lines[1:]] == [
         "LSMR(BlockFilter)",
         "CGNormal(TwoLevel)",
         "CGNormal(TwoLevel)",
+        "LSMR(BlockFilter)",
     ]
-    for err, _, steps in lines[1:]:
+    for err, _, steps in lines[1:4]:
         # the iterative solves must not cost accuracy or steps
         assert int(steps) <= 8 and abs(float(err) - err_auto) <= 1e-2 * err_auto
+    # (the trust region starts heavily damped: 21 steps measured)
+    err, _, steps = lines[4]
+    assert int(steps) <= 30 and abs(float(err) - err_auto) <= 1e-2 * err_auto

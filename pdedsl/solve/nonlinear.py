@@ -11,12 +11,14 @@ solved by the same linear solvers (dense SVD, sparse normal equations, LSMR/CG w
 their preconditioners). The parameter columns `dR/dtheta` (dense: every row depends
 on theta) ride along as one extra "subdomain" block that every row touches.
 
-optimistix drives the iteration (`optx.least_squares` with an `AbstractGaussNewton`
-whose descent is ours); the linear solves run through `jax.pure_callback`, so any
-pdedsl solver -- including host-side ones such as `SparseNormal` -- can be used.
-Undamped Gauss-Newton on one device takes the same steps without the callback
-(`_HostGaussNewton`: residual and Jacobian jitted, solve on the host, update
-jitted): a jitted solver called from inside the callback can hang.
+The steps are optimistix's (`AbstractGaussNewton`; for Levenberg-Marquardt its
+classical trust region). On one device they are driven from the host
+(`_HostGaussNewton`, `_HostLevenbergMarquardt`: residual and Jacobian jitted, the
+linear solve on the host, the update jitted), so any pdedsl solver -- including
+host-side ones such as `SparseNormal` -- can be used. (They used to solve in a
+`jax.pure_callback` inside optimistix's jitted step, where a jitted solver could
+hang.) On sharded systems optimistix's own step runs, with our descent solving
+inside it (`_InGraphSolve`).
 """
 
 from __future__ import annotations
@@ -283,10 +285,11 @@ class _Centres:
 class _HostSolve(eqx.Module):
     """(values, index, rhs, row_scale, levels, lam) -> delta, on the host.
 
-    All fields are static and compare by value, so that repeated solves with the
-    same solver and shapes reuse the compiled Gauss-Newton step. (Centres and a solver
-    bound to the model are only set for solves run from the host, outside any
-    compiled step: undamped Gauss-Newton, the initial guess, the standard errors.)"""
+    All fields are static and compare by value, so that a jitted function that calls
+    it back (variable projection's reduced residual) is compiled once for repeated
+    solves with the same solver and shapes. (Centres and a solver bound to the model
+    are only set for solves run from the host: the Gauss-Newton and
+    Levenberg-Marquardt steps, the initial guess, the standard errors.)"""
 
     solver: AbstractSolver = eqx.field(static=True)
     num_subdomains: int = eqx.field(static=True)
@@ -404,36 +407,20 @@ class _InGraphSolve(eqx.Module):
     damping: bool = eqx.field(static=True, default=False)
 
 
-def _solve_callback(rm: ResidualModel, y, rhs, run, lam):
-    """One linearised least-squares solve -> ((dc, dtheta), result, iterations);
-    iterations is -1 where the host solve records them itself."""
+def _solve_in_step(rm: ResidualModel, y, rhs, run: _InGraphSolve, lam):
+    """One linearised least-squares solve inside a jitted optimistix step (sharded
+    systems) -> ((dc, dtheta), result, (iterations, success)). On one device the
+    steps are driven from the host instead (`_HostGaussNewton`,
+    `_HostLevenbergMarquardt`) and never come here."""
+    if not isinstance(run, _InGraphSolve):
+        raise TypeError(f"solves inside the jitted step need an _InGraphSolve, got {type(run).__name__}")
     system = rm.jacobian(y, rhs)
-    if isinstance(run, _InGraphSolve):
-        if run.damping:
-            system = _damped(system, lam)
-        res = run.solver.traced(system)
-        delta = res.coefficients
-        ok = jnp.asarray(res.success) & jnp.all(jnp.isfinite(delta))
-        its = jnp.asarray(-1 if res.iterations is None else res.iterations, jnp.int32)
-    else:
-        j, k = system.num_subdomains, system.num_features
-        out = (
-            jax.ShapeDtypeStruct((j, k), system.values.dtype),
-            jax.ShapeDtypeStruct((), jnp.bool_),
-        )
-        levels = system.levels if system.levels is not None else jnp.zeros(0, jnp.int32)
-        delta, ok = jax.pure_callback(
-            run,
-            out,
-            system.values,
-            system.index,
-            system.rhs,
-            system.row_scale,
-            levels,
-            lam,
-            vmap_method="sequential",
-        )
-        its = jnp.asarray(-1, jnp.int32)
+    if run.damping:
+        system = _damped(system, lam)
+    res = run.solver.traced(system)
+    delta = res.coefficients
+    ok = jnp.asarray(res.success) & jnp.all(jnp.isfinite(delta))
+    its = jnp.asarray(-1 if res.iterations is None else res.iterations, jnp.int32)
     dc, dth = rm.split(delta)
     result = optx.RESULTS.where(ok, optx.RESULTS.successful, optx.RESULTS.nonlinear_divergence)
     return (dc, dth), result, (its, ok)
@@ -454,7 +441,7 @@ class _BlockNewtonDescent(optx.AbstractDescent):
     Jacobian assembled in block-sparse form and solved by a pdedsl solver."""
 
     rm: ResidualModel
-    run: Any  # _HostSolve or _InGraphSolve
+    run: Any  # _HostSolve (steps driven from the host) or _InGraphSolve (sharded)
     damped: bool = eqx.field(static=True)
 
     def init(self, y, f_info_struct):
@@ -468,13 +455,13 @@ class _BlockNewtonDescent(optx.AbstractDescent):
             return _DescentState(
                 y, f_info.residual, state.newton, optx.RESULTS.successful, state.solves, state.linear
             )
-        newton, result, lin = _solve_callback(self.rm, y, f_info.residual, self.run, jnp.asarray(0.0))
+        newton, result, lin = _solve_in_step(self.rm, y, f_info.residual, self.run, jnp.asarray(0.0))
         return _DescentState(y, f_info.residual, newton, result, state.solves + 1, lin)
 
     def step(self, step_size, state):
         if self.damped:
             lam = 1.0 / jnp.maximum(step_size, jnp.finfo(jnp.result_type(step_size)).tiny)
-            newton, result, _ = _solve_callback(self.rm, state.y, state.residual, self.run, lam)
+            newton, result, _ = _solve_in_step(self.rm, state.y, state.residual, self.run, lam)
             # the trust-region radius enters through the damping, not as a step length
             return jax.tree_util.tree_map(lambda d: -d, newton), result
         return jax.tree_util.tree_map(lambda d: -step_size * d, state.newton), state.result
@@ -536,10 +523,9 @@ class GaussNewton(_AbstractGaussNewton):
         linear_solver: solves each linearised least-squares problem; default `pd.Auto()`
             (dense SVD for small systems, sparse normal equations for large ones).
             `pd.LSMR(...)`, `pd.CGNormal(...)`, ... with their preconditioners work too.
-            On one device the linear solves run on the host between jitted steps.
-            (`LevenbergMarquardt` still solves inside its jitted step, through a
-            callback, and there an iterative solver whose preconditioner builds under
-            JIT can hang: see its docstring.)
+            On one device the linear solves run on the host between jitted pieces of
+            each step (for `LevenbergMarquardt` too); on sharded systems they run
+            inside the jitted step.
         rtol, atol, ftol: converged when a step is small (`||dy|| <= rtol ||y|| + atol`,
             2-norms over coefficients and parameters), or when an accepted step lowers the
             squared residual by less than a fraction `ftol` (the least-squares minimum
@@ -708,15 +694,7 @@ def solve_nonlinear(problem, model, blocks, solver, *, say, progress, devices=No
     if devices:
         run = _InGraphSolve(solver.linear_solver, damping=solver.damped)
     else:
-        # (Levenberg-Marquardt solves inside its jitted step, where a jitted solver can
-        # hang: it keeps Auto's choice without the model, a host factorisation in 2D/3D)
-        run = _host_solver(
-            solver.linear_solver,
-            template,
-            recorder,
-            damping=solver.damped,
-            model=None if solver.damped else model,
-        )
+        run = _host_solver(solver.linear_solver, template, recorder, damping=solver.damped, model=model)
     descent = _BlockNewtonDescent(rm, run, solver.damped)
     opt = solver.optimistix_solver(descent)
     y, steps, ok, message, history = _iterate(opt, rm, y0, solver, recorder, say)
@@ -784,14 +762,75 @@ class _HostGaussNewton:
         return y, loss, self.accepted
 
 
+@eqx.filter_jit
+def _loss(rm: ResidualModel, y):
+    return 0.5 * jnp.sum(rm.residual(y) ** 2)
+
+
+@eqx.filter_jit
+def _predicted_change(rm: ResidualModel, y, delta):
+    """The Gauss-Newton model's change of the loss for the step `-delta` from `y`:
+    `(||r - J delta||^2 - ||r||^2) / 2` (negative for a descent step)."""
+    step = jax.tree_util.tree_map(jnp.negative, rm.split(delta))
+    r, jd = jax.jvp(rm.residual, (y,), (step,))
+    return 0.5 * (jnp.sum((r + jd) ** 2) - jnp.sum(r**2))
+
+
+class _HostLevenbergMarquardt:
+    """optimistix's Levenberg-Marquardt with its classical trust region (the same
+    acceptance test, radius updates and damping `lam = 1 / radius`), with the linear
+    solves on the host between jitted pieces: step k evaluates the candidate of step
+    k - 1, accepts or rejects it, and solves for the next candidate from the last
+    accepted point. Returns that point, its loss and the number of accepted steps."""
+
+    # optimistix.ClassicalTrustRegion's defaults
+    low_cutoff, high_cutoff, low_constant, high_constant = 0.01, 0.99, 0.25, 3.5
+
+    def __init__(self, rm, run, y0):
+        self.rm, self.run = rm, run
+        self.y = self.candidate = y0
+        self.loss = None
+        self.predicted = None
+        self.radius = 1.0
+        self.system = None
+        self.accepted = 0
+
+    def step(self):
+        if self.loss is None:  # the first step: y0, always accepted
+            system, loss = _linearised(self.rm, self.candidate)
+            accept, factor = True, 1.0
+        else:
+            loss = _loss(self.rm, self.candidate)
+            change, predicted = float(loss) - float(self.loss), float(self.predicted)
+            accept = change <= self.low_cutoff * predicted
+            good = accept and change < self.high_cutoff * predicted and predicted < 0
+            factor = self.high_constant if good else (1.0 if accept else self.low_constant)
+            if accept:
+                system, loss = _linearised(self.rm, self.candidate)
+        self.radius *= factor
+        if accept:
+            self.y, self.loss, self.system = self.candidate, loss, system
+            self.accepted += 1
+        lam = 1.0 / max(self.radius, np.finfo(float).tiny)
+        delta, _ = _run(self.run, self.system, lam)  # the host solver records its success
+        delta = jnp.asarray(delta, self.system.values.dtype)
+        self.candidate = _newton_update(self.rm, self.y, delta)
+        self.predicted = _predicted_change(self.rm, self.y, delta)
+        return self.y, self.loss, self.accepted
+
+
 def _iterate(opt, rm, y0, solver, recorder, say):
     """optimistix's Gauss-Newton / Levenberg-Marquardt steps, driven from Python so
     that every step is reported; our own termination test (see `GaussNewton`)."""
     in_graph = isinstance(opt.descent.run, _InGraphSolve)
-    # undamped Gauss-Newton on one device: the same steps, with the linear solve on the
-    # host between two jitted pieces instead of in a callback inside the step (a jitted
-    # solver run from that callback can hang: see `GaussNewton`)
-    host = None if in_graph or opt.descent.damped else _HostGaussNewton(rm, opt.descent.run, y0)
+    # on one device: the same steps as optimistix's, with the linear solves on the host
+    # between jitted pieces instead of in a callback inside a jitted step (a jitted
+    # solver run from that callback can hang: see `GaussNewton`); optimistix's own
+    # step (`_step`) is used where the solves run inside the step (sharded systems)
+    host = None
+    if not in_graph:
+        stepper = _HostLevenbergMarquardt if opt.descent.damped else _HostGaussNewton
+        host = stepper(rm, opt.descent.run, y0)
     state = _init(opt, rm, y0) if host is None else None
     y = y0
     loss0 = float(0.5 * jnp.sum(_residual(rm, y0) ** 2))
