@@ -45,7 +45,6 @@ from .marching import TimeMarching, consistency_rows, march, padded
 from .nonlinear import (
     ResidualModel,
     _Block,
-    _BlockNewtonDescent,
     _compile,
     _host_solver,
     _iterate,
@@ -257,7 +256,7 @@ def nonlinear_stage_solver(setup: _Setup, say=lambda msg: None):
         y0 = (c0, theta)
         template = _jacobian(srm, y0, srm.weights * 0)
         run = _host_solver(solver.linear_solver, template, recorder, damping=solver.damped)
-        opt = solver.optimistix_solver(_BlockNewtonDescent(srm, run, solver.damped))
+        opt = solver.optimistix_solver(solver.descent(srm, run))
         (c, _), steps, ok, message, history = _iterate(opt, srm, y0, solver, recorder, say)
         c = c.block_until_ready()
         finite = bool(jnp.all(jnp.isfinite(c)))

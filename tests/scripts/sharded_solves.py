@@ -54,6 +54,14 @@ cases = [
         60,
         pd.GaussNewton(linear_solver=pd.CGNormal(pd.BlockFilter(), rtol=1e-12, max_steps=5000)),
     ),
+    # one device: our host-driven trust region; four: optimistix's own step
+    (
+        "LevenbergMarquardt-CGNormal",
+        bratu,
+        bmodel,
+        60,
+        pd.LevenbergMarquardt(linear_solver=pd.CGNormal(pd.BlockFilter(), rtol=1e-12, max_steps=5000)),
+    ),
 ]
 out = {}
 for name, problem, model, points, solver in cases:
