@@ -25,6 +25,7 @@ ORDER = [
     "laplace-multilevel",
     "laplace-multilevel-regularised",
     "preconditioner-scaling",
+    "windows",
     "scaling",
     "burgers",
     "helmholtz-lshape",

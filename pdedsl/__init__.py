@@ -23,6 +23,7 @@ from .ansatz import (  # noqa: E402
     AbstractBasis as AbstractBasis,
     AbstractDecomposition as AbstractDecomposition,
     AbstractWindow as AbstractWindow,
+    BSpline as BSpline,
     Bump as Bump,
     Cosine as Cosine,
     Grid as Grid,

@@ -30,6 +30,7 @@ BENCHMARKS = {
     "poisson-3d-large": "poisson_3d_large.py",
     "wave-2p1d-large": "wave_2p1d_large.py",
     "preconditioner-scaling": "preconditioner_scaling.py",
+    "windows": "windows.py",
 }
 
 

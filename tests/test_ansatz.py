@@ -198,8 +198,8 @@ def test_grid_max_cover_bounds_cover():
 
 # -- windows -----------------------------------------------------------------------------
 
-WINDOWS = [pd.Cosine(), pd.Cosine(power=3), pd.Bump()]
-WINDOW_IDS = ["cos2", "cos3", "bump"]
+WINDOWS = [pd.Cosine(), pd.Cosine(power=3), pd.Bump(), pd.BSpline(), pd.BSpline(5)]
+WINDOW_IDS = ["cos2", "cos3", "bump", "bspline3", "bspline5"]
 
 
 @pytest.mark.parametrize("window", WINDOWS, ids=WINDOW_IDS)
@@ -208,8 +208,12 @@ def test_window_support(window):
     s_out = jnp.concatenate([jnp.array([-1.0, 1.0]), jnp.linspace(1.0, 5.0, 50), -jnp.linspace(1.0, 5.0, 50)])
     assert jnp.all(window.profile(s_in) > 0)
     assert jnp.all(window.profile(s_out) == 0)
-    assert float(window.profile(jnp.array(0.0))) == pytest.approx(1.0)
-    np.testing.assert_allclose(window.profile(s_in), window.profile(-s_in), rtol=1e-14)
+    # the B-splines are not scaled to 1 at the centre: their integer shifts sum to one
+    peak = {1: 1.0, 3: 2 / 3, 5: 11 / 20}[getattr(window, "degree", 1)]
+    assert float(window.profile(jnp.array(0.0))) == pytest.approx(peak)
+    # (atol: the B-splines are evaluated in shifted coordinates, which costs relative
+    # accuracy where they are tiny, near the edges: 4e-19 absolute)
+    np.testing.assert_allclose(window.profile(s_in), window.profile(-s_in), rtol=1e-14, atol=1e-16)
     # Tensor product in several dimensions: zero as soon as one coordinate is out.
     assert float(window(jnp.array([0.2, -0.5, 0.9]))) > 0
     assert float(window(jnp.array([0.2, 1.0, 0.1]))) == 0
@@ -227,7 +231,35 @@ def test_window_formulas():
     np.testing.assert_allclose(pd.Bump().profile(jnp.asarray(s)), np.exp(1 - 1 / (1 - s**2)), rtol=1e-12)
 
 
+@pytest.mark.parametrize("degree", [1, 2, 3, 4, 5])
+def test_bspline_window_is_the_cardinal_b_spline(degree):
+    """Values and derivatives against SciPy's B-spline on the knots 0..degree+1 (the
+    profile stretches it over (-1, 1)); the integer shifts sum to one."""
+    from scipy.interpolate import BSpline as SciPyBSpline
+
+    w = pd.BSpline(degree)
+    half = (degree + 1) / 2
+    ref = SciPyBSpline.basis_element(np.arange(degree + 2), extrapolate=False)
+    s = np.linspace(-0.995, 0.995, 199)
+    s = s[np.abs(s * half + half - np.round(s * half + half)) > 1e-6]  # not on a knot
+    f = w.profile
+    for m in range(degree):  # derivatives up to degree - 1 (continuous ones and beyond)
+        expected = ref.derivative(m)(s * half + half) * half**m if m else ref(s * half + half)
+        np.testing.assert_allclose(jax.vmap(f)(jnp.asarray(s)), expected, rtol=1e-10, atol=1e-12)
+        f = jax.grad(f)
+    t = np.linspace(-0.3, 0.3, 13)
+    total = sum(w.profile(jnp.asarray((t - c) / half)) for c in range(-degree - 2, degree + 3))
+    np.testing.assert_allclose(total, 1.0, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("degree", [0, 10, 2.0, "3"])
+def test_bspline_rejects_bad_degree(degree):
+    with pytest.raises(ValueError, match="degree"):
+        pd.BSpline(degree)
+
+
 def test_window_smoothness():
+    assert pd.BSpline().smoothness == 2 and pd.BSpline(5).smoothness == 4
     assert pd.Cosine().smoothness == 3
     assert pd.Cosine(power=3).smoothness == 5
     assert pd.Cosine(power=1).smoothness == 1
@@ -281,6 +313,8 @@ POU_CASES = [
     (1, (1,), 2.0, pd.Cosine()),
     (2, (4, 3), 2.0, pd.Cosine(power=3)),
     (2, (1, 5), 3.5, pd.Bump()),
+    (1, (6,), 3.0, pd.BSpline(2)),
+    (2, (5, 4), 4.0, pd.BSpline()),
 ]
 
 

@@ -13,4 +13,10 @@ from .decomposition import (
 )
 from .model import FBPINN as FBPINN, evaluate as evaluate
 from .pinn import PINN as PINN
-from .windows import AbstractWindow as AbstractWindow, Bump as Bump, Constant as Constant, Cosine as Cosine
+from .windows import (
+    AbstractWindow as AbstractWindow,
+    BSpline as BSpline,
+    Bump as Bump,
+    Constant as Constant,
+    Cosine as Cosine,
+)
