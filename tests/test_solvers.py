@@ -407,6 +407,9 @@ def test_auto_choice_by_size_dimension_and_basis():
     assert isinstance(
         small.choose(sys2, pd.FBPINN(pd.Grid(dom2, 3, 2.0), pd.RandomFeatures(6))), pd.SparseNormal
     )
+    bspline = pd.FBPINN(pd.Grid(dom2, 4, 4.0), pd.Polynomial(2), window=pd.BSpline())
+    sys_b = assemble(bspline, collocation(prob2, bspline, (12, 12)))
+    assert isinstance(small.choose(sys_b, bspline), pd.SparseNormal)
     problem, model, _ = _poisson_3d(pd.Polynomial(2))
     system = assemble(model, collocation(problem, model, (8, 8, 8)))
     assert isinstance(pd.Auto(dense_unknowns=10).choose(system, model), pd.SparseNormal)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..ansatz import Grid, Polynomial
+from ..ansatz import BSpline, Grid, Polynomial
 from ..assemble import LinearSystem
 from ..geometry import Box
 from .base import AbstractSolver, SolverResult
@@ -51,10 +51,11 @@ class Auto(AbstractSolver):
       1e-6 (`poisson-3d-large`). Below the 3D threshold the factorisation wins:
       at 10,752 unknowns (wave-2p1d, 3D space-time, degree 5) it took 34 s
       against 147 s for CG + additive Schwarz. Random features, multilevel
-      decompositions, cut domains and systems without their model keep
-      `SparseNormal()` in 2D (robust to near-dependent columns); in 3D random
-      features, multilevel decompositions and systems without their model get
-      `LSMR(BlockFilter())`. On a cut domain (an L-shape: 12^2 subdomains of
+      decompositions, cut domains, `pd.BSpline()` windows and systems without
+      their model keep `SparseNormal()` in 2D (robust to near-dependent columns);
+      in 3D they get `LSMR(BlockFilter())`. (With B-spline windows, 65^2
+      quadratics on the `laplace-multilevel` problem, the two-level CG stopped at
+      1,000 iterations without converging; the factorisation took 37 s.) On a cut domain (an L-shape: 12^2 subdomains of
       degree 8, 5,355 unknowns) the two-level CG stalls at rel_l2 3.4e-3 where
       the factorisation reaches 6.6e-4.
     """
@@ -81,6 +82,9 @@ class Auto(AbstractSolver):
             model is not None
             and isinstance(model.basis, Polynomial)
             and isinstance(model.decomposition, Grid)
+            # B-spline windows: the two-level CG did not converge in 1,000 iterations
+            # on 65^2 of them with quadratics, where SparseNormal took 37 s
+            and not isinstance(model.window, BSpline)
         )
         # in 2D only on a box: on cut domains (subdomains partly outside, e.g. an L) the
         # CG's accuracy stalls short of the factorisation's (helmholtz-lshape, 12^2
