@@ -55,9 +55,9 @@ class Auto(AbstractSolver):
       their model keep `SparseNormal()` in 2D (robust to near-dependent columns);
       in 3D they get `LSMR(BlockFilter())`. (With B-spline windows, 65^2
       quadratics on the `laplace-multilevel` problem, the two-level CG stopped at
-      1,000 iterations without converging; the factorisation took 37 s.) On a cut domain (an L-shape: 12^2 subdomains of
-      degree 8, 5,355 unknowns) the two-level CG stalls at rel_l2 3.4e-3 where
-      the factorisation reaches 6.6e-4.
+      1,000 iterations without converging; the factorisation took 37 s.) On a cut
+      domain (an L-shape: 12^2 subdomains of degree 8, 5,355 unknowns) the
+      two-level CG stalls at rel_l2 3.4e-3 where the factorisation reaches 6.6e-4.
     """
 
     dense_unknowns: int = 3000

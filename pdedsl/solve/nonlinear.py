@@ -803,17 +803,15 @@ def _predicted_change(rm: ResidualModel, y, delta):
 
 
 class _HostLevenbergMarquardt:
-    """optimistix's Levenberg-Marquardt with its classical trust region (the same
-    acceptance test, radius updates and damping `lam = 1 / radius`), with the linear
-    solves on the host between jitted pieces: step k evaluates the candidate of step
-    k - 1, accepts or rejects it, and solves for the next candidate from the last
-    accepted point. Returns that point, its loss and the number of accepted steps."""
+    """optimistix's Levenberg-Marquardt steps with the linear solves on the host
+    between jitted pieces: the acceptance test and radius updates of `search` (the
+    `optx.ClassicalTrustRegion` that the jitted step uses) and the damping
+    `lam = damping / radius`. Step k evaluates the candidate of step k - 1, accepts or
+    rejects it, and solves for the next candidate from the last accepted point.
+    Returns that point, its loss and the number of accepted steps."""
 
-    # optimistix.ClassicalTrustRegion's defaults
-    low_cutoff, high_cutoff, low_constant, high_constant = 0.01, 0.99, 0.25, 3.5
-
-    def __init__(self, rm, run, y0, damping):
-        self.rm, self.run, self.damping = rm, run, damping
+    def __init__(self, rm, run, y0, damping, search: optx.ClassicalTrustRegion):
+        self.rm, self.run, self.damping, self.search = rm, run, damping, search
         self.y = self.candidate = y0
         self.loss = None
         self.predicted = None
@@ -828,9 +826,11 @@ class _HostLevenbergMarquardt:
         else:
             loss = _loss(self.rm, self.candidate)
             change, predicted = float(loss) - float(self.loss), float(self.predicted)
-            accept = change <= self.low_cutoff * predicted
-            good = accept and change < self.high_cutoff * predicted and predicted < 0
-            factor = self.high_constant if good else (1.0 if accept else self.low_constant)
+            tr = self.search
+            low, high = float(tr.low_cutoff), float(tr.high_cutoff)
+            accept = change <= low * predicted
+            good = accept and change < high * predicted and predicted < 0
+            factor = float(tr.high_constant) if good else (1.0 if accept else float(tr.low_constant))
             if accept:
                 system, loss = _linearised(self.rm, self.candidate)
         self.radius *= factor
@@ -858,7 +858,7 @@ def _iterate(opt, rm, y0, solver, recorder, say):
     # step (`_step`) is used where the solves run inside the step (sharded systems)
     host = None
     if not in_graph and opt.descent.damped:
-        host = _HostLevenbergMarquardt(rm, opt.descent.run, y0, opt.descent.damping)
+        host = _HostLevenbergMarquardt(rm, opt.descent.run, y0, opt.descent.damping, opt.search)
     elif not in_graph:
         host = _HostGaussNewton(rm, opt.descent.run, y0)
     state = _init(opt, rm, y0) if host is None else None
