@@ -102,8 +102,14 @@ def test_variable_coefficients(basis):
     assert D(sol, x, 2).errors(sp.diff(exact, x, 2))["rel_l2"] <= 1e-6
 
 
-@pytest.mark.parametrize("window", [pd.Bump(), pd.Cosine(power=3)], ids=["bump", "cosine3"])
-def test_fourth_order_beam(window):
+@pytest.mark.parametrize(
+    "window, overlap, tol",
+    # quintic B-splines (C^4) on their own grid (overlap 6): 4.8e-14 measured, where
+    # the Bump window reaches 1.3e-8 with the same subdomains and degree
+    [(pd.Bump(), 2.0, 1e-7), (pd.Cosine(power=3), 2.0, 1e-7), (pd.BSpline(5), 6.0, 1e-12)],
+    ids=["bump", "cosine3", "bspline5"],
+)
+def test_fourth_order_beam(window, overlap, tol):
     s = pd.Symbol("s")
     q = pd.Function("q")(s)
     exact = sp.sin(sp.pi * s) * sp.exp(s)
@@ -117,9 +123,9 @@ def test_fourth_order_beam(window):
             D(q, s, 2).at(s=1) == sp.diff(exact, s, 2).subs(s, 1),
         ],
     )
-    model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(10), window=window)
+    model = pd.FBPINN(pd.Grid(problem.domain, 4, overlap), pd.Polynomial(10), window=window)
     sol = pd.solve(problem, model, points=200)
-    assert sol.errors(exact)["rel_l2"] <= 1e-7
+    assert sol.errors(exact)["rel_l2"] <= tol
 
 
 def test_window_too_rough_for_operator_order():
