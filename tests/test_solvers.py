@@ -206,6 +206,77 @@ def test_multilevel_rejects_bad_levels():
         pd.Multilevel(PROBLEM.domain, levels=2, subdomains=[1, 2, 4])
 
 
+def _columns(model, pts):
+    """All windowed basis functions at `pts`, dense (N, J*K)."""
+    from pdedsl.ansatz import evaluate
+
+    idx, vals = evaluate(model, pts, ((0,) * pts.shape[1],))
+    v = np.asarray(vals[(0,) * pts.shape[1]])
+    n, p, k = v.shape
+    out = np.zeros((n, model.num_subdomains, k))
+    np.add.at(out, (np.repeat(np.arange(n), p), np.asarray(idx).ravel()), v.reshape(n * p, k))
+    return out.reshape(n, -1)
+
+
+def test_bspline_multilevel_windows_sum_to_one_and_are_nested():
+    y = pd.Symbol("y")
+    dom = pd.Box([x, y], [0, 0], [2, 1])
+    pts = jnp.asarray(dom.sample(500, "uniform", seed=4))
+    for degree in (2, 3):
+        ml = pd.Multilevel(dom, levels=3, bspline=degree)
+        # 2^l cells and 2^l + degree B-splines per axis, all on the box's spacing
+        assert ml.num_subdomains == sum((2**level + degree) ** 2 for level in range(3))
+        model = pd.FBPINN(ml, pd.Polynomial(2))
+        assert model.window == pd.BSpline(degree)
+        cols = _columns(model, pts)
+        # every level is a partition of unity on the box (no normalisation needed)
+        ones = pd.FBPINN(ml, pd.Polynomial(0))
+        np.testing.assert_allclose(_columns(ones, pts).sum(axis=1), 1.0, atol=1e-12)
+        # each coarse level's windows x quadratics lie in the next level's span
+        lev = np.repeat(np.asarray(ml.levels), 6)
+        for coarse in (0, 1):
+            fine = cols[:, lev == coarse + 1]
+            fit = np.linalg.lstsq(fine, cols[:, lev == coarse], rcond=None)[0]
+            assert np.max(np.abs(fine @ fit - cols[:, lev == coarse])) < 1e-9
+        # the cosine levels are only nearly nested (the contrast the option exists for)
+        # (levels 1 and 2: level 0's single window is constant)
+        cos = pd.FBPINN(pd.Multilevel(dom, levels=3, overlap=3.0), pd.Polynomial(2))
+        cc, cl = _columns(cos, pts), np.repeat(np.asarray(cos.decomposition.levels), 6)
+        fit = np.linalg.lstsq(cc[:, cl == 2], cc[:, cl == 1], rcond=None)[0]
+        assert np.max(np.abs(cc[:, cl == 2] @ fit - cc[:, cl == 1])) > 1e-6  # nearly, not exactly
+
+
+def test_bspline_multilevel_solves_poisson_like_the_dense_solver():
+    y = pd.Symbol("y")
+    v = pd.Function("v")(x, y)
+    exact = sp.sin(sp.pi * x) * sp.sin(2 * sp.pi * y)
+    dom = pd.Box([x, y], [0, 0], [1, 1])
+    problem = pd.Problem(
+        D(v, x, 2) + D(v, y, 2) == -5 * sp.pi**2 * exact, domain=dom, conditions=[v.on(pd.boundary) == 0]
+    )
+    model = pd.FBPINN(pd.Multilevel(dom, levels=3, bspline=3), pd.Polynomial(2))
+    dense = pd.solve(problem, model, points=(24, 24), solver=pd.DenseLeastSquares())
+    cg = pd.solve(
+        problem, model, points=(24, 24), solver=pd.CGNormal(pd.AdditiveSchwarz(), rtol=1e-8, max_steps=2000)
+    )
+    e_dense, e_cg = dense.errors(exact)["rel_l2"], cg.errors(exact)["rel_l2"]
+    assert e_dense < 2e-3
+    assert abs(e_cg - e_dense) <= 1e-2 * e_dense
+
+
+def test_bspline_multilevel_rejects_bad_input():
+    dom = PROBLEM.domain
+    with pytest.raises(ValueError, match="degree"):
+        pd.Multilevel(dom, levels=2, bspline=0)
+    with pytest.raises(ValueError, match="overlap"):
+        pd.Multilevel(dom, levels=2, bspline=3, overlap=2.0)
+    pd.Multilevel(dom, levels=2, bspline=3, overlap=4.0)  # the one it uses anyway
+    with pytest.raises(ValueError, match=r"BSpline\(3\)"):
+        pd.FBPINN(pd.Multilevel(dom, levels=2, bspline=3), pd.Polynomial(2), pd.Cosine())
+    with pytest.raises(ValueError, match=r"BSpline\(3\)"):
+        pd.FBPINN(pd.Multilevel(dom, levels=2, bspline=3), pd.Polynomial(2), pd.BSpline(2))
+
+
 def _dense_normal(built, system):
     j, k = system.num_subdomains, system.num_features
     basis = jnp.eye(j * k).reshape(j * k, j, k)

@@ -9,7 +9,7 @@ from jaxtyping import Array, Float, Int, PyTree
 from ..lower.derivatives import derivative
 from .basis import AbstractBasis
 from .decomposition import AbstractDecomposition
-from .windows import AbstractWindow, Constant, Cosine
+from .windows import AbstractWindow, BSpline, Constant, Cosine
 
 _CHUNK_POINTS = 2048
 
@@ -21,8 +21,10 @@ class FBPINN(eqx.Module):
         decomposition: e.g. `pd.Grid(domain, subdomains=20, overlap=2.9)`.
         basis: a basis family, e.g. `pd.RandomFeatures(12)`, `pd.Polynomial(8)`, or a
             trainable network `pd.MLP(hidden=(32,))` (then `pd.train` trains it).
-        window: raw window family (`pd.Cosine()` default, `pd.Bump()`); windows are
-            normalised by their sum, so they form a partition of unity.
+        window: raw window family (`pd.Cosine()` default, `pd.Bump()`, `pd.BSpline()`);
+            windows are normalised by their sum, so they form a partition of unity.
+            A `pd.Multilevel(..., bspline=p)` decomposition takes `pd.BSpline(p)`
+            (its default there).
         seed: seeds the basis's random parameters.
 
     The coefficients `a` (shape (J, K)) are not part of the model: a solver finds them.
@@ -45,7 +47,14 @@ class FBPINN(eqx.Module):
                 f"basis must be a basis family such as pd.RandomFeatures(12) or "
                 f"pd.Polynomial(6), got {type(basis).__name__}."
             )
-        window = Cosine() if window is None else window
+        nested = getattr(decomposition, "bspline", None)
+        if window is None:
+            window = Cosine() if nested is None else BSpline(nested)
+        elif nested is not None and not (isinstance(window, BSpline) and window.degree == nested):
+            raise ValueError(
+                f"The decomposition's levels are nested for pd.BSpline({nested}) windows, got "
+                f"window={window!r}; pass pd.BSpline({nested}) or leave the window out."
+            )
         if not isinstance(window, AbstractWindow):
             raise TypeError(
                 f"window must be pd.Cosine(), pd.Bump() or another AbstractWindow, got {window!r}."
