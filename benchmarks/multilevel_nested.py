@@ -21,6 +21,13 @@ on its finest level alone, `pd.BSpline()` windows on a plain grid with
 then warm):
 
     python benchmarks/multilevel_nested.py --finest 7
+
+With `--stopped LEVELS` it prints the error of CG (block Jacobi, additive
+Schwarz) stopped after 25, 50 and 100 iterations and of block-Jacobi CG run to
+rtol 1e-8 (at most 3,000 iterations), on the nested levels and on their finest
+level alone (about ten minutes at 6 levels):
+
+    python benchmarks/multilevel_nested.py --stopped 6
 """
 
 import pathlib
@@ -90,8 +97,40 @@ def finest(levels):
         )
 
 
+def stopped(levels):
+    """The error of CG stopped after 25, 50 and 100 iterations, against CG run to
+    rtol 1e-8 (the least-squares solution), for the nested levels and for their
+    finest level alone (the same space)."""
+    problem, exact, domain = laplace_multilevel.setup(levels)
+    points = 5 * 2 ** (levels - 1)
+    test = domain.sample((200, 200))
+    ref = np.asarray(compile_scalar(exact, problem.coords)(test))
+    counts = [2**level for level in range(levels)]
+    print(
+        "| ansatz | preconditioner | iterations | rel_l2 | relative residual | preconditioned normal "
+        "residual / initial |\n|---|---|---|---|---|---|"
+    )
+    for name, subdomains in [("nested B-spline levels", counts), ("finest level alone", counts[-1:])]:
+        model = pd.FBPINN(pd.Multilevel(domain, subdomains=subdomains, bspline=3), pd.Polynomial(2))
+        for sname, pre in [("block Jacobi", pd.BlockFilter()), ("additive Schwarz", pd.AdditiveSchwarz())]:
+            for steps, rtol in [(25, 1e-8), (50, 1e-8), (100, 1e-8), (3000, 1e-8)]:
+                if steps == 3000 and sname != "block Jacobi":
+                    continue
+                solver = pd.CGNormal(pre, rtol=rtol, max_steps=steps)
+                sol = pd.solve(problem, model, points=(points, points), solver=solver, throw=False)
+                err = np.linalg.norm(np.asarray(sol(test)) - ref) / np.linalg.norm(ref)
+                its = sol.info["iterations"] if sol.info["success"] else f"{sol.info['iterations']} (cap)"
+                print(
+                    f"| {name} ({model.num_unknowns} unknowns) | {sname} | {its} | {err:.3e} | "
+                    f"{sol.info['relative_residual']:.6f} | {np.nanmin(sol.info['history']):.1e} |",
+                    flush=True,
+                )
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--finest"]:
         finest(int(sys.argv[2]) if len(sys.argv) > 2 else 7)
+    elif sys.argv[1:2] == ["--stopped"]:
+        stopped(int(sys.argv[2]) if len(sys.argv) > 2 else 6)
     else:
         main([int(a) for a in sys.argv[1:]] or [4, 5, 6])
