@@ -182,7 +182,9 @@ def test_multilevel_windows_sum_to_one_in_3d():
     np.testing.assert_allclose(vals[(0, 0, 2)].sum(axis=(1, 2)), 0.0, atol=1e-7)
 
 
-def test_multilevel_solves_poisson():
+def _poisson_2d():
+    """Poisson on the unit square with exact solution sin(pi x) sin(2 pi y):
+    (problem, exact, domain)."""
     y = pd.Symbol("y")
     v = pd.Function("v")(x, y)
     exact = sp.sin(sp.pi * x) * sp.sin(2 * sp.pi * y)
@@ -190,6 +192,11 @@ def test_multilevel_solves_poisson():
     problem = pd.Problem(
         D(v, x, 2) + D(v, y, 2) == -5 * sp.pi**2 * exact, domain=dom, conditions=[v.on(pd.boundary) == 0]
     )
+    return problem, exact, dom
+
+
+def test_multilevel_solves_poisson():
+    problem, exact, dom = _poisson_2d()
     model = pd.FBPINN(pd.Multilevel(dom, subdomains=[1, 3, (6, 6)], overlap=2.0), pd.Polynomial(5))
     assert model.decomposition.num_levels == 3
     sol = pd.solve(problem, model, points=(40, 40), solver=pd.SparseNormal())
@@ -247,13 +254,7 @@ def test_bspline_multilevel_windows_sum_to_one_and_are_nested():
 
 
 def test_bspline_multilevel_solves_poisson_like_the_dense_solver():
-    y = pd.Symbol("y")
-    v = pd.Function("v")(x, y)
-    exact = sp.sin(sp.pi * x) * sp.sin(2 * sp.pi * y)
-    dom = pd.Box([x, y], [0, 0], [1, 1])
-    problem = pd.Problem(
-        D(v, x, 2) + D(v, y, 2) == -5 * sp.pi**2 * exact, domain=dom, conditions=[v.on(pd.boundary) == 0]
-    )
+    problem, exact, dom = _poisson_2d()
     model = pd.FBPINN(pd.Multilevel(dom, levels=3, bspline=3), pd.Polynomial(2))
     dense = pd.solve(problem, model, points=(24, 24), solver=pd.DenseLeastSquares())
     cg = pd.solve(
@@ -573,21 +574,83 @@ def test_auto_falls_back_to_the_factorisation_when_its_iterative_choice_fails():
     assert pd.solve(prob, model, points=(20, 20)).info["fallback_from"] is None
 
 
+@pytest.mark.parametrize("ordering", ["symmetric", "colamd"])
 @pytest.mark.parametrize("lam", [1e-6, 1e-3])
-def test_sparse_normal_without_refinement_is_the_tikhonov_solution(system2d, lam):
+def test_sparse_normal_without_refinement_is_the_tikhonov_solution(system2d, lam, ordering):
     """refine=0 gives the solution of the column-scaled, regularised normal equations
-    (M_s^T M_s + lam I) y = M_s^T b, a = y / ||columns||, computed densely here; the
-    default refinement moves it towards the unregularised least-squares solution."""
+    (M_s^T M_s + lam I) y = M_s^T b, a = y / ||columns||, computed densely here, with
+    either factorisation; the default refinement moves it towards the unregularised
+    least-squares solution."""
     m = np.asarray(system2d.dense())
     b = np.asarray(system2d.rhs)
     norms = np.linalg.norm(m, axis=0)
     ms = m / norms
     y = np.linalg.solve(ms.T @ ms + lam * np.eye(ms.shape[1]), ms.T @ b)
     want = (y / norms).reshape(system2d.num_subdomains, system2d.num_features)
-    got = np.asarray(pd.SparseNormal(regularisation=lam, refine=0)(system2d).coefficients)
+    result = pd.SparseNormal(regularisation=lam, refine=0, ordering=ordering)(system2d)
+    assert ("minimum degree" if ordering == "symmetric" else "COLAMD") in result.message
+    got = np.asarray(result.coefficients)
     assert np.linalg.norm(got - want) <= 1e-8 * np.linalg.norm(want)
     # the damping costs residual; refinement wins most of it back
     res = lambda c: np.linalg.norm(m @ np.asarray(c).reshape(-1) - b)
-    refined = pd.SparseNormal(regularisation=lam, refine=3)(system2d).coefficients
+    refined = pd.SparseNormal(regularisation=lam, refine=3, ordering=ordering)(system2d).coefficients
     exact = np.linalg.lstsq(m, b, rcond=None)[0]
     assert res(exact) <= res(refined) < res(got)
+
+
+def test_sparse_normal_orderings(monkeypatch):
+    import scipy.sparse as sps
+    import scipy.sparse.linalg as spl
+
+    from pdedsl.solve import sparse
+
+    with pytest.raises(ValueError, match="ordering"):
+        pd.SparseNormal(ordering="amd")
+    spd = sps.csc_matrix(np.array([[4.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 2.0]]))
+    lu, how = sparse._factorise(spd, "symmetric")
+    assert "minimum degree" in how
+    np.testing.assert_allclose(spd @ lu.solve(np.ones(3)), np.ones(3), atol=1e-14)
+    # where the factorisation without pivoting fails, it factorises again with pivoting
+    real = spl.splu
+
+    def no_symmetric(a, **kw):
+        if kw.get("permc_spec") == "MMD_AT_PLUS_A":
+            raise RuntimeError("Factor is exactly singular")
+        return real(a, **kw)
+
+    monkeypatch.setattr(sparse.spl, "splu", no_symmetric)
+    lu, how = sparse._factorise(spd, "symmetric")
+    assert "COLAMD" in how
+    np.testing.assert_allclose(spd @ lu.solve(np.ones(3)), np.ones(3), atol=1e-14)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2**28])
+def test_normal_matrix_matches_dense(system2d, chunk_bytes):
+    """The block-wise normal matrix (rows grouped by the subdomains they touch)
+    equals (M D)^T (M D) formed densely, with the column norms as D^-1; a chunk of
+    one pattern at a time gives the same."""
+    from pdedsl.solve.sparse import column_norms, normal_matrix
+
+    m = np.asarray(system2d.dense())
+    norms = column_norms(system2d)
+    np.testing.assert_allclose(norms, np.linalg.norm(m, axis=0), rtol=1e-13)
+    # a (made up) scaling with a zero, as for an empty column
+    scale = 1.0 / norms
+    scale[3] = 0.0
+    want = (m * scale).T @ (m * scale)
+    got = normal_matrix(system2d, scale, chunk_bytes=chunk_bytes)
+    assert got.blocksize == (system2d.num_features,) * 2
+    np.testing.assert_allclose(got.toarray(), want, atol=1e-13 * np.abs(want).max())
+
+
+def test_normal_matrix_with_a_subdomain_twice_in_a_row(system2d):
+    """A row listing one subdomain twice (its blocks add up) takes the general path."""
+    from pdedsl.solve.sparse import normal_matrix
+
+    index = np.asarray(system2d.index).copy()
+    index[0, 1] = index[0, 0]
+    dup = eqx.tree_at(lambda s: s.index, system2d, jnp.asarray(index))
+    m = np.asarray(dup.dense())
+    scale = np.linspace(0.5, 1.5, m.shape[1])
+    want = (m * scale).T @ (m * scale)
+    np.testing.assert_allclose(normal_matrix(dup, scale).toarray(), want, atol=1e-13 * np.abs(want).max())

@@ -197,13 +197,11 @@ class AdditiveSchwarz(AbstractPreconditioner):
     host = True
 
     def build(self, system, levels=None):
-        from .sparse import to_scipy
+        from .sparse import column_norms, normal_matrix
 
-        m = to_scipy(system)
-        cn = np.sqrt(np.asarray(m.multiply(m).sum(axis=0))).ravel()
+        cn = column_norms(system)
         scale = np.where(cn > 0, 1.0 / np.where(cn > 0, cn, 1.0), 0.0)
-        ms = (m @ sps.diags(scale)).tocsr()
-        a = (ms.T @ ms).tocsr()
+        a = normal_matrix(system, scale).tocsr()
         j, k = system.num_subdomains, system.num_features
         lev = np.zeros(j, int) if levels is None else np.asarray(levels)
         # subdomain adjacency from the block pattern of the normal matrix
