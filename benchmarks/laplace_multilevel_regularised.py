@@ -7,9 +7,9 @@ sparse factorisation of the column-scaled normal equations with a Tikhonov term
 Why: the multilevel ansatz is redundant (each level nearly reproduces the next),
 so its exact least-squares solution leans on near-null combinations with large
 coefficients that cancel at the collocation points but not between them. The
-default `SparseNormal()` (regularisation 1e-12, then 3 refinement steps) reached
-rel_l2 0.43 here in 445 s; these rows show what damping the near-null directions
-gives instead. The strengths 1e-4 and 1e-3 are a scan, judged against the exact
+default `SparseNormal()` (regularisation 1e-12, then 3 refinement steps) reaches
+rel_l2 0.43 here (a row below); these rows show what damping the near-null
+directions gives instead. The strengths 1e-4 and 1e-3 are a scan, judged against the exact
 solution: a user without one would pick the strength on held-out points.
 
 Two more rows: the default `SparseNormal()` on that ansatz, and on the exactly
@@ -19,7 +19,8 @@ exact least-squares solution is accurate: there the redundancy is an exact null
 space, which the regularisation 1e-12 handles, instead of a near-null continuum.
 
 Each row is one cold run (the factorisation runs on the host; compilation is a
-small part of it), in its own section because each takes up to a minute and 8 GB:
+small part of it), in its own section because each takes 30 s and 4 GB (the cosine
+levels) or 100 s and 8 GB (the nested levels):
 
     python benchmarks/laplace_multilevel_regularised.py [--json PATH]
 """

@@ -24,8 +24,8 @@ class Auto(AbstractSolver):
     - otherwise `SparseNormal()` — a sparse direct solve of the column-scaled,
       regularised normal equations, exact and the fastest method on mid-sized
       systems (`benchmarks/RESULTS.md`): on laplace-multiscale (11,520 unknowns)
-      it reaches rel_l2 6.7e-6 in 5.7 s warm, against 10.3 s for CG + additive
-      Schwarz (186 iterations, same error) and 55 s for LSMR + block filter
+      it reaches rel_l2 6.7e-6 in 1.9 s warm, against 9.1 s for CG + additive
+      Schwarz (186 iterations, same error) and 29 s for LSMR + block filter
       (3,000 iterations without meeting its tolerance) — always in one dimension,
       in two up to `sparse_unknowns_2d` unknowns, and in three or more up to
       `sparse_unknowns_3d`;
@@ -38,36 +38,39 @@ class Auto(AbstractSolver):
 
       | case | SparseNormal | two-level CG |
       |---|---|---|
-      | 2D, 16^2 x degree 8 (11,520 unknowns; laplace-multiscale) | 9.3 s, 1.4 GB, rel_l2 6.7e-6 | 20.6 s, 0.9 GB, 6.7e-6 |
-      | 2D, 96^2 x degree 2 (55,296) | 8.6 s, 1.7 GB | 10.2 s, 1.0 GB |
-      | 2D, 128^2 x degree 2 (98,304) | 17.3 s, 3.0 GB | 14.0 s, 1.3 GB |
-      | 2D, 256^2 x degree 2 (393,216) | 219 s, 17.7 GB | 40 s, 2.7 GB |
-      | 2D, 32^2 x degree 6 (28,672) | 25.8 s, 2.9 GB, rel_l2 2.2e-13 | 23.3 s, 0.9 GB, 1.5e-9 |
-      | 2D, 48^2 x degree 6 (64,512) | 115 s, 8.6 GB, 1.2e-14 | 46 s, 1.4 GB, 3.8e-9 |
-      | 3D, 8^3 x degree 4 (17,920) | 85 s, 4.2 GB | 21.4 s, 1.0 GB |
+      | 2D, 16^2 x degree 8 (11,520 unknowns; laplace-multiscale) | 4.7 s, 1.0 GB, rel_l2 6.7e-6 | 20.6 s, 0.9 GB, 6.7e-6 |
+      | 2D, 96^2 x degree 2 (55,296) | 5.0 s, 1.2 GB | 10.2 s, 1.0 GB |
+      | 2D, 128^2 x degree 2 (98,304) | 8.3 s, 2.0 GB | 14.0 s, 1.3 GB |
+      | 2D, 256^2 x degree 2 (393,216) | 55 s, 8.1 GB | 40 s, 2.7 GB |
+      | 2D, 32^2 x degree 6 (28,672) | 7.0 s, 1.5 GB, rel_l2 2.2e-13 | 23.3 s, 0.9 GB, 1.5e-9 |
+      | 2D, 48^2 x degree 6 (64,512) | 16.2 s, 3.2 GB, 1.2e-14 | 46 s, 1.4 GB, 3.8e-9 |
+      | 3D, 8^3 x degree 4 (17,920) | 21.4 s, 2.4 GB | 21.4 s, 1.0 GB |
 
-      (the same rel_l2 where only one is given). At 16^3 subdomains of degree 4
+      (the same rel_l2 where only one is given; SparseNormal with its symmetric
+      ordering). So in 2D the factorisation is faster in every case up to 98,304
+      unknowns and slower, with 3x the memory, at 393,216; in 3D the two tie at
+      17,920, where the CG needs less memory. At 16^3 subdomains of degree 4
       in 3D (143,360 unknowns) the CG takes 181 iterations and 3.1 GB to rtol
       1e-6 (`poisson-3d-large`). Below the 3D threshold the factorisation wins:
-      at 10,752 unknowns (wave-2p1d, 3D space-time, degree 5) it took 34 s
-      against 147 s for CG + additive Schwarz. Random features, multilevel
+      at 10,752 unknowns (wave-2p1d, 3D space-time, degree 5) it took 9.5 s
+      against 76 s for CG + additive Schwarz. Random features, multilevel
       decompositions, cut domains, `pd.BSpline()` windows and systems without
       their model keep `SparseNormal()` in 2D (robust to near-dependent columns);
       in 3D they get `LSMR(BlockFilter())`. (With B-spline windows, 65^2
       quadratics on the `laplace-multilevel` problem, the two-level CG stopped at
-      1,000 iterations without converging; the factorisation took 37 s.) On a cut
+      1,000 iterations without converging; the factorisation takes 7.4 s.) On a cut
       domain (an L-shape: 12^2 subdomains of degree 8, 5,355 unknowns) the
       two-level CG stalls at rel_l2 3.4e-3 where the factorisation reaches 6.6e-4.
     """
 
     dense_unknowns: int = 3000
     dense_bytes: int = 2 * 2**30
-    sparse_unknowns_2d: int = 60_000
+    sparse_unknowns_2d: int = 100_000
     sparse_unknowns_3d: int = 12_000
     # where an iterative choice fails, `pd.solve` solves again with SparseNormal() up
-    # to these sizes (about 8 GB: 256^2 quadratics in 2D, 393,216 unknowns, took 17.7
-    # GB; 8^3 of degree 4 in 3D, 17,920, took 4.2 GB)
-    fallback_unknowns_2d: int = 200_000
+    # to these sizes (at most about 8 GB: 256^2 quadratics in 2D, 393,216 unknowns,
+    # took 8.1 GB; 8^3 of degree 4 in 3D, 17,920, took 2.4 GB)
+    fallback_unknowns_2d: int = 400_000
     fallback_unknowns_3d: int = 24_000
     max_steps: int = 5000  # of the iterative choices
 
@@ -83,7 +86,7 @@ class Auto(AbstractSolver):
             and isinstance(model.basis, Polynomial)
             and isinstance(model.decomposition, Grid)
             # B-spline windows: the two-level CG did not converge in 1,000 iterations
-            # on 65^2 of them with quadratics, where SparseNormal took 37 s
+            # on 65^2 of them with quadratics, where SparseNormal takes 7.4 s
             and not isinstance(model.window, BSpline)
         )
         # in 2D only on a box: on cut domains (subdomains partly outside, e.g. an L) the
