@@ -60,8 +60,9 @@ def normal_matrix(system: LinearSystem, scale: np.ndarray, chunk_bytes: int = 2*
     n, p, k = vals.shape
     j = system.num_subdomains
     active = np.any(vals != 0, axis=-1)
-    # each row's subdomains sorted, inactive slots last as subdomain j (a sentinel)
-    key = np.where(active, index, j)
+    # each row's subdomains sorted, inactive slots last as subdomain j (a sentinel);
+    # 64-bit, as the pair keys s * j + t outgrow 32 bits past 46,340 subdomains
+    key = np.where(active, index, j).astype(np.int64)
     order = np.argsort(key, axis=1, kind="stable")
     key = np.take_along_axis(key, order, axis=1)
     if np.any((key[:, 1:] == key[:, :-1]) & (key[:, 1:] < j)):  # a subdomain twice in a row
