@@ -742,7 +742,7 @@ class TwoLevel(AbstractPreconditioner):
         agg = self.aggregates
         count = int(jnp.max(agg)) + 1
         coarse_rows = _coarse_rows(system, self.coefficients, agg, count)
-        import scipy.sparse.linalg as spl
+        from .sparse import _factorise
 
         ac = _coarse_gram(coarse_rows).tocsc()
         # a relative shift keeps the factorisation defined if two coarse functions
@@ -750,12 +750,7 @@ class TwoLevel(AbstractPreconditioner):
         shift = max(float(ac.diagonal().max()), 1e-300) * 1e-12
         # symmetric ordering, no pivoting: the LU of an SPD matrix is then its Cholesky
         # factorisation up to a diagonal, and the solves stay symmetric
-        factor = spl.splu(
-            (ac + shift * sps.identity(ac.shape[0], format="csc")).tocsc(),
-            permc_spec="MMD_AT_PLUS_A",
-            diag_pivot_thresh=0.0,
-            options=dict(SymmetricMode=True),
-        )
+        factor, _ = _factorise((ac + shift * sps.identity(ac.shape[0], format="csc")).tocsc(), "symmetric")
         return _TwoLevel(
             local=local,
             basis=self.coefficients,

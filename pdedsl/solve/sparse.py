@@ -170,7 +170,7 @@ class SparseNormal(AbstractSolver):
 
     def __call__(self, system: LinearSystem) -> SolverResult:
         m = to_scipy(system)
-        cn = np.sqrt(np.asarray(m.multiply(m).sum(axis=0))).ravel()
+        cn = column_norms(system)
         scale = np.where(cn > 0, 1.0 / np.where(cn > 0, cn, 1.0), 0.0)
         ms = (m @ sps.diags(scale)).tocsr()
         a_mat = normal_matrix(system, scale).tocsc() + self.regularisation * sps.identity(
