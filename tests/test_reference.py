@@ -47,8 +47,7 @@ def test_1d_boundary_conditions_converge_at_nominal_order(kind, order):
     assert errs[1] < (1e-3 if order == 2 else 1e-6)
 
 
-@pytest.mark.parametrize("order", [2, 4])
-def test_1d_fourth_order_equation_two_conditions_per_end(order):
+def fourth_order_1d():
     s = pd.Symbol("s")
     q = pd.Function("q")(s)
     ex = sp.sin(2 * s) + s**3
@@ -62,6 +61,12 @@ def test_1d_fourth_order_equation_two_conditions_per_end(order):
             D(q, s, 2).at(s=1) == sp.diff(ex, s, 2).subs(s, 1),
         ],
     )
+    return problem, ex
+
+
+@pytest.mark.parametrize("order", [2, 4])
+def test_1d_fourth_order_equation_two_conditions_per_end(order):
+    problem, ex = fourth_order_1d()
     rate, _ = observed_order(problem, ex, [(41,), (81,)], order)
     assert_order(rate, order)
 
@@ -119,6 +124,64 @@ def test_3d_poisson(order):
     pts = np.random.default_rng(0).random((1000, 3))
     rate, _ = observed_order(problem, ex, [(9, 9, 9), (17, 17, 17)], order, points=pts)
     assert_order(rate, order)
+
+
+@pytest.mark.parametrize("order", [2, 4])
+@pytest.mark.parametrize("case", ["3d", "variable_2d", "fourth_order_1d"])
+def test_steady_factorisation_keeps_the_diagonal_pivots(monkeypatch, case, order):
+    """The rows go to node order, so for second-order equations SuperLU pivots on the
+    diagonal throughout (a symmetric permutation, perm_r == perm_c) and keeps the fill of
+    the minimum-degree ordering."""
+    import importlib
+
+    fd = importlib.import_module("pdedsl.reference.finite_differences")
+    seen = []
+    splu = fd.spl.splu
+
+    class Spy:  # records the matrix and right-hand side the reference solves with
+        def __init__(self, mat, **kw):
+            self.mat, self.lu = mat, splu(mat, **kw)
+
+        def solve(self, b):
+            self.b = b
+            return self.lu.solve(b)
+
+        def __getattr__(self, name):  # L, U, ...
+            return getattr(self.lu, name)
+
+    def spy(mat, **kw):
+        seen.append(Spy(mat, **kw))
+        return seen[-1]
+
+    monkeypatch.setattr(fd.spl, "splu", spy)
+    if case == "3d":
+        u = pd.Function("u")(x, y, z)
+        ex = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.sin(sp.pi * z)
+        problem = pd.Problem(
+            D(u, x, 2) + D(u, y, 2) + D(u, z, 2) == -3 * sp.pi**2 * ex,
+            domain=pd.Box([x, y, z], [0, 0, 0], [1, 1, 1]),
+            conditions=[u.on(pd.boundary) == 0],
+        )
+        shape = (13, 13, 13)
+    elif case == "variable_2d":
+        problem, ex = variable_2d()
+        shape = (17, 17)
+    else:
+        problem, ex = fourth_order_1d()
+        shape = (41,)
+    ref = pd.finite_differences(problem, shape, order)
+    (run,) = seen
+    mat, lu = run.mat, run.lu
+    if case != "fourth_order_1d":
+        assert np.all(abs(mat.diagonal()) >= 0.1)
+        np.testing.assert_array_equal(lu.perm_r, lu.perm_c)
+    # (the off-centred order-4 stencil of D^4 puts almost no weight on its own node, so
+    # SuperLU pivots off the diagonal there; the solution must not change, below)
+    colamd = splu(mat)  # SciPy's default: COLAMD, partial pivoting
+    if case == "3d":
+        assert ref.info["lu_nonzeros"] < 0.7 * (colamd.L.nnz + colamd.U.nnz)
+    values = ref.values.ravel()
+    np.testing.assert_allclose(values, colamd.solve(run.b), rtol=0, atol=1e-11 * abs(values).max())
 
 
 def oscillator():
