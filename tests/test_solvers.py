@@ -356,6 +356,34 @@ def test_two_level_keeps_cg_iterations_flat_as_subdomains_grow():
     assert its["jacobi", 16] > 2 * its["jacobi", 8]  # the growth the coarse level removes
 
 
+def test_two_level_binding_compares_by_content_so_a_second_solve_compiles_nothing():
+    """pd.solve binds TwoLevel to the model on every call, and the binding is a static
+    field of the solver the jitted CG loop receives: held by identity, every call
+    recompiled that loop (0.95 s warm against 0.05 s on 8^2 subdomains)."""
+    import jax
+
+    problem, model, _ = _poisson2d(4, 2)
+    a, b = pd.TwoLevel().bind(model), pd.TwoLevel().bind(model)
+    assert a == b and hash(a) == hash(b)
+    other = pd.FBPINN(pd.Grid(problem.domain, (3, 3), 2.0), pd.Polynomial(2))
+    assert pd.TwoLevel().bind(other) != a
+    solver = pd.CGNormal(pd.TwoLevel(), rtol=1e-8)
+    first = pd.solve(problem, model, points=(23, 23), solver=solver)
+    compiles = []
+
+    def listen(name, seconds, **kwargs):
+        if name == "/jax/core/compile/backend_compile_duration":
+            compiles.append(seconds)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        second = pd.solve(problem, model, points=(23, 23), solver=solver)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert compiles == []
+    np.testing.assert_array_equal(first.coefficients, second.coefficients)
+
+
 def test_two_level_errors_are_clear():
     problem, model, _ = _poisson2d(4, 2)
     system = assemble(model, collocation(problem, model, points=(12, 12)))

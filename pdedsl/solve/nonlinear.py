@@ -18,7 +18,8 @@ linear solve on the host, the update jitted), so any pdedsl solver -- including
 host-side ones such as `SparseNormal` -- can be used. (They used to solve in a
 `jax.pure_callback` inside optimistix's jitted step, where a jitted solver could
 hang.) On sharded systems optimistix's own step runs, with our descent solving
-inside it (`_InGraphSolve`).
+inside it (`_InGraphSolve`). Variable projection's Gauss-Newton on the parameters
+alone is a small host loop of its own (`_variable_projection`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from typing import Any, ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import lineax as lx
 import numpy as np
 import optimistix as optx
 from jax.sharding import NamedSharding, PartitionSpec as P
@@ -592,16 +592,17 @@ class VariableProjection(AbstractNonlinearSolver):
     optimistix) runs on theta only, with the Kaufman Jacobian
     `P_perp (dR/dtheta)` (`P_perp` projects out the range of the linear system).
 
+    The steps run on the host (p is small: a dense least-squares solve per step),
+    with the linear solves between jitted pieces, so any linear solver works, host
+    ones (`pd.SparseNormal()`) included. A step that raises the reduced residual is
+    halved, up to 10 times; each step costs 1 + p linear solves (one more per halving).
+
     Args:
-        linear_solver: the linear solver (default `pd.Auto()`). Known problem: each
-            trial step solves inside the jitted step, through a host callback, and
-            there an iterative solver whose preconditioner builds under JIT
-            (`pd.LSMR()` with its default `BlockFilter()`, `BoxSchwarz`) can hang on
-            CPU. It hung on a 2D problem with 4 x 4 subdomains of degree 4 (jax 0.10.2),
-            where `pd.Auto()`, `pd.DenseLeastSquares()` and `pd.SparseNormal()` did not.
+        linear_solver: the linear solver (default `pd.Auto()`, which chooses for the
+            coefficients' system as `pd.solve` does for a linear problem).
         data_weight: as for `pd.GaussNewton`.
-        rtol, atol: optimistix's termination test on the parameters and the reduced
-            residual (elementwise: a step below `atol + rtol * |value|`).
+        rtol, atol: optimistix's Cauchy termination test on the parameters and the
+            reduced residual (elementwise: both changes below `atol + rtol * |value|`).
         max_steps: at most this many Gauss-Newton steps on the parameters.
     """
 
@@ -646,8 +647,8 @@ def sharded_linear_solver(solver: AbstractNonlinearSolver) -> AbstractSolver:
     inside the jitted step; `pd.LSMR()` in place of the default `pd.Auto()`."""
     if isinstance(solver, VariableProjection):
         raise NotImplementedError(
-            "pd.VariableProjection runs on one device (its reduced residual is a host "
-            "callback); pass devices=1, or use pd.GaussNewton()."
+            "pd.VariableProjection runs on one device (its steps run on the host); pass "
+            "devices=1, or use pd.GaussNewton()."
         )
     lin = solver.linear_solver
     if isinstance(lin, Auto):
@@ -1028,7 +1029,11 @@ def _standard_errors(problem, rm: ResidualModel, y, linear_solver, model=None) -
 
 def _variable_projection(problem, model, rm, solver, theta0, recorder, say, t0):
     """Gauss-Newton on theta alone; the coefficients are a linear least-squares
-    solution for each theta (the equation is linear in the unknown)."""
+    solution for each theta (the equation is linear in the unknown).
+
+    The steps are driven from the host, each linear solve between jitted pieces (as
+    for `GaussNewton`; inside a callback in a jitted step a jitted solver could hang).
+    A step that raises the reduced residual is halved, up to `_MAX_HALVINGS` times."""
     j, k = model.num_subdomains, model.num_features
     zero = jnp.zeros((j, k))
     rm = eqx.tree_at(lambda r: r.weights, rm, _weights(rm, (zero, theta0), problem, solver))
@@ -1041,66 +1046,95 @@ def _variable_projection(problem, model, rm, solver, theta0, recorder, say, t0):
     def lsq(theta, rhs):
         system = _jacobian(rm_c, (zero, theta), rhs)
         if not runs:
-            # no model: the reduced residual runs inside a callback (see Levenberg-Marquardt)
-            runs.append(_host_solver(solver.linear_solver, system, recorder))
+            runs.append(_host_solver(solver.linear_solver, system, recorder, model=model))
         _ACTIVE[0] = recorder  # (other solves, e.g. of the standard errors, may have set theirs)
         delta, ok = _run(runs[0], system)
         if not ok:
             raise _LinearSolveFailed(recorder.history[-1])
         return jnp.asarray(delta), system
 
-    def coefficients(theta):
-        theta = jnp.asarray(theta)
-        c, _ = lsq(theta, -_residual(rm, (zero, theta)))
-        return c
-
     def reduced(theta):
-        theta = jnp.asarray(theta)
-        c = coefficients(theta)
-        return np.asarray(_residual(rm, (c, theta)))
+        """The coefficients solved for at theta and the residual there."""
+        c, _ = lsq(theta, -_residual(rm, (zero, theta)))
+        return c, np.asarray(_residual(rm, (c, theta)))
 
-    def reduced_and_jacobian(theta):
-        theta = jnp.asarray(theta)
-        c = coefficients(theta)
-        r = _residual(rm, (c, theta))
+    def reduced_jacobian(theta, c):
+        """Kaufman's Jacobian of the reduced residual: P_perp dr/dtheta, (n, p)."""
         jt = _parameter_columns(rm, c, theta)
         cols = []
         for i in range(p):
             d, system = lsq(theta, jt[:, i])
             cols.append(jt[:, i] - system.mv(d))
-        return np.asarray(r), np.asarray(jnp.stack(cols, axis=1))
+        return np.asarray(jnp.stack(cols, axis=1))
 
-    out_r = jax.ShapeDtypeStruct((n,), jnp.float64)
-    out_z = jax.ShapeDtypeStruct((n, p), jnp.float64)
+    def converged(theta, step, r, dr):  # optimistix's Cauchy test (max norms)
+        small_step = np.max(np.abs(step) / (solver.atol + solver.rtol * np.abs(theta))) < 1
+        return small_step and np.max(np.abs(dr) / (solver.atol + solver.rtol * np.abs(r))) < 1
 
-    @jax.custom_jvp
-    def rho(theta):
-        return jax.pure_callback(reduced, out_r, theta, vmap_method="sequential")
-
-    @rho.defjvp
-    def rho_jvp(primals, tangents):
-        (theta,), (dtheta,) = primals, tangents
-        r, z = jax.pure_callback(reduced_and_jacobian, (out_r, out_z), theta, vmap_method="sequential")
-        return r, z @ dtheta
-
-    opt = optx.GaussNewton(rtol=solver.rtol, atol=solver.atol, linear_solver=lx.QR())
     t1 = time.perf_counter()
     say(f"pdedsl: VariableProjection on {p} parameter(s); {n} rows x {model.num_unknowns} unknowns")
+    theta = np.asarray(theta0, dtype=float)
     try:
-        out = optx.least_squares(lambda th, _: rho(th), opt, theta0, max_steps=solver.max_steps, throw=False)
-    except _LinearSolveFailed as e:  # pragma: no cover - depends on the linear solver
-        raise RuntimeError(f"VariableProjection: a linear solve failed: {e}") from None
-    theta = out.value
-    ok = bool(out.result == optx.RESULTS.successful) and bool(jnp.all(jnp.isfinite(theta)))
-    c = coefficients(theta)
+        c, r = reduced(jnp.asarray(theta))
+        history = [{"step": 0, "residual": float(np.linalg.norm(r)), "step_norm": None, "accepted": True}]
+        ok, message, steps = False, f"not converged in max_steps={solver.max_steps} steps", 0
+        for steps in range(1, solver.max_steps + 1):
+            n_solves = len(recorder.history)
+            z = reduced_jacobian(jnp.asarray(theta), c)
+            delta = np.linalg.lstsq(z, r, rcond=None)[0]
+            size, accepted = 1.0, False
+            for _ in range(_MAX_HALVINGS + 1):
+                trial = theta - size * delta
+                c_new, r_new = reduced(jnp.asarray(trial))
+                # (a relative 1e-10 allows for rounding near the minimum)
+                if np.all(np.isfinite(r_new)) and r_new @ r_new <= (r @ r) * (1 + 1e-10):
+                    accepted = True
+                    break
+                size /= 2
+            lin = recorder.history[n_solves:]
+            its = [e["linear_iterations"] for e in lin if e["linear_iterations"] is not None]
+            if not accepted:
+                ok = converged(theta, delta, r, np.zeros_like(r))  # the step test alone
+                message = (
+                    "converged: the Gauss-Newton step is below rtol/atol (no part of it lowers "
+                    "the residual further)"
+                    if ok
+                    else "stopped: no step along the Gauss-Newton direction lowers the residual "
+                    f"(halved {_MAX_HALVINGS} times)"
+                )
+                steps -= 1
+                break
+            history.append(
+                {
+                    "step": steps,
+                    "residual": float(np.linalg.norm(r_new)),
+                    "step_norm": float(np.linalg.norm(trial - theta)),
+                    "step_size": size,
+                    "accepted": True,
+                    "linear_iterations": [e["linear_iterations"] for e in lin],
+                    "linear_success": all(e["linear_success"] for e in lin),
+                }
+            )
+            say(
+                f"  VariableProjection step {steps:>3d}: residual {np.linalg.norm(r_new):.3e}, "
+                f"parameter step {np.linalg.norm(trial - theta):.2e}"
+                + ("" if size == 1 else f" (step halved to {size:g})")
+                + (f", {len(lin)} linear solves, {sum(its)} iterations" if its else "")
+            )
+            done = converged(trial, trial - theta, r_new, r_new - r)
+            theta, c, r = trial, c_new, r_new
+            if done:
+                ok, message = True, "converged: parameter and residual changes below rtol/atol"
+                break
+    except _LinearSolveFailed as e:
+        raise RuntimeError(
+            f"VariableProjection: a linear solve failed: {e}. Try linear_solver=pd.SparseNormal() "
+            "or pd.DenseLeastSquares() (direct), or loosen the iterative solver's rtol."
+        ) from None
     t2 = time.perf_counter()
-    steps = int(out.stats["num_steps"])
-    r = float(jnp.linalg.norm(_residual(rm, (c, theta))))
-    history = [{"step": steps, "residual": r, "step_norm": float("nan"), "accepted": True}]
-    message = "optimistix GaussNewton on the parameters: " + ("converged" if ok else "not converged")
     info = _nonlinear_info(
         rm,
-        (c, theta),
+        (c, jnp.asarray(theta)),
         problem.unknown_parameters,
         history,
         steps,
@@ -1110,8 +1144,14 @@ def _variable_projection(problem, model, rm, solver, theta0, recorder, say, t0):
         "a linear solve for each theta",
     )
     info.update(assemble_s=t1 - t0, solve_s=t2 - t1, linear_solves=len(recorder.history))
-    info["standard_errors"] = _standard_errors(problem, rm, (c, theta), solver.linear_solver)
+    info["linear_solvers"] = sorted({e["linear_solver"] for e in recorder.history})
+    info["standard_errors"] = _standard_errors(
+        problem, rm, (c, jnp.asarray(theta)), solver.linear_solver, model
+    )
     return c, info
+
+
+_MAX_HALVINGS = 10  # VariableProjection: halvings of a step that raises the residual
 
 
 class _LinearSolveFailed(RuntimeError):

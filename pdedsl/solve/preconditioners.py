@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import hashlib
 
 import equinox as eqx
 import jax
@@ -586,11 +587,25 @@ def _fit_monomials(basis, samples, degree, params, c, h, m, r):
 
 
 class _Bound:
-    """TwoLevel's model-dependent data (compared and hashed by identity)."""
+    """TwoLevel's model-dependent data, compared and hashed by content (a digest of
+    the arrays). It is a static field of the solver passed to the jitted solves, and
+    `pd.solve` binds the model anew on every call: held by identity, each call missed
+    the compilation cache and recompiled the whole CG loop (0.6 s on 8^2 subdomains)."""
 
     def __init__(self, coefficients, aggregates):
         self.coefficients = coefficients
         self.aggregates = aggregates
+        digest = hashlib.blake2b(digest_size=16)
+        for a in (np.asarray(coefficients), np.asarray(aggregates)):
+            digest.update(repr((a.shape, a.dtype.str)).encode())
+            digest.update(np.ascontiguousarray(a).tobytes())
+        self._digest = digest.digest()
+
+    def __eq__(self, other):
+        return isinstance(other, _Bound) and self._digest == other._digest
+
+    def __hash__(self):
+        return hash(self._digest)
 
 
 # Sparse LU factors of coarse problems live on the host, found by an integer key that
@@ -684,7 +699,7 @@ class TwoLevel(AbstractPreconditioner):
     local: AbstractPreconditioner = BlockFilter()
     max_coarse: int = 200_000
     # set by `bind`: the coarse coefficients (J, K, Kc) and each subdomain's aggregate
-    # (J,); static (held by identity) so that a bound solver stays hashable
+    # (J,); static (compared by content) so that a bound solver stays hashable
     bound: "_Bound | None" = eqx.field(default=None, static=True)
     host = True
 
