@@ -14,10 +14,28 @@ from pdedsl.assemble.sharding import pad_rows, resolve_devices
 SCRIPT = pathlib.Path(__file__).resolve().parent / "scripts" / "sharded_solves.py"
 
 
+def _run_sharded_script(env, attempts=2, timeout=450):
+    """Run the script; a run that hangs is retried once. On 2026-12-03 one CI run (2 cores,
+    four simulated CPU devices) hung with no CPU use inside a jitted preconditioner build of
+    a sharded solve, waiting on XLA buffers that never became ready; the same script then
+    passed in under 5 minutes on the same machine. A hang in both attempts still fails."""
+    for attempt in range(attempts):
+        try:
+            return subprocess.run(
+                [sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=timeout, env=env
+            )
+        except subprocess.TimeoutExpired:
+            if attempt == attempts - 1:
+                raise
+            print(
+                f"sharded_solves.py hung for {timeout} s (attempt {attempt + 1}); retrying", file=sys.stderr
+            )
+
+
 @pytest.mark.slow
 def test_sharded_linear_solves_match_single_device():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    out = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=900, env=env)
+    out = _run_sharded_script(env)
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     nonlinear = ("GaussNewton-LSMR", "GaussNewton-CGNormal", "LevenbergMarquardt-CGNormal")
