@@ -110,8 +110,7 @@ def test_interpolation_keeps_the_order_between_nodes(order):
     assert_order(rate, order)
 
 
-@pytest.mark.parametrize("order", [2, 4])
-def test_3d_poisson(order):
+def poisson_3d():
     u = pd.Function("u")(x, y, z)
     ex = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.sin(sp.pi * z)
     problem = pd.Problem(
@@ -119,6 +118,12 @@ def test_3d_poisson(order):
         domain=pd.Box([x, y, z], [0, 0, 0], [1, 1, 1]),
         conditions=[u.on(pd.boundary) == 0],
     )
+    return problem, ex
+
+
+@pytest.mark.parametrize("order", [2, 4])
+def test_3d_poisson(order):
+    problem, ex = poisson_3d()
     # at fixed points: the share of (exact) boundary nodes in a node average shrinks
     # with h on coarse 3D grids and would bias the observed order
     pts = np.random.default_rng(0).random((1000, 3))
@@ -155,13 +160,7 @@ def test_steady_factorisation_keeps_the_diagonal_pivots(monkeypatch, case, order
 
     monkeypatch.setattr(fd.spl, "splu", spy)
     if case == "3d":
-        u = pd.Function("u")(x, y, z)
-        ex = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.sin(sp.pi * z)
-        problem = pd.Problem(
-            D(u, x, 2) + D(u, y, 2) + D(u, z, 2) == -3 * sp.pi**2 * ex,
-            domain=pd.Box([x, y, z], [0, 0, 0], [1, 1, 1]),
-            conditions=[u.on(pd.boundary) == 0],
-        )
+        problem, ex = poisson_3d()
         shape = (13, 13, 13)
     elif case == "variable_2d":
         problem, ex = variable_2d()
