@@ -118,6 +118,10 @@ def test_bratu_lower_branch(solver):
     assert sol.errors(exact)["rel_l2"] <= 1e-8
     if isinstance(solver, pd.GaussNewton):
         assert sol.info["nonlinear_steps"] <= 15
+    else:  # 18 steps; 31 with optimistix's trust-region growth of 3.5 (the old default)
+        assert sol.info["nonlinear_steps"] <= 22
+        old = pd.solve(problem, model, solver=pd.LevenbergMarquardt(growth=3.5))
+        assert old.info["nonlinear_steps"] > sol.info["nonlinear_steps"]
     # the history is in the report, one line per step
     assert sol.report().count("    step ") == sol.info["nonlinear_steps"]
 
@@ -154,6 +158,29 @@ def test_no_solution_raises_with_advice():
         pd.solve(problem, model, solver=pd.GaussNewton(max_steps=8, ftol=0.0))
     sol = pd.solve(problem, model, solver=pd.GaussNewton(max_steps=8, ftol=0.0), throw=False)
     assert not sol.info["success"]
+
+
+def test_a_diverging_gauss_newton_run_is_not_reported_as_converged():
+    """Allen-Cahn, eps u'' + u - u^3 = 0 with u(0) = -1, u(1) = 1: from the linear part's
+    solution Gauss-Newton's second step raises the residual from 0.05 to about 50, and
+    later steps never come back. Five steps without a gain on the best point used to end
+    the run as converged (returning the best point, rel_l2 1.1); it is a failure now,
+    and the best point is still what comes back with throw=False."""
+    eps = 0.01
+    exact = sp.tanh((x - sp.Rational(1, 2)) / sp.sqrt(2 * eps))
+    problem = pd.Problem(
+        eps * D(u, x, 2) + u - u**3 == 0,
+        pd.Interval(x, 0, 1),
+        [u.at(x=0) == float(exact.subs(x, 0)), u.at(x=1) == float(exact.subs(x, 1))],
+    )
+    model = pd.FBPINN(pd.Grid(problem.domain, 16, 2.0), pd.Polynomial(8))
+    with pytest.raises(pd.SolveError, match="diverging"):
+        pd.solve(problem, model, points=400, solver=pd.GaussNewton())
+    sol = pd.solve(problem, model, points=400, solver=pd.GaussNewton(), throw=False)
+    assert not sol.info["converged"] and sol.info["solver_message"].startswith("diverging")
+    residuals = [h["residual"] for h in sol.info["history"]]
+    assert max(residuals) > 100 * min(residuals)  # it did move far away
+    assert sol.info["residual_norm"] == pytest.approx(min(residuals), rel=1e-9)  # the best point
 
 
 def test_initial_guess_from_a_solution():
@@ -317,6 +344,9 @@ def test_solver_argument_errors():
         pd.LevenbergMarquardt(max_steps=0)
     with pytest.raises(ValueError, match="damping"):
         pd.LevenbergMarquardt(damping=0.0)
+    for bad in (1.0, 0.5, float("inf"), "fast"):
+        with pytest.raises(ValueError, match="growth"):
+            pd.LevenbergMarquardt(growth=bad)
 
 
 def test_variable_projection_with_an_iterative_linear_solver_in_2d():

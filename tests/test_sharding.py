@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from pdedsl.assemble.sharding import pad_rows, resolve_devices
@@ -41,13 +42,24 @@ def test_sharded_linear_solves_match_single_device():
     nonlinear = ("GaussNewton-LSMR", "GaussNewton-CGNormal", "LevenbergMarquardt-CGNormal")
     for name in ("LSMR", "CGNormal", *nonlinear):
         assert res[name]["sharded"] == 4
-        assert res[name]["rel_diff"] <= 1e-10, (name, res[name])
+        # Levenberg-Marquardt: once the residual is at its rounding floor, whether a trial
+        # step is accepted depends on the summation order, so the two runs may end with a
+        # different last (tiny) step: 1.2e-10 apart, measured (the others: 4e-14 to 4e-12)
+        bound = 1e-9 if name.startswith("Levenberg") else 1e-10
+        assert res[name]["rel_diff"] <= bound, (name, res[name])
         assert res[name]["points"][0] == res[name]["points"][1]  # padding rows are not counted
-    # (Levenberg-Marquardt: the host-driven trust region on one device takes the same
-    # steps as optimistix's jitted one on four)
+    # the same iteration on one device and on four (Levenberg-Marquardt: the host-driven
+    # trust region on one device, optimistix's jitted one on four): the same residuals,
+    # step by step, until the residual is within 0.1% of its floor
     for name in nonlinear:
         assert res[name]["devices"] == 4
-        assert res[name]["steps"][0] == res[name]["steps"][1], res[name]  # the same iteration
+        one, four = (np.array(r) for r in res[name]["residuals"])
+        floor = 1.001 * min(one.min(), four.min())
+        n1, n4 = int(np.argmax(one <= floor)), int(np.argmax(four <= floor))
+        assert n1 == n4 and n1 >= 2, (name, one, four)
+        np.testing.assert_allclose(one[: n1 + 1], four[: n1 + 1], rtol=1e-6, err_msg=name)
+        if not name.startswith("Levenberg"):  # Gauss-Newton accepts every step: the same count
+            assert res[name]["steps"][0] == res[name]["steps"][1], res[name]
     assert "runs on the host" in res["GaussNewtonHost"]
     assert res["GaussNewtonDefault"][0] == 1
     assert res["GaussNewtonAuto"] == "GaussNewton(LSMR(BlockFilter))"

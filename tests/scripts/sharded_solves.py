@@ -76,6 +76,8 @@ for name, problem, model, points, solver in cases:
         "steps": [one.info.get("nonlinear_steps"), four.info.get("nonlinear_steps")],
         "devices": four.info.get("devices"),
     }
+    if "nonlinear_steps" in one.info:  # the residual after every step, on one device and on four
+        out[name]["residuals"] = [[h["residual"] for h in r.info["history"]] for r in (one, four)]
 # Gauss-Newton with a host linear solver: sharding it explicitly is refused ...
 try:
     pd.solve(bratu, bmodel, solver=pd.GaussNewton(linear_solver=pd.SparseNormal()), devices=4)
