@@ -160,27 +160,42 @@ def test_no_solution_raises_with_advice():
     assert not sol.info["success"]
 
 
-def test_a_diverging_gauss_newton_run_is_not_reported_as_converged():
-    """Allen-Cahn, eps u'' + u - u^3 = 0 with u(0) = -1, u(1) = 1: from the linear part's
-    solution Gauss-Newton's second step raises the residual from 0.05 to about 50, and
-    later steps never come back. Five steps without a gain on the best point used to end
-    the run as converged (returning the best point, rel_l2 1.1); it is a failure now,
-    and the best point is still what comes back with throw=False."""
-    eps = 0.01
+def allen_cahn(eps):
+    """eps u'' + u - u^3 = 0, u(0) = -u(1) = -tanh(1 / (2 sqrt(2 eps))): the tanh layer."""
     exact = sp.tanh((x - sp.Rational(1, 2)) / sp.sqrt(2 * eps))
+    ends = [u.at(x=0) == float(exact.subs(x, 0)), u.at(x=1) == float(exact.subs(x, 1))]
+    problem = pd.Problem(eps * D(u, x, 2) + u - u**3 == 0, pd.Interval(x, 0, 1), ends)
+    return problem, exact, pd.FBPINN(pd.Grid(problem.domain, 16, 2.0), pd.Polynomial(8))
+
+
+def test_gauss_newton_goes_on_while_the_residual_comes_back_down():
+    """Allen-Cahn, eps = 0.01: the second Gauss-Newton step raises the residual from
+    0.054 to 54, and the next ones bring it down about 3.4x each, to the solution at
+    step 12. Five steps without a gain on the best point used to end the run at step 6
+    as converged, returning the 0.054 point (rel_l2 1.1)."""
+    problem, exact, model = allen_cahn(0.01)
+    sol = pd.solve(problem, model, points=400, solver=pd.GaussNewton())
+    residuals = [h["residual"] for h in sol.info["history"]]
+    assert max(residuals) > 100 * residuals[1]  # it did jump away
+    assert sol.info["converged"] and sol.errors(exact)["rel_l2"] <= 1e-8
+
+
+def test_a_diverging_gauss_newton_run_is_not_reported_as_converged():
+    """Bratu with lambda = 10 has no solution: Gauss-Newton alternates between residuals
+    of about 0.3 and 22. That is a failure (the old rule called it converged), and the
+    best point is what comes back with throw=False."""
     problem = pd.Problem(
-        eps * D(u, x, 2) + u - u**3 == 0,
-        pd.Interval(x, 0, 1),
-        [u.at(x=0) == float(exact.subs(x, 0)), u.at(x=1) == float(exact.subs(x, 1))],
+        D(u, x, 2) + 10.0 * pd.exp(u) == 0, pd.Interval(x, 0, 1), [u.at(x=0) == 0, u.at(x=1) == 0]
     )
-    model = pd.FBPINN(pd.Grid(problem.domain, 16, 2.0), pd.Polynomial(8))
+    model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(8))
     with pytest.raises(pd.SolveError, match="diverging"):
-        pd.solve(problem, model, points=400, solver=pd.GaussNewton())
-    sol = pd.solve(problem, model, points=400, solver=pd.GaussNewton(), throw=False)
+        pd.solve(problem, model, solver=pd.GaussNewton())
+    sol = pd.solve(problem, model, solver=pd.GaussNewton(), throw=False)
     assert not sol.info["converged"] and sol.info["solver_message"].startswith("diverging")
     residuals = [h["residual"] for h in sol.info["history"]]
-    assert max(residuals) > 100 * min(residuals)  # it did move far away
-    assert sol.info["residual_norm"] == pytest.approx(min(residuals), rel=1e-9)  # the best point
+    assert max(residuals) > 10 * min(residuals)
+    # the best point (best within 0.1%: a point counts as better only by a 0.1% gain)
+    assert sol.info["residual_norm"] <= 1.001 * min(residuals) < residuals[-1]
 
 
 def test_initial_guess_from_a_solution():
