@@ -129,11 +129,15 @@ def test_bratu_lower_branch(solver):
 def test_levenberg_marquardt_stops_at_the_minimum():
     """Near the lambda = 3 Bratu solution every trial step is rejected (nothing lowers
     a residual at rounding level): the run used to spend all its steps there and
-    report failure; ten rejections in a row now end it as converged."""
+    report failure; then ten rejections in a row ended it as converged; now the first
+    rejection does, since the next trial step is predicted to gain less than ftol."""
     problem, exact = bratu(3.0)
     model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(10))
     sol = pd.solve(problem, model, solver=pd.LevenbergMarquardt(max_steps=80))
     assert sol.info["converged"] and sol.errors(exact)["rel_l2"] <= 1e-8
+    rejected = [h for h in sol.info["history"][1:] if not h["accepted"]]
+    assert len(rejected) == 1 and sol.info["solver_message"].startswith("converged")
+    assert "predicted to gain less than ftol" in sol.info["solver_message"]
     # a stronger initial damping takes more steps to the same point
     slow = pd.solve(problem, model, solver=pd.LevenbergMarquardt(damping=1.0, max_steps=80))
     assert slow.errors(exact)["rel_l2"] <= 1e-8

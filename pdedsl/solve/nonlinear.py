@@ -580,9 +580,10 @@ class LevenbergMarquardt(_AbstractGaussNewton):
             good step (default 10, Marquardt's factor; optimistix's default is 3.5,
             which took 1.2 to 1.7 times as many steps on our test problems).
         The other arguments are as for `pd.GaussNewton`. The iteration also stops,
-        as converged, after 10 rejected steps in a row: no step, however damped,
-        lowers the residual, so the point is a least-squares minimum (or stationary
-        point).
+        as converged, at a rejected step when the next (more damped) trial step is
+        predicted to lower the squared residual by less than `ftol`, and after 10
+        rejected steps in a row: no step, however damped, lowers the residual, so
+        the point is a least-squares minimum (or stationary point).
     """
 
     damping: float = 1e-3
@@ -764,6 +765,14 @@ def _step(opt, rm, y, state):
     ds = state.descent_state
     linear = (ds.solves, ds.linear[0], ds.linear[1], state.result == optx.RESULTS.successful)
     return y, state, loss, state.num_accepted_steps, linear
+
+
+@eqx.filter_jit
+def _predicted_to(rm: ResidualModel, y, y_new):
+    """The linearised change in the loss from `y` to `y_new` (as `_predicted_change`)."""
+    step = jax.tree_util.tree_map(lambda a, b: a - b, y_new, y)
+    r, jd = jax.jvp(rm.residual, (y,), (step,))
+    return 0.5 * (jnp.sum((r + jd) ** 2) - jnp.sum(r**2))
 
 
 def _flat(y):
@@ -983,6 +992,17 @@ def _iterate(opt, rm, y0, solver, recorder, say):
             rejected = 0
         else:  # (Levenberg-Marquardt) the trust region rejected the trial step
             rejected += 1
+            # the next (more damped) trial step, as the linearisation predicts it: if even
+            # it gains less than ftol, this is the least-squares minimum (MINPACK's ftol
+            # test); at the rounding floor this ends the run at the first rejection
+            predicted = float(host.predicted if host is not None else _predicted_to(rm, y, state.y_eval))
+            if -predicted <= solver.ftol * loss:
+                ok = True
+                message = (
+                    "converged: the residual no longer decreases (a trial step was rejected, "
+                    "and the next one is predicted to gain less than ftol)"
+                )
+                break
             if rejected >= _MAX_REJECTED:
                 ok = True
                 message = (
