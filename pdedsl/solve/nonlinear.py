@@ -767,14 +767,6 @@ def _step(opt, rm, y, state):
     return y, state, loss, state.num_accepted_steps, linear
 
 
-@eqx.filter_jit
-def _predicted_to(rm: ResidualModel, y, y_new):
-    """The linearised change in the loss from `y` to `y_new` (as `_predicted_change`)."""
-    step = jax.tree_util.tree_map(lambda a, b: a - b, y_new, y)
-    r, jd = jax.jvp(rm.residual, (y,), (step,))
-    return 0.5 * (jnp.sum((r + jd) ** 2) - jnp.sum(r**2))
-
-
 def _flat(y):
     return jnp.concatenate([jnp.ravel(y[0]), jnp.ravel(y[1])])
 
@@ -814,13 +806,23 @@ def _loss(rm: ResidualModel, y):
     return 0.5 * jnp.sum(rm.residual(y) ** 2)
 
 
-@eqx.filter_jit
-def _predicted_change(rm: ResidualModel, y, delta):
-    """The Gauss-Newton model's change of the loss for the step `-delta` from `y`:
-    `(||r - J delta||^2 - ||r||^2) / 2` (negative for a descent step)."""
-    step = jax.tree_util.tree_map(jnp.negative, rm.split(delta))
+def _model_change(rm: ResidualModel, y, step):
+    """The Gauss-Newton model's change of the loss for `step` (a pytree like `y`):
+    `(||r + J step||^2 - ||r||^2) / 2` (negative for a descent step)."""
     r, jd = jax.jvp(rm.residual, (y,), (step,))
     return 0.5 * (jnp.sum((r + jd) ** 2) - jnp.sum(r**2))
+
+
+@eqx.filter_jit
+def _predicted_change(rm: ResidualModel, y, delta):
+    """The model's change of the loss for the step `-delta` (flat) from `y`."""
+    return _model_change(rm, y, jax.tree_util.tree_map(jnp.negative, rm.split(delta)))
+
+
+@eqx.filter_jit
+def _predicted_to(rm: ResidualModel, y, y_new):
+    """The model's change of the loss from `y` to `y_new`."""
+    return _model_change(rm, y, jax.tree_util.tree_map(lambda a, b: a - b, y_new, y))
 
 
 class _HostLevenbergMarquardt:
