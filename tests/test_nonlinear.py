@@ -182,6 +182,27 @@ def test_gauss_newton_goes_on_while_the_residual_comes_back_down():
     residuals = [h["residual"] for h in sol.info["history"]]
     assert max(residuals) > 100 * residuals[1]  # it did jump away
     assert sol.info["converged"] and sol.errors(exact)["rel_l2"] <= 1e-8
+    # Levenberg-Marquardt ends, converged, in a local minimum of the least-squares problem
+    # (rel_l2 1.2); the relative residual (to the zero field's) tells the two apart
+    lm = pd.solve(problem, model, points=400, solver=pd.LevenbergMarquardt())
+    assert lm.info["converged"] and lm.errors(exact)["rel_l2"] > 0.5
+    assert sol.info["relative_residual"] < 1e-7 and lm.info["relative_residual"] > 1e-2
+    assert "relative 2." in lm.report()  # 2.4e-02, in the report's residual line
+
+
+def test_nonlinear_relative_residual_matches_the_linear_solve():
+    """On a linear problem, Gauss-Newton's relative residual (to the zero field's
+    residual) is the linear solve's (to the right-hand side)."""
+    problem = pd.Problem(
+        D(u, x, 2) == -(sp.pi**2) * sp.sin(sp.pi * x) + 1,
+        pd.Interval(x, 0, 1),
+        [u.at(x=0) == 0, u.at(x=1) == 1],
+    )
+    model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(4))
+    linear = pd.solve(problem, model)
+    newton = pd.solve(problem, model, solver=pd.GaussNewton())
+    assert linear.info["relative_residual"] > 1e-6  # 1.4e-4: not a trivial zero
+    assert newton.info["relative_residual"] == pytest.approx(linear.info["relative_residual"], rel=1e-8)
 
 
 def test_a_diverging_gauss_newton_run_is_not_reported_as_converged():

@@ -1024,8 +1024,11 @@ def _nonlinear_info(rm, y, params, history, steps, ok, message, solver, how):
     r = _residual(rm, y)
     theta = np.asarray(y[1])
     rms = _group_rms(rm, y)
+    # relative to the residual of the zero field (for a linear equation: to the right-hand
+    # side, as for a linear solve); None where the zero field solves the equations exactly
+    r0 = float(jnp.linalg.norm(_residual(rm, (jnp.zeros_like(y[0]), y[1]))))
     return {
-        "relative_residual": None,
+        "relative_residual": float(jnp.linalg.norm(r)) / r0 if r0 > 0 else None,
         "group_rms": {name: float(v) for (name, _, _), v in zip(rm.groups, rms)},
         "nonlinear_solver": solver.name,
         "nonlinear_steps": steps,
