@@ -166,3 +166,20 @@ def test_wave_benchmark_quick(tmp_path):
     # on the same grid, the fourth-order solve is the more accurate one
     assert fd["finite differences order 4"]["rel_l2"] < fd["finite differences order 2"]["rel_l2"] / 3
     assert any(r["method"].startswith("pdedsl") and r["rel_l2"] is not None for r in records)
+
+
+def test_multilevel_frame_study(monkeypatch):
+    """The study behind docs/solving.md's multilevel-frame table: the windows x
+    quadratics of a level span exactly the three tensor spline spaces, and CG with
+    all levels' B-splines converges (in about as many iterations as the finest
+    level's B-splines alone at 4 levels; it is at 6 and 7 levels that it wins)."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    import multilevel_frame as mf
+
+    for cells, rank_wq, n_wq, rank_frame, n_frame, rank_both in mf.span_check():
+        assert rank_wq == rank_frame == rank_both, cells
+        assert rank_wq < min(n_wq, n_frame)  # both redundant
+    a, b = mf.system(4, mf.K6, "all levels")
+    assert 60 <= mf.cgls(a, b) <= 100  # 81 when measured
+    a, b = mf.system(4, mf.K9, "all levels", dirichlet=True)
+    assert 40 <= mf.cgls(a, b) <= 70  # 56 when measured
