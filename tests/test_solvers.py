@@ -510,6 +510,17 @@ def test_auto_choice_by_size_dimension_and_basis():
     bspline = pd.FBPINN(pd.Grid(dom2, 4, 4.0), pd.Polynomial(2), window=pd.BSpline())
     sys_b = assemble(bspline, collocation(prob2, bspline, (12, 12)))
     assert isinstance(small.choose(sys_b, bspline), pd.SparseNormal)
+    # nested B-spline levels in 2D: CG with the spline frame past frame_unknowns_2d
+    nested = pd.FBPINN(pd.Multilevel(dom2, levels=2, bspline=3), pd.Polynomial(2))
+    sys_n = assemble(nested, collocation(prob2, nested, (12, 12)))
+    assert isinstance(pd.Auto(dense_unknowns=10).choose(sys_n, nested), pd.SparseNormal)
+    framed = pd.Auto(dense_unknowns=10, frame_unknowns_2d=20)
+    chosen_n = framed.choose(sys_n, nested)
+    assert isinstance(chosen_n, pd.CGNormal) and isinstance(chosen_n.preconditioner, pd.SplineFrame)
+    sol_n = pd.solve(prob2, nested, points=(12, 12), solver=framed)
+    assert "SplineFrame" in sol_n.info["solver"]
+    ref_n = pd.solve(prob2, nested, points=(12, 12), solver=pd.DenseLeastSquares())
+    assert np.linalg.norm(sol_n(p2) - ref_n(p2)) <= 1e-5 * np.linalg.norm(ref_n(p2))
     problem, model, _ = _poisson_3d(pd.Polynomial(2))
     system = assemble(model, collocation(problem, model, (8, 8, 8)))
     assert isinstance(pd.Auto(dense_unknowns=10).choose(system, model), pd.SparseNormal)
@@ -753,14 +764,22 @@ def test_spline_frame_is_symmetric_positive_semidefinite_where_cg_uses_it(bounda
     assert rank(c) == rank(m)
 
 
-@pytest.mark.parametrize("dim", [1, 2])
+@pytest.mark.parametrize("dim", [1, 2, 3])
 def test_spline_frame_cg_reaches_the_dense_answer(dim):
     if dim == 1:
         problem, exact, dom = PROBLEM, EXACT, PROBLEM.domain
         model, points = pd.FBPINN(pd.Multilevel(dom, levels=4, bspline=3), pd.Polynomial(2)), 60
-    else:
+    elif dim == 2:
         problem, exact, dom = _poisson_2d()
         model, points = pd.FBPINN(pd.Multilevel(dom, levels=3, bspline=3), pd.Polynomial(2)), (24, 24)
+    else:  # linear polynomials: three tensor spline spaces per level (S4xS3xS3, ...)
+        y, z = pd.Symbol("y"), pd.Symbol("z")
+        v = pd.Function("v")(x, y, z)
+        exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.sin(sp.pi * z)
+        dom = pd.Box([x, y, z], [0, 0, 0], [1, 1, 1])
+        lap = D(v, x, 2) + D(v, y, 2) + D(v, z, 2)
+        problem = pd.Problem(lap == -3 * sp.pi**2 * exact, domain=dom, conditions=[v.on(pd.boundary) == 0])
+        model, points = pd.FBPINN(pd.Multilevel(dom, levels=2, bspline=3), pd.Polynomial(1)), (12, 12, 12)
     dense = pd.solve(problem, model, points=points, solver=pd.DenseLeastSquares())
     test = dom.sample(500, "uniform", seed=2)
     for boundary in (0, 1):
@@ -768,7 +787,7 @@ def test_spline_frame_cg_reaches_the_dense_answer(dim):
         cg = pd.solve(problem, model, points=points, solver=solver)
         assert cg.info["success"]
         np.testing.assert_allclose(cg(test), dense(test), atol=1e-7 * np.abs(dense(test)).max())
-    assert dense.errors(exact)["rel_l2"] < 2e-3
+    assert dense.errors(exact)["rel_l2"] < (2e-3 if dim < 3 else 5e-3)  # 3D: 2.3e-3
 
 
 def test_spline_frame_keeps_cg_iterations_nearly_flat_as_levels_grow():
