@@ -792,8 +792,8 @@ def test_spline_frame_cg_reaches_the_dense_answer(dim):
 
 def test_spline_frame_keeps_cg_iterations_nearly_flat_as_levels_grow():
     """The point of the frame: block Jacobi's iterations grow with the levels, the
-    frame's barely (measured, additive frame: 100 -> 128 from 4 to 5 levels; block
-    Jacobi 457 -> its cap), and the exact boundary solve cuts them further."""
+    frame's barely (measured, additive frame: 101 -> 127 from 4 to 5 levels; block
+    Jacobi 457 at 4 levels), and the exact boundary solve cuts them further."""
     import pathlib
     import sys
 
@@ -805,18 +805,16 @@ def test_spline_frame_keeps_cg_iterations_nearly_flat_as_levels_grow():
         problem, _, dom = laplace_multilevel.setup(levels)
         model = pd.FBPINN(pd.Multilevel(dom, levels=levels, bspline=3), pd.Polynomial(2))
         pts = (5 * 2 ** (levels - 1),) * 2
-        for name, pre in [
-            ("additive", pd.SplineFrame(boundary=0)),
-            ("default", pd.SplineFrame()),
-            ("jacobi", pd.BlockFilter()),
-        ]:
+        pres = [("additive", pd.SplineFrame(boundary=0)), ("default", pd.SplineFrame())]
+        if levels == 4:  # block Jacobi: 457 at 4 levels, past 1,000 from 5 on (docs/solving.md)
+            pres.append(("jacobi", pd.BlockFilter()))
+        for name, pre in pres:
             solver = pd.CGNormal(pre, rtol=1e-6, max_steps=600)
             sol = pd.solve(problem, model, points=pts, solver=solver, throw=False)
             its[name, levels] = sol.info["iterations"] if sol.info["success"] else np.inf
     assert its["additive", 5] < 1.5 * its["additive", 4]
     assert its["additive", 5] < 200
     assert its["jacobi", 4] > 3 * its["additive", 4]
-    assert its["jacobi", 5] > 4 * its["additive", 5]
     for levels in (4, 5):
         assert its["default", levels] < 0.6 * its["additive", levels]
     assert its["default", 5] <= 60
