@@ -14,6 +14,9 @@ that the peak memory is its own (cold times, 2 cores). Not part of `run_all.py`.
   docs/solving.md) and with `TwoLevel(local=BoxSchwarz())`.
 - `laplace-multiscale`: that benchmark's 16^2 subdomains of degree 8 (11,520
   unknowns, 200^2 points), where the factorisation is twice as fast.
+- `nested-L`: the `laplace-multilevel` problem on L nested B-spline levels
+  (`pd.Multilevel(domain, L, bspline=3)`, quadratics, (5 x 2^(L-1))^2 points)
+  against `CGNormal(SplineFrame(), rtol=1e-7)`.
 """
 
 import pathlib
@@ -30,6 +33,7 @@ SOLVERS = {
     "CG + two-level (multiplicative Schwarz), rtol 1e-7": (
         "pd.CGNormal(pd.TwoLevel(local=pd.MultiplicativeSchwarz()), rtol=1e-7)"
     ),
+    "CG + spline frame, rtol 1e-7": "pd.CGNormal(pd.SplineFrame(), rtol=1e-7)",
 }
 
 
@@ -44,6 +48,13 @@ def case(name):
 
         problem, exact, domain = poisson_3d_large.setup()
         return problem, exact, pd.FBPINN(pd.Grid(domain, 8, 2.0), pd.Polynomial(4)), (37, 37, 37)
+    if name.startswith("nested-"):
+        import laplace_multilevel
+
+        levels = int(name.removeprefix("nested-"))
+        problem, exact, domain = laplace_multilevel.setup(levels)
+        model = pd.FBPINN(pd.Multilevel(domain, levels=levels, bspline=3), pd.Polynomial(2))
+        return problem, exact, model, (5 * 2 ** (levels - 1),) * 2
     if name == "laplace-multiscale":
         import laplace_multiscale
 
@@ -84,6 +95,8 @@ if __name__ == "__main__":
     else:
         for name in sys.argv[1:] or ["3d-8-deg4"]:
             names = list(SOLVERS)
+            if name.startswith("nested-"):
+                names = ["sparse normal", "CG + spline frame, rtol 1e-7"]
             if name.startswith("3d"):
                 names.remove("CG + two-level (multiplicative Schwarz), rtol 1e-7")
             for label in names:

@@ -10,7 +10,8 @@ two-level preconditioner (boxes of 4 x 4 subdomains inside), for both bases.
 Last, the same 7 levels exactly nested (`pd.Multilevel(domain, levels=7,
 bspline=3)`: cubic B-spline windows, 2^l + 3 per axis on level l, 6,286
 subdomains): CG stopped after 25 to 100 iterations, and their finest level
-alone (the same space) after 50.
+alone (the same space) after 50; and CG run to convergence with `pd.SplineFrame()`
+(the levels' B-splines as a multilevel frame) on both.
 
 The levels overlap 3.0 (each window spans three subdomain spacings per axis):
 with overlap 2.0 the windowed quadratics cannot fit this solution (the exact
@@ -101,8 +102,21 @@ def run(quick=False):
             nested,
             pd.CGNormal(pre, rtol=1e-6, max_steps=steps),
         )
+    # the levels' own B-splines as a multilevel frame (pd.SplineFrame): CG converges;
+    # by default with the finest level's boundary B-splines solved exactly (balancing)
+    for name, pre in [
+        ("CG-normal + spline frame, additive (boundary=0)", pd.SplineFrame(boundary=0)),
+        ("CG-normal + spline frame (default: boundary cells' B-splines exact)", pd.SplineFrame()),
+    ]:
+        one(f"{name} {tag}", nested, pd.CGNormal(pre, rtol=1e-6, max_steps=cap))
     # the same space without its coarse levels
     alone = pd.FBPINN(pd.Multilevel(domain, subdomains=[finest], bspline=3), pd.Polynomial(2))
+    one(
+        f"CG-normal + spline frame (default) [finest B-spline level alone: "
+        f"{finest}x{finest} cells, {alone.num_subdomains} subdomains, quadratic]",
+        alone,
+        pd.CGNormal(pd.SplineFrame(), rtol=1e-6, max_steps=cap),
+    )
     one(
         f"CG-normal + additive Schwarz, stopped after 50 iterations [finest B-spline level alone: "
         f"{finest}x{finest} cells, {alone.num_subdomains} subdomains, quadratic]",

@@ -28,6 +28,12 @@ rtol 1e-8 (at most 3,000 iterations), on the nested levels and on their finest
 level alone (about ten minutes at 6 levels):
 
     python benchmarks/multilevel_nested.py --stopped 6
+
+With `--frame LEVELS ...` it prints the CG iterations to rtol 1e-6 with
+`pd.SplineFrame(boundary=0)`, `pd.SplineFrame()` and block Jacobi (about two
+minutes for 4 to 6 levels):
+
+    python benchmarks/multilevel_nested.py --frame 4 5 6
 """
 
 import pathlib
@@ -127,8 +133,27 @@ def stopped(levels):
                 )
 
 
+def frame(levels_list):
+    """CG iterations to rtol 1e-6 with the spline frame (additive and the default,
+    boundary B-splines exact) and with block Jacobi, by number of levels."""
+    print("| levels | unknowns | SplineFrame(boundary=0) | SplineFrame() | block Jacobi |")
+    print("|---|---|---|---|---|")
+    for levels in levels_list:
+        problem, _, domain = laplace_multilevel.setup(levels)
+        points = 5 * 2 ** (levels - 1)
+        model = pd.FBPINN(pd.Multilevel(domain, levels=levels, bspline=3), pd.Polynomial(2))
+        row = [str(levels), f"{model.num_unknowns:,}"]
+        for pre in [pd.SplineFrame(boundary=0), pd.SplineFrame(), pd.BlockFilter()]:
+            solver = pd.CGNormal(pre, rtol=1e-6, max_steps=1000)
+            sol = pd.solve(problem, model, points=(points, points), solver=solver, throw=False)
+            row.append(str(sol.info["iterations"]) + ("" if sol.info["success"] else " (cap)"))
+        print("| " + " | ".join(row) + " |", flush=True)
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--finest"]:
+    if sys.argv[1:2] == ["--frame"]:
+        frame([int(a) for a in sys.argv[2:]] or [4, 5, 6])
+    elif sys.argv[1:2] == ["--finest"]:
         finest(int(sys.argv[2]) if len(sys.argv) > 2 else 7)
     elif sys.argv[1:2] == ["--stopped"]:
         stopped(int(sys.argv[2]) if len(sys.argv) > 2 else 6)

@@ -63,6 +63,7 @@ from .solve import (  # noqa: E402
     MultiplicativeSchwarz as MultiplicativeSchwarz,
     SolveError as SolveError,
     SparseNormal as SparseNormal,
+    SplineFrame as SplineFrame,
     TimeMarching as TimeMarching,
     TwoLevel as TwoLevel,
     VariableProjection as VariableProjection,

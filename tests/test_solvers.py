@@ -510,6 +510,17 @@ def test_auto_choice_by_size_dimension_and_basis():
     bspline = pd.FBPINN(pd.Grid(dom2, 4, 4.0), pd.Polynomial(2), window=pd.BSpline())
     sys_b = assemble(bspline, collocation(prob2, bspline, (12, 12)))
     assert isinstance(small.choose(sys_b, bspline), pd.SparseNormal)
+    # nested B-spline levels in 2D: CG with the spline frame past frame_unknowns_2d
+    nested = pd.FBPINN(pd.Multilevel(dom2, levels=2, bspline=3), pd.Polynomial(2))
+    sys_n = assemble(nested, collocation(prob2, nested, (12, 12)))
+    assert isinstance(pd.Auto(dense_unknowns=10).choose(sys_n, nested), pd.SparseNormal)
+    framed = pd.Auto(dense_unknowns=10, frame_unknowns_2d=20)
+    chosen_n = framed.choose(sys_n, nested)
+    assert isinstance(chosen_n, pd.CGNormal) and isinstance(chosen_n.preconditioner, pd.SplineFrame)
+    sol_n = pd.solve(prob2, nested, points=(12, 12), solver=framed)
+    assert "SplineFrame" in sol_n.info["solver"]
+    ref_n = pd.solve(prob2, nested, points=(12, 12), solver=pd.DenseLeastSquares())
+    assert np.linalg.norm(sol_n(p2) - ref_n(p2)) <= 1e-5 * np.linalg.norm(ref_n(p2))
     problem, model, _ = _poisson_3d(pd.Polynomial(2))
     system = assemble(model, collocation(problem, model, (8, 8, 8)))
     assert isinstance(pd.Auto(dense_unknowns=10).choose(system, model), pd.SparseNormal)
@@ -682,3 +693,152 @@ def test_normal_matrix_with_a_subdomain_twice_in_a_row(system2d):
     scale = np.linspace(0.5, 1.5, m.shape[1])
     want = (m * scale).T @ (m * scale)
     np.testing.assert_allclose(normal_matrix(dup, scale).toarray(), want, atol=1e-13 * np.abs(want).max())
+
+
+# --- SplineFrame: the nested B-spline levels' own B-splines as a multilevel frame ---
+def _clamped_bsplines(lo, hi, cells, degree, x):
+    """Clamped C2 B-splines of `degree` on `cells` cells of [lo, hi] at x, (len(x), n)."""
+    from scipy.interpolate import BSpline
+
+    inner = np.repeat(lo + (hi - lo) * np.arange(1, cells) / cells, degree - 2)
+    t = np.concatenate([np.full(degree + 1, lo), inner, np.full(degree + 1, hi)])
+    n = len(t) - degree - 1
+    return np.stack([BSpline(t, np.eye(n)[m], degree)(x) for m in range(n)], axis=1)
+
+
+def test_spline_frame_functions_are_the_levels_tensor_b_splines():
+    """T maps each frame coefficient to window x quadratic coefficients whose function
+    is the tensor B-spline of degrees (3 + A_x, 3 + A_y), |A| = 2, on the level's cells
+    (SciPy's B-splines as the truth), on a non-square box."""
+    from pdedsl.solve.frame import _synthesise_one
+
+    y = pd.Symbol("y")
+    dom = pd.Box([x, y], [0.5, -1.0], [2.5, 0.0])
+    model = pd.FBPINN(pd.Multilevel(dom, levels=3, bspline=3), pd.Polynomial(2))
+    bound = pd.SplineFrame().bind(model).bound
+    assert bound.blocks == ((0, 2), (1, 1), (2, 0))
+    pts = np.asarray(dom.sample(400, "uniform", seed=1))
+    cols = _columns(model, jnp.asarray(pts))
+    fits = jax.tree_util.tree_map(jnp.asarray, bound.fits)
+    rng = np.random.default_rng(0)
+    for level in range(3):
+        cells = 2**level
+        start = bound.offsets[level]
+        stop = start + int(np.prod(bound.shapes[level]))
+        for bi, (ax, ay) in enumerate(bound.blocks):
+            bx = _clamped_bsplines(0.5, 2.5, cells, 3 + ax, pts[:, 0])
+            by = _clamped_bsplines(-1.0, 0.0, cells, 3 + ay, pts[:, 1])
+            coef = rng.standard_normal((bx.shape[1], by.shape[1]))
+            truth = np.einsum("ni,nj,ij->n", bx, by, coef)
+            local = np.asarray(_synthesise_one(bound, fits, level, bi, jnp.asarray(coef)))
+            full = np.zeros((model.num_subdomains, 6))
+            full[start:stop] = local
+            np.testing.assert_allclose(cols @ full.ravel(), truth, atol=1e-9 * np.abs(truth).max())
+
+
+@pytest.mark.parametrize("boundary", [0, 1, 2])
+def test_spline_frame_is_symmetric_positive_semidefinite_where_cg_uses_it(boundary):
+    """CG applies the preconditioner only to vectors M^T s: there it must be symmetric
+    positive semidefinite (M B M^T), and lose no direction of the problem. (The plain
+    frame is symmetric everywhere; the exact boundary solve is not along coefficient
+    vectors of the zero function, which CG never meets.)"""
+    problem, _, dom = _poisson_2d()
+    model = pd.FBPINN(pd.Multilevel(dom, levels=3, bspline=3), pd.Polynomial(2))
+    system = assemble(model, collocation(problem, model, points=(20, 20)))
+    built = build(pd.SplineFrame(boundary=boundary).bind(model), system)
+    assert not built.has_right and built.filtered == 0
+    b = _dense_normal(built, system)
+    m = np.asarray(to_scipy(system).todense())
+    if boundary == 0:
+        np.testing.assert_allclose(b, b.T, atol=1e-10 * np.abs(b).max())
+    c = m @ b @ m.T
+    # the boundary solve's relative shift (1e-8, frame._SHIFT) perturbs Q A Q = Q at
+    # about that level (measured: 7e-8 of the largest entry)
+    np.testing.assert_allclose(c, c.T, atol=1e-6 * np.abs(c).max())
+    lam = np.linalg.eigvalsh((c + c.T) / 2)
+    assert lam.min() > -1e-6 * lam.max()
+
+    def rank(a):
+        return np.linalg.matrix_rank(a, 1e-9 * np.linalg.norm(a, 2))
+
+    assert rank(c) == rank(m)
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3])
+def test_spline_frame_cg_reaches_the_dense_answer(dim):
+    if dim == 1:
+        problem, exact, dom = PROBLEM, EXACT, PROBLEM.domain
+        model, points = pd.FBPINN(pd.Multilevel(dom, levels=4, bspline=3), pd.Polynomial(2)), 60
+    elif dim == 2:
+        problem, exact, dom = _poisson_2d()
+        model, points = pd.FBPINN(pd.Multilevel(dom, levels=3, bspline=3), pd.Polynomial(2)), (24, 24)
+    else:  # linear polynomials: three tensor spline spaces per level (S4xS3xS3, ...)
+        y, z = pd.Symbol("y"), pd.Symbol("z")
+        v = pd.Function("v")(x, y, z)
+        exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.sin(sp.pi * z)
+        dom = pd.Box([x, y, z], [0, 0, 0], [1, 1, 1])
+        lap = D(v, x, 2) + D(v, y, 2) + D(v, z, 2)
+        problem = pd.Problem(lap == -3 * sp.pi**2 * exact, domain=dom, conditions=[v.on(pd.boundary) == 0])
+        model, points = pd.FBPINN(pd.Multilevel(dom, levels=2, bspline=3), pd.Polynomial(1)), (12, 12, 12)
+    dense = pd.solve(problem, model, points=points, solver=pd.DenseLeastSquares())
+    test = dom.sample(500, "uniform", seed=2)
+    for boundary in (0, 1):
+        solver = pd.CGNormal(pd.SplineFrame(boundary=boundary), rtol=1e-10, max_steps=500)
+        cg = pd.solve(problem, model, points=points, solver=solver)
+        assert cg.info["success"]
+        np.testing.assert_allclose(cg(test), dense(test), atol=1e-7 * np.abs(dense(test)).max())
+    assert dense.errors(exact)["rel_l2"] < (2e-3 if dim < 3 else 5e-3)  # 3D: 2.3e-3
+
+
+def test_spline_frame_keeps_cg_iterations_nearly_flat_as_levels_grow():
+    """The point of the frame: block Jacobi's iterations grow with the levels, the
+    frame's barely (measured, additive frame: 101 -> 127 from 4 to 5 levels; block
+    Jacobi 457 at 4 levels), and the exact boundary solve cuts them further."""
+    import pathlib
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+    import laplace_multilevel
+
+    its = {}
+    for levels in (4, 5):
+        problem, _, dom = laplace_multilevel.setup(levels)
+        model = pd.FBPINN(pd.Multilevel(dom, levels=levels, bspline=3), pd.Polynomial(2))
+        pts = (5 * 2 ** (levels - 1),) * 2
+        pres = [("additive", pd.SplineFrame(boundary=0)), ("default", pd.SplineFrame())]
+        if levels == 4:  # block Jacobi: 457 at 4 levels, past 1,000 from 5 on (docs/solving.md)
+            pres.append(("jacobi", pd.BlockFilter()))
+        for name, pre in pres:
+            solver = pd.CGNormal(pre, rtol=1e-6, max_steps=600)
+            sol = pd.solve(problem, model, points=pts, solver=solver, throw=False)
+            its[name, levels] = sol.info["iterations"] if sol.info["success"] else np.inf
+    assert its["additive", 5] < 1.5 * its["additive", 4]
+    assert its["additive", 5] < 200
+    assert its["jacobi", 4] > 3 * its["additive", 4]
+    for levels in (4, 5):
+        assert its["default", levels] < 0.6 * its["additive", levels]
+    assert its["default", 5] <= 60
+
+
+def test_spline_frame_binding_compares_by_content_and_errors_are_clear():
+    problem, _, dom = _poisson_2d()
+    model = pd.FBPINN(pd.Multilevel(dom, levels=2, bspline=3), pd.Polynomial(2))
+    a, b = pd.SplineFrame().bind(model), pd.SplineFrame().bind(model)
+    assert a == b and hash(a) == hash(b)
+    other = pd.FBPINN(pd.Multilevel(dom, levels=3, bspline=3), pd.Polynomial(2))
+    assert pd.SplineFrame().bind(other) != a
+    system = assemble(model, collocation(problem, model, points=(12, 12)))
+    with pytest.raises(ValueError, match="bind"):
+        build(pd.SplineFrame(), system)
+    with pytest.raises(ValueError, match="different model"):
+        build(pd.SplineFrame().bind(other), system)
+    for bad in [
+        pd.FBPINN(pd.Multilevel(dom, levels=2), pd.Polynomial(2)),
+        pd.FBPINN(pd.Grid(dom, 4, 2.0), pd.Polynomial(2)),
+    ]:
+        with pytest.raises(ValueError, match="bspline=p"):
+            pd.SplineFrame().bind(bad)
+    with pytest.raises(ValueError, match="Polynomial"):
+        pd.SplineFrame().bind(pd.FBPINN(pd.Multilevel(dom, levels=2, bspline=3), pd.RandomFeatures(6)))
+    with pytest.raises(ValueError, match="boundary"):
+        pd.SplineFrame(boundary=-1)

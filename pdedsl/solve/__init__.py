@@ -3,6 +3,7 @@
 from .auto import Auto as Auto
 from .base import AbstractSolver as AbstractSolver, SolverResult as SolverResult
 from .dense import DenseLeastSquares as DenseLeastSquares
+from .frame import SplineFrame as SplineFrame
 from .iterative import (
     GMRES as GMRES,
     LSMR as LSMR,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
-from ..ansatz import BSpline, Grid, Polynomial
+from ..ansatz import BSpline, Grid, Multilevel, Polynomial
 from ..assemble import LinearSystem
 from ..geometry import Box
 from .base import AbstractSolver, SolverResult
 from .dense import DenseLeastSquares
+from .frame import SplineFrame
 from .iterative import LSMR, CGNormal
 from .preconditioners import BlockFilter, BoxSchwarz, TwoLevel
 from .sparse import SparseNormal
@@ -61,12 +62,19 @@ class Auto(AbstractSolver):
       1,000 iterations without converging; the factorisation takes 7.4 s.) On a cut
       domain (an L-shape: 12^2 subdomains of degree 8, 5,355 unknowns) the
       two-level CG stalls at rel_l2 3.4e-3 where the factorisation reaches 6.6e-4.
+    - nested B-spline levels in 2D (`pd.Multilevel(..., bspline=p)` with a
+      polynomial basis) above `frame_unknowns_2d`: CG with `SplineFrame()` to
+      `rtol=1e-7`. On `laplace-multilevel` (`python benchmarks/auto_choice.py
+      nested-6 nested-7`, cold): 6 levels (10,782 unknowns) SparseNormal 27.8 s,
+      2.5 GB against 39.6 s, 1.9 GB (58 iterations); 7 levels (37,716) 102 s, 7.6 GB
+      against 80 s, 2.7 GB (61 iterations), both at rel_l2 3.95e-3.
     """
 
     dense_unknowns: int = 3000
     dense_bytes: int = 2 * 2**30
     sparse_unknowns_2d: int = 100_000
     sparse_unknowns_3d: int = 12_000
+    frame_unknowns_2d: int = 20_000
     # where an iterative choice fails, `pd.solve` solves again with SparseNormal() up
     # to these sizes (at most about 8 GB: 256^2 quadratics in 2D, 393,216 unknowns,
     # took 8.1 GB; 8^3 of degree 4 in 3D, 17,920, took 2.4 GB)
@@ -93,6 +101,14 @@ class Auto(AbstractSolver):
         # CG's accuracy stalls short of the factorisation's (helmholtz-lshape, 12^2
         # subdomains of degree 8: rel_l2 3.4e-3 at rtol 1e-7, no progress past it, vs 6.6e-4)
         on_box = polynomial_grid and isinstance(model.decomposition.domain, Box)
+        nested = (
+            model is not None
+            and isinstance(model.basis, Polynomial)
+            and isinstance(model.decomposition, Multilevel)
+            and model.decomposition.bspline is not None
+        )
+        if nested and dim == 2 and m > self.frame_unknowns_2d:
+            return CGNormal(SplineFrame(), rtol=1e-7, max_steps=self.max_steps)
         if dim == 1 or (dim == 2 and (m <= self.sparse_unknowns_2d or not on_box)):
             return SparseNormal()
         if dim >= 3 and m <= self.sparse_unknowns_3d:
