@@ -25,7 +25,6 @@ point.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 
 import equinox as eqx
@@ -37,7 +36,7 @@ from jaxtyping import Array
 from scipy.interpolate import BSpline as _SciPyBSpline
 
 from ..assemble import LinearSystem
-from .preconditioners import AbstractPreconditioner, BuiltPreconditioner
+from .preconditioners import AbstractPreconditioner, BuiltPreconditioner, _ContentKey
 
 
 def _knots(lo: float, hi: float, cells: int, degree: int, multiplicity: int) -> np.ndarray:
@@ -94,9 +93,8 @@ def _tensor_blocks(dim: int, q: int) -> tuple[tuple[int, ...], ...]:
 _SHIFT = 1e-8
 
 
-class _FrameBound:
-    """SplineFrame's model-dependent data, compared and hashed by content (as
-    TwoLevel's `_Bound`: a static field of the jitted solver)."""
+class _FrameBound(_ContentKey):
+    """SplineFrame's model-dependent data: the 1D fits and the levels' layout."""
 
     def __init__(self, fits, cells, shapes, offsets, slices, exponents, blocks, p, num_levels):
         self.fits = fits  # fits[l][axis][a]: (W, q + 1, nB) NumPy arrays
@@ -108,19 +106,10 @@ class _FrameBound:
         self.blocks = blocks
         self.p = p
         self.num_levels = num_levels
-        digest = hashlib.blake2b(digest_size=16)
-        digest.update(repr((cells, shapes, offsets, slices, exponents, blocks, p, num_levels)).encode())
-        for level in fits:
-            for axis in level:
-                for g in axis:
-                    digest.update(np.ascontiguousarray(g).tobytes())
-        self._digest = digest.digest()
-
-    def __eq__(self, other):
-        return isinstance(other, _FrameBound) and self._digest == other._digest
-
-    def __hash__(self):
-        return hash(self._digest)
+        self._set_digest(
+            (cells, shapes, offsets, slices, exponents, blocks, p, num_levels),
+            [g for level in fits for axis in level for g in axis],
+        )
 
 
 def _mode(y, mats):

@@ -586,26 +586,36 @@ def _fit_monomials(basis, samples, degree, params, c, h, m, r):
     return jax.vmap(fit)(params, c, h, m, r)
 
 
-class _Bound:
-    """TwoLevel's model-dependent data, compared and hashed by content (a digest of
-    the arrays). It is a static field of the solver passed to the jitted solves, and
-    `pd.solve` binds the model anew on every call: held by identity, each call missed
-    the compilation cache and recompiled the whole CG loop (0.6 s on 8^2 subdomains)."""
+class _ContentKey:
+    """Model-dependent data of a bound preconditioner, compared and hashed by content
+    (a digest of its description and arrays). It is a static field of the solver
+    passed to the jitted solves, and `pd.solve` binds the model anew on every call:
+    held by identity, each call missed the compilation cache and recompiled the whole
+    CG loop (0.6 s on 8^2 subdomains)."""
 
-    def __init__(self, coefficients, aggregates):
-        self.coefficients = coefficients
-        self.aggregates = aggregates
+    def _set_digest(self, description, arrays):
         digest = hashlib.blake2b(digest_size=16)
-        for a in (np.asarray(coefficients), np.asarray(aggregates)):
+        digest.update(repr(description).encode())
+        for a in arrays:
+            a = np.asarray(a)
             digest.update(repr((a.shape, a.dtype.str)).encode())
             digest.update(np.ascontiguousarray(a).tobytes())
         self._digest = digest.digest()
 
     def __eq__(self, other):
-        return isinstance(other, _Bound) and self._digest == other._digest
+        return type(other) is type(self) and self._digest == other._digest
 
     def __hash__(self):
         return hash(self._digest)
+
+
+class _Bound(_ContentKey):
+    """TwoLevel's coarse coefficients and aggregates."""
+
+    def __init__(self, coefficients, aggregates):
+        self.coefficients = coefficients
+        self.aggregates = aggregates
+        self._set_digest(None, (coefficients, aggregates))
 
 
 # Sparse LU factors of coarse problems live on the host, found by an integer key that
