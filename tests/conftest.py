@@ -16,10 +16,12 @@ def _release_compiled_code():
     long as JAX caches it. The whole suite compiles ~20,000 distinct functions, which
     reaches Linux's default limit of 65,530 mappings per process
     (/proc/sys/vm/max_map_count); the next compilation then fails to map its code and
-    XLA segfaults (measured 2026-12-03: 48,000+ mappings at 80% of the suite, then
-    SIGSEGV inside `backend_compile_and_load`). Modules share little compiled code, so
-    clearing between them costs little. The largest module reached ~33,500 mappings
-    (CI run of 2026-12-03); a module past 45,000 gets a warning to split it.
+    XLA segfaults (measured 2026-12-03 under gdb: 65,193 mappings at ~86% of the
+    suite, then SIGSEGV while XLA raised the failed compile). The price is compiling
+    again what a later module shares with an earlier one (not measured apart; the
+    suite took 942-1,082 s in three CI runs that day). With the clearing, the
+    process peaked at 33,573 mappings (its largest module); a module ending past
+    45,000 gets a warning to split it.
     """
     yield
     mapped = _mappings()
