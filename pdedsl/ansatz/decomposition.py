@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-import itertools
 import math
 
 import equinox as eqx
@@ -176,11 +175,17 @@ class Grid(AbstractDecomposition):
             idx_axes.append(j)
             ok_axes.append(ok)
         strides = np.cumprod((self.shape[1:] + (1,))[::-1])[::-1]
-        flat, mask = [], []
-        for combo in itertools.product(*[range(m) for m in per_axis]):
-            flat.append(sum(int(s) * idx_axes[i][c] for i, (s, c) in enumerate(zip(strides, combo))))
-            mask.append(jnp.all(jnp.stack([ok_axes[i][c] for i, c in enumerate(combo)])))
-        flat, mask = jnp.stack(flat), jnp.stack(mask).astype(x.dtype)
+        # every combination of the per-axis candidates, the last axis fastest, by
+        # broadcasting: one op per axis. (A Python loop over the combinations, 64 per
+        # point for cubic B-spline windows in 3D, made the assembly of a 3D Laplacian
+        # compile in 9.2 s instead of 2.0 s; 22 s instead of 3.3 s on two levels.)
+        flat, ok = 0, True
+        for i, (j, o) in enumerate(zip(idx_axes, ok_axes)):
+            shape = [1] * len(idx_axes)
+            shape[i] = -1
+            flat = flat + int(strides[i]) * j.reshape(shape)
+            ok = ok & o.reshape(shape)
+        flat, mask = flat.reshape(-1), ok.reshape(-1).astype(x.dtype)
         if self.slots is not None:  # dropped subdomains: padding (index 0, mask 0)
             j = self.slots[flat]
             flat, mask = jnp.where(j >= 0, j, 0), mask * (j >= 0)
