@@ -779,7 +779,9 @@ def test_spline_frame_cg_reaches_the_dense_answer(dim):
         dom = pd.Box([x, y, z], [0, 0, 0], [1, 1, 1])
         lap = D(v, x, 2) + D(v, y, 2) + D(v, z, 2)
         problem = pd.Problem(lap == -3 * sp.pi**2 * exact, domain=dom, conditions=[v.on(pd.boundary) == 0])
-        model, points = pd.FBPINN(pd.Multilevel(dom, levels=2, bspline=3), pd.Polynomial(1)), (12, 12, 12)
+        # three levels, so that the finest level's boundary strip (boundary=1) is a
+        # proper part of it, as in 2D (4^3 cells, 532 subdomains, rank 931 of 2,128)
+        model, points = pd.FBPINN(pd.Multilevel(dom, levels=3, bspline=3), pd.Polynomial(1)), (16, 16, 16)
     dense = pd.solve(problem, model, points=points, solver=pd.DenseLeastSquares())
     test = dom.sample(500, "uniform", seed=2)
     for boundary in (0, 1):
@@ -787,7 +789,7 @@ def test_spline_frame_cg_reaches_the_dense_answer(dim):
         cg = pd.solve(problem, model, points=points, solver=solver)
         assert cg.info["success"]
         np.testing.assert_allclose(cg(test), dense(test), atol=1e-7 * np.abs(dense(test)).max())
-    assert dense.errors(exact)["rel_l2"] < (2e-3 if dim < 3 else 5e-3)  # 3D: 2.3e-3
+    assert dense.errors(exact)["rel_l2"] < (2e-3 if dim < 3 else 5e-4)  # 3D: 1.5e-4
 
 
 def test_spline_frame_keeps_cg_iterations_nearly_flat_as_levels_grow():
