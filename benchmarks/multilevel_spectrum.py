@@ -11,7 +11,10 @@ exact solve on all coarse levels together (balancing form, as in `TwoLevel`), to
 rtol 1e-6 on the normal residual, and prints the error of the exact
 least-squares solution and of 50 CG iterations. Last, for a few strengths of a
 Tikhonov term that damps each subdomain's own block, the error of the damped
-solution and CG's iterations on it. Not part of `run_all.py`; about two minutes:
+solution and CG's iterations on it. Then the same damping study with 6 tanh
+features per subdomain instead of quadratics (overlap 3.0), next to the exact
+least-squares solution and undamped block-Jacobi CG stopped at 50, 200 and 1,000
+iterations. Not part of `run_all.py`; about three minutes:
 
     python benchmarks/multilevel_spectrum.py
 """
@@ -31,9 +34,10 @@ from pdedsl.solve.sparse import to_scipy  # noqa: E402
 LEVELS, POINTS = 5, 80
 
 
-def system_matrix(overlap):
+def system_matrix(overlap, basis=None):
     problem, exact, domain = laplace_multilevel.setup(LEVELS)
-    model = pd.FBPINN(pd.Multilevel(domain, levels=LEVELS, overlap=overlap), pd.Polynomial(2))
+    basis = pd.Polynomial(2) if basis is None else basis
+    model = pd.FBPINN(pd.Multilevel(domain, levels=LEVELS, overlap=overlap), basis)
     system = pd.assemble(model, collocation(problem, model, (POINTS, POINTS)), row_scaling="auto")
     levels = np.repeat(np.asarray(system.levels), system.num_features)
     return (
@@ -139,6 +143,35 @@ def damped(a, b, k, bj, setup):
         print(f"| {lam2:g} | {sol.errors(exact, n=40_000)['rel_l2']:.4f} | {its} |")
 
 
+def tanh_study():
+    """The damping study with 6 tanh features per subdomain (overlap 3.0)."""
+    m, h, k, _, (problem, model, exact) = system_matrix(3.0, pd.RandomFeatures(6))
+    a, b = m.T @ m, m.T @ h
+    bj = block_inverse(a, k, -1.0)
+
+    def rel_l2(c):
+        sol = pd.Solution(problem, model, c.reshape(model.num_subdomains, k), {})
+        return sol.errors(exact, n=40_000)["rel_l2"]
+
+    optimum = np.linalg.lstsq(m, h, rcond=1e-14)[0]
+    print(f"\n6 tanh features, overlap 3.0: exact least squares rel_l2 {rel_l2(optimum):.4f}")
+    for steps in (50, 200, 1000):
+        x, r = np.zeros_like(b), b.copy()
+        z = bj @ r
+        p, rz = z.copy(), r @ z
+        for _ in range(steps):
+            q = a @ p
+            alpha = rz / (p @ q)
+            x += alpha * p
+            r -= alpha * q
+            z = bj @ r
+            rz, old = r @ z, rz
+            p = z + rz / old * p
+        print(f"block-Jacobi CG stopped after {steps} iterations: rel_l2 {rel_l2(x):.4f}")
+    damped(a, b, k, bj, (problem, model, exact))
+
+
 if __name__ == "__main__":
     for overlap in (2.0, 3.0):
         study(overlap)
+    tanh_study()
