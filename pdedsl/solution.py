@@ -188,6 +188,8 @@ class Solution(_Field):
                 )
             elif st.get("relative_residual") is not None:
                 extra = f"rel. residual {st['relative_residual']:.1e}"
+                if st.get("final_loss") is not None:  # a trained stage: its loss too
+                    extra = f"final loss {st['final_loss']:.2e}, {extra}"
             else:
                 extra = f"final loss {st['final_loss']:.2e}"
             lines.append(

@@ -361,7 +361,35 @@ def _progress(enabled: bool, name: str = "Adam"):
     return say
 
 
-def _record_stage(stage_info, stage, plan, theta, rows, opt_name, failed, stage_losses, elapsed):
+def _stage_relative_residual(model, theta, forms, data, linear):
+    """`||r|| / ||b||` of the stage's rows of a linear problem, each row scaled by its
+    norm as in `pd.solve` (the padding rows left out); None for a nonlinear one, whose
+    residual has no right-hand side to be relative to."""
+    if not linear:
+        return None
+    params, a = theta
+    trained = _with_params(model, params)
+    num = den = 0.0
+    for form, block in zip(forms, data):
+        ma, n = (np.asarray(v) for v in _rows_times(trained, a, form, block.points))
+        b = np.asarray(block.rhs)  # the stage's entries of b (data conditions: their data)
+        keep = (np.asarray(block.weights) != 0) & (n > 0)
+        num += float(np.sum(((ma - b)[keep] / n[keep]) ** 2))
+        den += float(np.sum((b[keep] / n[keep]) ** 2))
+    return math.sqrt(num / den) if den > 0 else None
+
+
+@eqx.filter_jit
+def _rows_times(model: FBPINN, a, form, points):
+    """`M_i a` and the row norms `||M_i||` of a linear form's rows at `points`."""
+    index, derivs = evaluate(model, points, form.multi_indices)
+    rows = apply_form(form, derivs, points)
+    return jnp.einsum("npk,npk->n", rows, a[index]), jnp.sqrt(jnp.sum(rows**2, axis=(1, 2)))
+
+
+def _record_stage(
+    stage_info, stage, plan, theta, rows, opt_name, failed, stage_losses, elapsed, relative_residual=None
+):
     if stage is None:
         return
     stage_info.append(
@@ -374,7 +402,7 @@ def _record_stage(stage_info, stage, plan, theta, rows, opt_name, failed, stage_
             "solver": opt_name,
             "success": failed is None,
             "message": f"{len(stage_losses)} steps",
-            "relative_residual": None,
+            "relative_residual": relative_residual,
             "rank": None,
             "iterations": int(len(stage_losses)),
             "final_loss": float(stage_losses[-1]),
@@ -554,7 +582,10 @@ def train(
             say(done, total, float(stage_losses[-1]), err, time.perf_counter() - t_start, stage, plan)
             train_s += elapsed
             losses.append(stage_losses)
-            _record_stage(stage_info, stage, plan, theta, rows, opt_name, failed, stage_losses, elapsed)
+            rel = (
+                None if stage is None else _stage_relative_residual(model, theta, forms, data, problem.linear)
+            )
+            _record_stage(stage_info, stage, plan, theta, rows, opt_name, failed, stage_losses, elapsed, rel)
             if failed is not None:
                 break
             continue
@@ -592,7 +623,8 @@ def train(
         train_s += elapsed
         stage_losses = np.concatenate(stage_losses)
         losses.append(stage_losses)
-        _record_stage(stage_info, stage, plan, theta, rows, opt_name, failed, stage_losses, elapsed)
+        rel = None if stage is None else _stage_relative_residual(model, theta, forms, data, problem.linear)
+        _record_stage(stage_info, stage, plan, theta, rows, opt_name, failed, stage_losses, elapsed, rel)
         if failed is not None:
             break
     say(end=True)
