@@ -93,11 +93,17 @@ def _diagnose(model: FBPINN, a, form, points, data):
         r, du, _ = form.linearise(points, u, jnp.asarray(_NO_THETA))
         rows = sum(du[:, i, None, None] * derivs[m] for i, m in enumerate(form.multi_indices))
         return r - data, data, jnp.sqrt(jnp.sum(rows**2, axis=(1, 2)))
+    ma, norms = _rows_times(model, a, form, points)
+    rhs = form.rhs(points)
+    return ma - rhs, rhs, norms
+
+
+@eqx.filter_jit
+def _rows_times(model: FBPINN, a, form, points):
+    """`M_i a` and the row norms `||M_i||` of a linear form's rows at `points`."""
     index, derivs = evaluate(model, points, form.multi_indices)
     rows = apply_form(form, derivs, points)
-    rhs = form.rhs(points)
-    resid = jnp.einsum("npk,npk->n", rows, a[index]) - rhs
-    return resid, rhs, jnp.sqrt(jnp.sum(rows**2, axis=(1, 2)))
+    return jnp.einsum("npk,npk->n", rows, a[index]), jnp.sqrt(jnp.sum(rows**2, axis=(1, 2)))
 
 
 def _consistency_residuals(model: FBPINN, a, c: _Consistency):
@@ -361,11 +367,11 @@ def _progress(enabled: bool, name: str = "Adam"):
     return say
 
 
-def _stage_relative_residual(model, theta, forms, data, linear):
+def _stage_relative_residual(stage, model, theta, forms, data, linear):
     """`||r|| / ||b||` of the stage's rows of a linear problem, each row scaled by its
-    norm as in `pd.solve` (the padding rows left out); None for a nonlinear one, whose
-    residual has no right-hand side to be relative to."""
-    if not linear:
+    norm as in `pd.solve` (the padding rows left out); None without a stage, or for a
+    nonlinear problem, whose residual has no right-hand side to be relative to."""
+    if stage is None or not linear:
         return None
     params, a = theta
     trained = _with_params(model, params)
@@ -377,14 +383,6 @@ def _stage_relative_residual(model, theta, forms, data, linear):
         num += float(np.sum(((ma - b)[keep] / n[keep]) ** 2))
         den += float(np.sum((b[keep] / n[keep]) ** 2))
     return math.sqrt(num / den) if den > 0 else None
-
-
-@eqx.filter_jit
-def _rows_times(model: FBPINN, a, form, points):
-    """`M_i a` and the row norms `||M_i||` of a linear form's rows at `points`."""
-    index, derivs = evaluate(model, points, form.multi_indices)
-    rows = apply_form(form, derivs, points)
-    return jnp.einsum("npk,npk->n", rows, a[index]), jnp.sqrt(jnp.sum(rows**2, axis=(1, 2)))
 
 
 def _record_stage(
@@ -582,9 +580,7 @@ def train(
             say(done, total, float(stage_losses[-1]), err, time.perf_counter() - t_start, stage, plan)
             train_s += elapsed
             losses.append(stage_losses)
-            rel = (
-                None if stage is None else _stage_relative_residual(model, theta, forms, data, problem.linear)
-            )
+            rel = _stage_relative_residual(stage, model, theta, forms, data, problem.linear)
             _record_stage(stage_info, stage, plan, theta, rows, opt_name, failed, stage_losses, elapsed, rel)
             if failed is not None:
                 break
@@ -623,7 +619,7 @@ def train(
         train_s += elapsed
         stage_losses = np.concatenate(stage_losses)
         losses.append(stage_losses)
-        rel = None if stage is None else _stage_relative_residual(model, theta, forms, data, problem.linear)
+        rel = _stage_relative_residual(stage, model, theta, forms, data, problem.linear)
         _record_stage(stage_info, stage, plan, theta, rows, opt_name, failed, stage_losses, elapsed, rel)
         if failed is not None:
             break
