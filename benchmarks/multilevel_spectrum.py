@@ -58,7 +58,7 @@ def block_inverse(a, k, power):
     return out
 
 
-def pcg(a, b, prec, rtol=1e-6, cap=5000):
+def pcg(a, b, prec, rtol=1e-6, cap=5000, on_step=None):
     x, r = np.zeros_like(b), b.copy()
     z = prec(r)
     p, rz, nb = z.copy(), r @ z, np.linalg.norm(b)
@@ -67,6 +67,8 @@ def pcg(a, b, prec, rtol=1e-6, cap=5000):
         alpha = rz / (p @ q)
         x += alpha * p
         r -= alpha * q
+        if on_step is not None:
+            on_step(it, x)
         if np.linalg.norm(r) < rtol * nb:
             return it
         z = prec(r)
@@ -155,19 +157,18 @@ def tanh_study():
 
     optimum = np.linalg.lstsq(m, h, rcond=1e-14)[0]
     print(f"\n6 tanh features, overlap 3.0: exact least squares rel_l2 {rel_l2(optimum):.4f}")
-    for steps in (50, 200, 1000):
-        x, r = np.zeros_like(b), b.copy()
-        z = bj @ r
-        p, rz = z.copy(), r @ z
-        for _ in range(steps):
-            q = a @ p
-            alpha = rz / (p @ q)
-            x += alpha * p
-            r -= alpha * q
-            z = bj @ r
-            rz, old = r @ z, rz
-            p = z + rz / old * p
-        print(f"block-Jacobi CG stopped after {steps} iterations: rel_l2 {rel_l2(x):.4f}")
+    stops = (50, 200, 1000)
+    iterates = {}
+    pcg(
+        a,
+        b,
+        lambda r: bj @ r,
+        rtol=0.0,
+        cap=stops[-1],
+        on_step=lambda it, x: iterates.update({it: x.copy()}) if it in stops else None,
+    )
+    for steps in stops:
+        print(f"block-Jacobi CG stopped after {steps} iterations: rel_l2 {rel_l2(iterates[steps]):.4f}")
     damped(a, b, k, bj, (problem, model, exact))
 
 
