@@ -179,7 +179,10 @@ class Solution(_Field):
             if i.get("error_history") is not None:
                 lines.append(f"  error        rel_l2 {i['error_history'][-1][1]:.3e} after the last step")
         elif i.get("iterations") is not None:
-            lines.append(f"  iterations   {i['iterations']}")
+            stop = ""
+            if i.get("stop_measure") is not None:
+                stop = f" (stopping measure {i['stop_measure']:.2e}: {i['stop_rule']})"
+            lines.append(f"  iterations   {i['iterations']}{stop}")
         for st in i.get("stages") or ():
             if st.get("nonlinear_steps") is not None:
                 extra = (

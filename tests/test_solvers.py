@@ -71,6 +71,66 @@ def test_non_convergence_raises_with_a_suggestion_and_reports_otherwise():
     assert sol.info["iterations"] == 3
 
 
+@pytest.mark.parametrize("steps", [4, 5000])
+def test_iterative_solvers_report_the_measure_their_rtol_bounds(steps):
+    """`stop_measure` is recomputed here from the returned coefficients: CG's
+    preconditioned normal residual sqrt(r^T P r / r0^T P r0), GMRES's ||r|| / ||b||.
+    Converged, it is at most rtol (LSMR's too); stopped early, above it."""
+    system = assemble(MODEL, collocation(PROBLEM, MODEL, 120))
+    cg = pd.CGNormal(pd.BlockFilter(), rtol=1e-8, max_steps=steps)
+    res = cg(system)
+    pre = build(pd.BlockFilter(), system)
+    r0 = system.rmv(system.rhs)
+    r = system.rmv(system.rhs - system.mv(res.coefficients))
+    want = float(jnp.sqrt(jnp.sum(r * pre.normal(r)) / jnp.sum(r0 * pre.normal(r0))))
+    got = float(res.stop_measure)
+    assert bool(res.success) == (steps == 5000)
+    assert (got <= 1e-8) if steps == 5000 else (got > 1e-8)
+    if steps == 4:  # (converged, the recursive residual parts from the true one at ~1e-12)
+        assert got == pytest.approx(want, rel=1e-6)
+    assert "preconditioned normal residual" in res.stop_rule
+
+    lsmr = pd.LSMR(pd.BlockFilter(), rtol=1e-10, max_steps=steps)(system)
+    assert (float(lsmr.stop_measure) <= 1e-10) == (steps == 5000) == bool(lsmr.success)
+
+    rows = MODEL.num_unknowns - 2
+    square = assemble(MODEL, collocation(PROBLEM, MODEL, rows))
+    gm = pd.GMRES(rtol=1e-10, max_steps=1 if steps == 4 else 50, restart=4 if steps == 4 else 100)(square)
+    true = jnp.linalg.norm(square.mv(gm.coefficients) - square.rhs) / jnp.linalg.norm(square.rhs)
+    assert float(gm.stop_measure) == pytest.approx(float(true), rel=1e-6)
+    assert (float(gm.stop_measure) <= 1e-10) == bool(gm.success) == (steps == 5000)
+    # direct solvers have none
+    assert pd.DenseLeastSquares()(system).stop_measure is None
+
+
+def test_non_convergence_message_quotes_the_measure_and_suits_the_solver(model2d):
+    problem, model = model2d  # three levels
+    with pytest.raises(pd.SolveError) as err:
+        pd.solve(
+            problem, model, points=(12, 12), solver=pd.CGNormal(pd.BlockFilter(), rtol=1e-9, max_steps=3)
+        )
+    msg = str(err.value)
+    sol = pd.solve(
+        problem,
+        model,
+        points=(12, 12),
+        solver=pd.CGNormal(pd.BlockFilter(), rtol=1e-9, max_steps=3),
+        throw=False,
+    )
+    assert f"reached {sol.info['stop_measure']:.2e}, against rtol=1e-09" in msg
+    assert sol.info["stop_measure"] > 1e-9 and "relative to its start" in sol.info["stop_rule"]
+    assert "pd.BlockFilter()" not in msg and "pd.BoxSchwarz()" in msg  # not the one it has
+    assert "multilevel ansatz" in msg  # the levels may never converge: says what to do
+    assert "stopping measure" in sol.report()
+    # one level: no multilevel hint; LSMR is offered only what it can use
+    one = pd.FBPINN(pd.Grid(problem.domain, 3, 2.0), pd.Polynomial(3))
+    with pytest.raises(pd.SolveError) as err:
+        pd.solve(problem, one, points=(12, 12), solver=pd.LSMR(pd.ColumnScaling(), rtol=1e-12, max_steps=2))
+    msg = str(err.value)
+    assert "multilevel" not in msg and "BoxSchwarz()," not in msg
+    assert "pd.BlockFilter()" in msg and "LSMR's two tests" in msg
+
+
 def test_auto_linear_solver_is_refused():
     with pytest.raises(TypeError, match="AutoLinearSolver"):
         pd.solve(PROBLEM, MODEL, solver=lx.AutoLinearSolver(well_posed=False))

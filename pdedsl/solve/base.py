@@ -27,6 +27,10 @@ class SolverResult(eqx.Module):
     # preconditioned residual r^T P r < 0, a preconditioner that is not positive
     # definite in floating point)
     breakdown: Array | bool = False
+    # an iterative solver's own convergence measure at the iterate it returns (the
+    # quantity its `rtol` bounds; `stop_rule` says what it is), None for direct solvers
+    stop_measure: Array | None = None
+    stop_rule: str = eqx.field(static=True, default="")
 
 
 class AbstractSolver(eqx.Module):

@@ -59,7 +59,9 @@ def _check_traceable(solver):
         )
 
 
-def _finish(system, coeffs, iterations, ok, message, filtered=None, cond=None):
+def _finish(
+    system, coeffs, iterations, ok, message, filtered=None, cond=None, stop_measure=None, stop_rule=""
+):
     res = jnp.linalg.norm(system.mv(coeffs) - system.rhs)
     return SolverResult(
         coefficients=coeffs,
@@ -69,6 +71,8 @@ def _finish(system, coeffs, iterations, ok, message, filtered=None, cond=None):
         message=message,
         filtered=filtered,
         condition_number=cond,
+        stop_measure=stop_measure,
+        stop_rule=stop_rule,
     )
 
 
@@ -188,6 +192,7 @@ def _lsmr(self: LSMR, system: LinearSystem, pre) -> SolverResult:
         condA=one,
         normr=beta,
         hist=hist0,
+        measure=jnp.where(beta == 0, zero, jnp.where(alpha == 0, zero, one)),
     )
 
     def body(st):
@@ -238,6 +243,10 @@ def _lsmr(self: LSMR, system: LinearSystem, pre) -> SolverResult:
         condA = jnp.maximum(maxrbar, rhotemp) / jnp.minimum(minrbar, rhotemp)
 
         normAr = jnp.abs(zetabar)
+        tiny = jnp.finfo(dtype).tiny
+        measure = jnp.minimum(
+            normAr / jnp.maximum(normA * normr, tiny), normr / jnp.maximum(normA * norm(x) + normb, tiny)
+        )
         stop = jnp.where(k >= self.max_steps, 4, 0)
         stop = jnp.where(condA > 1e30, 3, stop)
         stop = jnp.where(normAr <= self.rtol * normA * normr, 2, stop)
@@ -250,7 +259,7 @@ def _lsmr(self: LSMR, system: LinearSystem, pre) -> SolverResult:
             k=k, stop=stop, x=x, u=u, v=v, h=h, hbar=hbar, alpha=alpha, alphabar=alphabar, zeta=zeta,
             zetabar=zetabar, rho=rho, rhobar=rhobar, cbar=cbar, sbar=sbar, betadd=betadd, betad=betad,
             rhodold=rhodold, tautilde=tautilde, thetatilde=thetatilde, normA2=normA2, maxrbar=maxrbar,
-            minrbar=minrbar, condA=condA, normr=normr, hist=hist,
+            minrbar=minrbar, condA=condA, normr=normr, hist=hist, measure=measure,
         )  # fmt: skip
 
     st = jax.lax.while_loop(lambda st: st["stop"] == 0, body, init)
@@ -263,6 +272,8 @@ def _lsmr(self: LSMR, system: LinearSystem, pre) -> SolverResult:
         f"LSMR, {self.preconditioner.name} right preconditioner",
         filtered=pre.filtered,
         cond=st["condA"],
+        stop_measure=st["measure"],
+        stop_rule="min(||(M R)^T r|| / (||M R|| ||r||), ||r|| / (||M R|| ||y|| + ||b||)), LSMR's two tests",
     )
     return eqx.tree_at(lambda r: r.history, result, st["hist"], is_leaf=lambda x: x is None)
 
@@ -358,6 +369,8 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         ok,
         f"CG on the normal equations (CGLS form), {self.preconditioner.name} preconditioner",
         filtered=pre.filtered,
+        stop_measure=jnp.sqrt(jnp.abs(best_g / jnp.where(g0 == 0, 1.0, g0))),
+        stop_rule="the preconditioned normal residual sqrt(r^T P r) relative to its start",
     )
     result = eqx.tree_at(lambda r: r.breakdown, result, ~ok & ((g < 0) | (g0 < 0)))
     return eqx.tree_at(lambda r: r.history, result, hist, is_leaf=lambda x: x is None)
@@ -485,6 +498,8 @@ def _gmres(self: GMRES, system: LinearSystem, pre) -> tuple[SolverResult, jax.Ar
         res <= tol,
         f"restarted GMRES({R}), {self.preconditioner.name} right preconditioner",
         filtered=pre.filtered,
+        stop_measure=res / jnp.where(normb == 0, 1.0, normb),
+        stop_rule="||r|| / ||b||",
     )
     return eqx.tree_at(lambda r: r.history, result, hist, is_leaf=lambda x: x is None), inner
 

@@ -285,6 +285,8 @@ def solve(
         "relative_residual": float(jnp.linalg.norm(resid) / jnp.linalg.norm(system.rhs)),
         "group_rms": group_rms,
         "iterations": None if result.iterations is None else int(result.iterations),
+        "stop_measure": None if result.stop_measure is None else float(result.stop_measure),
+        "stop_rule": result.stop_rule or None,
         "rank": None if result.rank is None else int(result.rank),
         "condition_number": None if result.condition_number is None else float(result.condition_number),
         "filtered": None if result.filtered is None else int(result.filtered),
@@ -309,15 +311,34 @@ def solve(
                 "or use a direct solver (pd.SparseNormal(), pd.DenseLeastSquares())"
             )
         elif info["iterations"] is not None:
-            how = (
-                f"stopped after {info['iterations']} iterations without meeting its tolerance "
-                f"(relative residual {info['relative_residual']:.2e})"
-            )
+            how = f"stopped after {info['iterations']} iterations without meeting its tolerance"
+            rtol = getattr(solver, "rtol", None)
+            if info["stop_measure"] is not None and rtol is not None:
+                how += (
+                    f": its stopping measure ({info['stop_rule']}) reached {info['stop_measure']:.2e}, "
+                    f"against rtol={rtol:g}"
+                )
+            how += f" (relative residual {info['relative_residual']:.2e})"
+            current = getattr(getattr(solver, "preconditioner", None), "name", None)
+            if isinstance(solver, CGNormal):
+                stronger = ["pd.BlockFilter()", "pd.BoxSchwarz()", "pd.TwoLevel(local=pd.BoxSchwarz())"]
+                stronger = [x for x in stronger if not x.startswith(f"pd.{current}(")]
+            else:  # right preconditioners only; the Schwarz ones need CG
+                stronger = [] if current == "BlockFilter" else ["pd.BlockFilter()"]
+                stronger.append("pd.CGNormal(pd.TwoLevel(local=pd.BoxSchwarz()))")
             fix = (
-                "increase max_steps, loosen rtol, use a stronger preconditioner "
-                "(pd.BlockFilter(), pd.AdditiveSchwarz()), or a direct solver "
-                "(pd.SparseNormal(), pd.DenseLeastSquares())"
+                f"increase max_steps, loosen rtol, use a stronger preconditioner ({', '.join(stronger)}), "
+                "or a direct solver (pd.SparseNormal(), pd.DenseLeastSquares())"
             )
+            levels = system.levels
+            multilevel = schedule is None and levels is not None and int(jnp.max(levels)) > 0
+            if multilevel and current != "SplineFrame":
+                fix += (
+                    ". A multilevel ansatz whose levels are nearly dependent (cosine windows, tanh "
+                    "features) may not converge under any preconditioner, while its early iterates are "
+                    "accurate: pass max_steps and throw=False, or use pd.Multilevel(..., bspline=3) "
+                    "with polynomials and pd.SplineFrame() (docs/solving.md, 'Multilevel decompositions')"
+                )
         else:
             how = "did not produce a usable solution"
             fix = "try pd.DenseLeastSquares(method='svd'), more collocation points or fewer features"
