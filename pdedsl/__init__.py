@@ -54,6 +54,7 @@ from .solve import (  # noqa: E402
     Auto as Auto,
     BlockFilter as BlockFilter,
     BoxSchwarz as BoxSchwarz,
+    CancellationWarning as CancellationWarning,
     CGNormal as CGNormal,
     ColumnScaling as ColumnScaling,
     DenseLeastSquares as DenseLeastSquares,

@@ -134,6 +134,36 @@ class Solution(_Field):
         """Linearised standard errors of the parameter estimates (from the data misfit)."""
         return dict(self.info.get("standard_errors") or {})
 
+    def residuals(self, points=None, sampler: str = "uniform", seed: int = 1) -> dict[str, float]:
+        """The RMS residual of the equation and of each condition (not row-scaled, as
+        `info["group_rms"]` at the collocation points) at other points: `points` a
+        count, a grid shape or an (N, d) array, as for `pd.solve` (default: as many
+        equation points as the solve had), drawn by `sampler` (default "uniform", with
+        `seed`). Condition points are drawn the same way; data and point conditions
+        keep their own points.
+
+        A solution that fits the collocation points but not the points between them
+        (a least-squares solution that leans on nearly dependent columns: large
+        `info["cancellation"]`) shows residuals here far above those at the points.
+        Linear problems with known parameters only.
+        """
+        from .lower import LinearForm
+        from .solve.solve import collocation
+
+        if self.problem.unknown_parameters or not isinstance(self.problem.equation_form, LinearForm):
+            raise NotImplementedError(
+                "Solution.residuals() evaluates linear problems with known parameters only; for others, "
+                "compare with a reference (sol.compare) or solve again on other points."
+            )
+        if points is None:
+            points = int(self.info.get("equation_points") or 0) or None
+        from .assemble import assemble
+
+        blocks = collocation(self.problem, self.model, points, sampler=sampler, seed=seed)
+        system = assemble(self.model, blocks, row_scaling=False)
+        r = system.mv(self.coefficients) - system.rhs
+        return {name: float(jnp.sqrt(jnp.mean(r[a:b] ** 2))) for name, a, b in system.groups}
+
     def save(self, path) -> None:
         """Save to one file; `pd.load(path)` gives bit-identical predictions, no re-solve."""
         from .io import save
@@ -224,6 +254,11 @@ class Solution(_Field):
         lines.append(f"  residual     {i['residual_norm']:.3e} (row-scaled{rel})")
         for name, rms in i["group_rms"].items():
             lines.append(f"    {name:<40s} rms {rms:.3e}")
+        if i.get("cancellation") is not None:
+            lines.append(
+                f"  cancellation {i['cancellation']:.3g} (norm of the subdomains' contributions over that of "
+                "their sum, at the points)"
+            )
         setup = (
             f" (of which preconditioner setup {i['setup_s']:.3f} s)" if i.get("setup_s") is not None else ""
         )

@@ -1,5 +1,8 @@
 """End-to-end solves against exact and manufactured solutions."""
 
+import dataclasses
+import warnings
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -239,3 +242,75 @@ def test_qr_matches_svd_on_full_rank_system():
     b = pd.solve(problem, model, solver=pd.DenseLeastSquares("qr"))
     np.testing.assert_allclose(a.coefficients, b.coefficients, rtol=1e-6, atol=1e-9)
     assert a.info["rank"] == model.num_unknowns
+
+
+def test_cancellation_is_the_subdomain_parts_against_their_sum():
+    """info["cancellation"] = sqrt(sum_j ||M_j c_j||^2) / ||M c||, recomputed from the
+    dense matrix's column blocks; the chunked product gives the same."""
+    from pdedsl.assemble import assemble
+    from pdedsl.solve import collocation
+
+    problem, exact, t = oscillator()
+    model = pd.FBPINN(pd.Grid(problem.domain, subdomains=8, overlap=2.0), pd.Polynomial(5))
+    sol = pd.solve(problem, model, points=200)
+    system = assemble(model, collocation(problem, model, 200))
+    m, c = np.asarray(system.dense()), np.asarray(sol.coefficients)
+    k = model.num_features
+    parts = [m[:, j * k : (j + 1) * k] @ c[j] for j in range(model.num_subdomains)]
+    want = np.sqrt(sum(np.sum(p**2) for p in parts)) / np.linalg.norm(m @ c.reshape(-1))
+    assert sol.info["cancellation"] == pytest.approx(want, rel=1e-10)
+    chunked = dataclasses.replace(system, chunk_rows=7)
+    assert float(chunked.parts_norm(sol.coefficients)) == pytest.approx(
+        float(system.parts_norm(sol.coefficients)), rel=1e-12
+    )
+    assert 1.0 <= sol.info["cancellation"] < 100  # a stable representation
+    assert "cancellation" in sol.report() and "residuals_elsewhere" not in sol.info
+
+
+def test_residuals_at_other_points_match_the_derivatives_of_the_solution():
+    """Solution.residuals(points) is the RMS of the equation's residual, computed here
+    from the solution's own derivatives and the sympy right-hand side."""
+    problem, exact, t = oscillator()
+    model = pd.FBPINN(pd.Grid(problem.domain, subdomains=10, overlap=2.0), pd.Polynomial(6))
+    sol = pd.solve(problem, model, points=300)
+    pts = np.random.default_rng(3).uniform(0, 1, 257)
+    # m u'' + mu u' + k u = 0 for the oscillator demo: the residual from the derivatives
+    m_, mu, k_ = 1.0, 4.0, 80.0**2
+    res = m_ * D(sol, t, 2)(pts) + mu * D(sol, t)(pts) + k_ * sol(pts)
+    got = sol.residuals(pts)
+    assert got["equation"] == pytest.approx(float(np.sqrt(np.mean(np.asarray(res) ** 2))), rel=1e-8)
+    assert set(got) == set(sol.info["group_rms"])
+    # by default: as many uniform points as the solve had, other than its grid
+    default = sol.residuals()
+    assert default["equation"] != sol.info["group_rms"]["equation"]
+    nonlinear = pd.Problem(
+        D(pd.Function("v")(t), t, 2) + pd.Function("v")(t) ** 3 == 1,
+        domain=problem.domain,
+        conditions=[pd.Function("v")(t).on(pd.boundary) == 0],
+    )
+    with pytest.raises(NotImplementedError, match="linear problems"):
+        pd.Solution(nonlinear, model, sol.coefficients, {}).residuals(10)
+
+
+def test_a_solution_that_fits_only_its_points_is_warned_about():
+    """Five 1D levels of windowed quadratics on 80 points: the least-squares solution
+    interpolates (residual 5e-9) with contributions that cancel (2.5e3), and between
+    the points its residual is 198 (rel_l2 0.38). One level of quartics is not warned
+    about (cancellation 1.3, rel_l2 2.6e-4)."""
+    x = pd.Symbol("x")
+    u = pd.Function("u")(x)
+    exact = sum(sp.sin(2**i * sp.pi * x) for i in range(1, 6)) / 5
+    problem = pd.Problem(
+        D(u, x, 2) == sp.diff(exact, x, 2), domain=pd.Interval(x, 0, 1), conditions=[u.on(pd.boundary) == 0]
+    )
+    model = pd.FBPINN(pd.Multilevel(problem.domain, levels=5, overlap=3.0), pd.Polynomial(2))
+    with pytest.warns(pd.CancellationWarning, match="between them"):
+        sol = pd.solve(problem, model, points=80)
+    assert sol.info["cancellation"] > 1e3
+    assert sol.info["residuals_elsewhere"]["equation"] > 1e3 * sol.info["group_rms"]["equation"]
+    assert sol.errors(exact)["rel_l2"] > 0.1  # what the warning is about
+    one = pd.FBPINN(pd.Grid(problem.domain, 32, 3.0), pd.Polynomial(4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.CancellationWarning)
+        good = pd.solve(problem, one, points=400)
+    assert good.info["cancellation"] < 10 and good.errors(exact)["rel_l2"] < 1e-3

@@ -75,6 +75,24 @@ class LinearSystem(eqx.Module):
         out = (jnp.zeros(self.values.shape[0], jnp.result_type(self.values, a)),)
         return chunks.fill_rows(out, part, self.values.shape[0], self.chunk_rows)[0]
 
+    def parts_norm(self, a: Float[Array, "J K"]) -> Float[Array, ""]:
+        """sqrt(sum_j ||M_j a_j||^2): the norms of the subdomains' own contributions to
+        `M a`, summed in squares (see `pd.solve`'s `info["cancellation"]`)."""
+
+        def part(v, i, w):
+            return jnp.sum(w[:, None] * jnp.einsum("npk,npk->np", v, a[i]) ** 2)
+
+        n = self.values.shape[0]
+        if not self._chunked():
+            return jnp.sqrt(part(self.values, self.index, jnp.ones(n, self.values.dtype)))
+        total = chunks.sum_rows(
+            jnp.zeros((), jnp.result_type(self.values, a)),
+            lambda lo, c, w: part(chunks.rows(self.values, lo, c), chunks.rows(self.index, lo, c), w),
+            n,
+            self.chunk_rows,
+        )
+        return jnp.sqrt(total)
+
     def _rmv(self, weights, square: bool) -> Float[Array, "J K"]:
         """sum over rows of weights[n] * values[n, p, :] (squared if `square`) into
         the rows' subdomains."""

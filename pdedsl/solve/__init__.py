@@ -28,6 +28,11 @@ from .preconditioners import (
     MultiplicativeSchwarz as MultiplicativeSchwarz,
     TwoLevel as TwoLevel,
 )
-from .solve import SolveError as SolveError, collocation as collocation, solve as solve
+from .solve import (
+    CancellationWarning as CancellationWarning,
+    SolveError as SolveError,
+    collocation as collocation,
+    solve as solve,
+)
 from .sparse import SparseNormal as SparseNormal
 from .train import LBFGS as LBFGS, train as train

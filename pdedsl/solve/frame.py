@@ -9,7 +9,7 @@ S3xS5 + S4xS4 + S5xS3). Each of those tensor spaces has a local, stable basis, i
 B-splines, and the union of them over all levels is a generating system in the
 sense of Griebel. CG on the normal equations in these functions, Jacobi-scaled,
 is an additive multilevel (BPX-type) method: its iteration count barely grows
-with the number of levels (docs/solving.md, "Multilevel decompositions").
+with the number of levels (docs/solving.md, "Multilevel decompositions and iterative solvers").
 
 The frame never replaces the unknowns: each level's B-splines are written once
 in the level's windows x polynomials (a small least-squares fit per axis and

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+import warnings
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -34,6 +35,19 @@ from .nonlinear import (
 
 class SolveError(RuntimeError):
     """The solver failed (non-finite values, or it reported failure)."""
+
+
+class CancellationWarning(UserWarning):
+    """A linear solve's subdomain contributions cancel heavily at the collocation
+    points (`info["cancellation"]` above `CANCELLATION_CHECK`) and its equation
+    residual at other points is more than twice that at the collocation points: the
+    solution leans on nearly dependent columns between the points."""
+
+
+# Above this `info["cancellation"]`, pd.solve also evaluates the residuals at other
+# points. Measured (docs/solving.md, "The solution"): 1 to 100 on well-posed benchmark
+# ansatzes, 460 to 350,000 on least-squares solutions of multilevel cosine or tanh levels
+CANCELLATION_CHECK = 1e3
 
 
 @functools.lru_cache(maxsize=64)
@@ -261,8 +275,14 @@ def solve(
     t2 = time.perf_counter()
 
     say(f"pdedsl: solved in {t2 - t1:.2f} s")
-    resid = system.mv(coeffs) - system.rhs
+    fitted = system.mv(coeffs)
+    resid = fitted - system.rhs
     unscaled = resid / system.row_scale
+    # how much the subdomains' contributions cancel at the collocation points: ~1 for a
+    # stable representation; thousands where the solution leans on nearly dependent
+    # columns, which cancel at the points but not between them (docs/solving.md)
+    fitted_norm = float(jnp.linalg.norm(fitted))
+    cancellation = float(system.parts_norm(coeffs)) / fitted_norm if fitted_norm > 0 else None
     group_rms = {name: float(jnp.sqrt(jnp.mean(unscaled[a:b] ** 2))) for name, a, b in system.groups}
     finite = bool(jnp.all(jnp.isfinite(coeffs)))
     success = bool(result.success) and finite
@@ -287,6 +307,7 @@ def solve(
         "iterations": None if result.iterations is None else int(result.iterations),
         "stop_measure": None if result.stop_measure is None else float(result.stop_measure),
         "stop_rule": result.stop_rule or None,
+        "cancellation": cancellation,
         "rank": None if result.rank is None else int(result.rank),
         "condition_number": None if result.condition_number is None else float(result.condition_number),
         "filtered": None if result.filtered is None else int(result.filtered),
@@ -337,13 +358,42 @@ def solve(
                     ". A multilevel ansatz whose levels are nearly dependent (cosine windows, tanh "
                     "features) may not converge under any preconditioner, while its early iterates are "
                     "accurate: pass max_steps and throw=False, or use pd.Multilevel(..., bspline=3) "
-                    "with polynomials and pd.SplineFrame() (docs/solving.md, 'Multilevel decompositions')"
+                    "with polynomials and pd.SplineFrame() (docs/solving.md, 'Multilevel decompositions "
+                    "and iterative solvers')"
                 )
         else:
             how = "did not produce a usable solution"
             fix = "try pd.DenseLeastSquares(method='svd'), more collocation points or fewer features"
         raise SolveError(f"{solver.name} {how} [{message}]. To fix: {fix}. (throw=False returns it anyway.)")
-    return Solution(problem, model, coeffs, info)
+    sol = Solution(problem, model, coeffs, info)
+    if success and cancellation is not None and cancellation > CANCELLATION_CHECK:
+        _check_elsewhere(sol, cancellation)
+    return sol
+
+
+def _check_elsewhere(sol: Solution, cancellation: float) -> None:
+    """A solution whose subdomain contributions cancel heavily: its residuals at other
+    points (`info["residuals_elsewhere"]`), and a warning if the equation's is more than
+    twice that at the collocation points."""
+    try:
+        elsewhere = sol.residuals()
+    except NotImplementedError:
+        return
+    sol.info["residuals_elsewhere"] = elsewhere
+    here, there = sol.info["group_rms"].get("equation"), elsewhere.get("equation")
+    if here is None or there is None or not there > 2 * here:
+        return
+    warnings.warn(
+        f"pdedsl: this solution fits its collocation points much better than the points between them "
+        f"(equation residual RMS {there:.3g} at other points against {here:.3g} at them), and its "
+        f"subdomains' contributions cancel at the points (their norms add up to {cancellation:.3g} times "
+        "that of their sum): it leans on nearly dependent columns, and may be less accurate than its "
+        "residual suggests. A damped solve (pd.SparseNormal(regularisation=1e-4, refine=0)), CG stopped "
+        "early (max_steps, throw=False), more collocation points or a better-conditioned ansatz (nested "
+        "B-spline levels) may do better (docs/solving.md, 'The solution').",
+        CancellationWarning,
+        stacklevel=3,
+    )
 
 
 def _with_progress(solver):
