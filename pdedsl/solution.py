@@ -161,8 +161,7 @@ class Solution(_Field):
 
         blocks = collocation(self.problem, self.model, points, sampler=sampler, seed=seed)
         system = assemble(self.model, blocks, row_scaling=False)
-        r = system.mv(self.coefficients) - system.rhs
-        return {name: float(jnp.sqrt(jnp.mean(r[a:b] ** 2))) for name, a, b in system.groups}
+        return system.group_rms(system.mv(self.coefficients) - system.rhs)
 
     def save(self, path) -> None:
         """Save to one file; `pd.load(path)` gives bit-identical predictions, no re-solve."""

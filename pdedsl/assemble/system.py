@@ -75,6 +75,12 @@ class LinearSystem(eqx.Module):
         out = (jnp.zeros(self.values.shape[0], jnp.result_type(self.values, a)),)
         return chunks.fill_rows(out, part, self.values.shape[0], self.chunk_rows)[0]
 
+    def group_rms(self, residual: Float[Array, " N"]) -> dict[str, float]:
+        """The RMS of `residual` (of this system's rows, e.g. `M a - b`) per group of
+        rows, with the row scaling undone: in the equation's and conditions' own units."""
+        unscaled = residual / self.row_scale
+        return {name: float(jnp.sqrt(jnp.mean(unscaled[a:b] ** 2))) for name, a, b in self.groups}
+
     def parts_norm(self, a: Float[Array, "J K"]) -> Float[Array, ""]:
         """sqrt(sum_j ||M_j a_j||^2): the norms of the subdomains' own contributions to
         `M a`, summed in squares (see `pd.solve`'s `info["cancellation"]`)."""

@@ -277,13 +277,12 @@ def solve(
     say(f"pdedsl: solved in {t2 - t1:.2f} s")
     fitted = system.mv(coeffs)
     resid = fitted - system.rhs
-    unscaled = resid / system.row_scale
     # how much the subdomains' contributions cancel at the collocation points: ~1 for a
     # stable representation; thousands where the solution leans on nearly dependent
     # columns, which cancel at the points but not between them (docs/solving.md)
     fitted_norm = float(jnp.linalg.norm(fitted))
     cancellation = float(system.parts_norm(coeffs)) / fitted_norm if fitted_norm > 0 else None
-    group_rms = {name: float(jnp.sqrt(jnp.mean(unscaled[a:b] ** 2))) for name, a, b in system.groups}
+    group_rms = system.group_rms(resid)
     finite = bool(jnp.all(jnp.isfinite(coeffs)))
     success = bool(result.success) and finite
     message = result.message if finite else result.message + "; non-finite coefficients"
