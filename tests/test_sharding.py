@@ -15,11 +15,13 @@ from pdedsl.assemble.sharding import pad_rows, resolve_devices
 SCRIPT = pathlib.Path(__file__).resolve().parent / "scripts" / "sharded_solves.py"
 
 
-def _run_sharded_script(env, attempts=2, timeout=450):
+def _run_sharded_script(env, attempts=2, timeout=240):
     """Run the script; a run that hangs is retried once. On 2026-12-03 one CI run (2 cores,
     four simulated CPU devices) hung with no CPU use inside a jitted preconditioner build of
     a sharded solve, waiting on XLA buffers that never became ready; the same script then
-    passed in under 5 minutes on the same machine. A hang in both attempts still fails."""
+    passed in under 5 minutes on the same machine. A hang in both attempts still fails.
+    The script takes 52-58 s on 2 cores; the timeout (4x that) bounds what a hang costs
+    the CI run (it was 450 s, and one CI run that likely retried took 6 minutes longer)."""
     for attempt in range(attempts):
         try:
             return subprocess.run(
