@@ -147,6 +147,7 @@ class Solution(_Field):
         `info["cancellation"]`) shows residuals here far above those at the points.
         Linear problems with known parameters only.
         """
+        from .assemble import assemble
         from .lower import LinearForm
         from .solve.solve import collocation
 
@@ -157,8 +158,6 @@ class Solution(_Field):
             )
         if points is None:
             points = int(self.info.get("equation_points") or 0) or None
-        from .assemble import assemble
-
         blocks = collocation(self.problem, self.model, points, sampler=sampler, seed=seed)
         system = assemble(self.model, blocks, row_scaling=False)
         return system.group_rms(system.mv(self.coefficients) - system.rhs)

@@ -86,7 +86,7 @@ def test_iterative_solvers_report_the_measure_their_rtol_bounds(steps):
     got = float(res.stop_measure)
     assert bool(res.success) == (steps == 5000)
     assert (got <= 1e-8) if steps == 5000 else (got > 1e-8)
-    if steps == 4:  # (converged, the recursive residual parts from the true one at ~1e-12)
+    if steps == 4:  # (once converged, CG's recursive residual drifts from the true one at ~1e-12)
         assert got == pytest.approx(want, rel=1e-6)
     assert "preconditioned normal residual" in res.stop_rule
 
