@@ -325,21 +325,30 @@ def test_chunked_rows_equal_unchunked(monkeypatch):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0, atol=1e-13 * float(np.abs(a).max()))
 
 
-def test_assembly_in_chunks_matches_blockwise_rows(monkeypatch):
+@pytest.mark.parametrize("faces", ["boundary", "different"])
+def test_assembly_in_chunks_matches_blockwise_rows(monkeypatch, faces):
     """The single-buffer assembly (chunks written in place, the last chunk of each
     block moved back to end at the block's end) gives the rows of each block, row
-    scaled, in block order."""
+    scaled, in block order. Consecutive blocks with the same derivatives share one
+    loop (one chunk can hold rows of two of them): with a different right-hand side
+    on each face ("different"), a row given another block's form would show."""
     import importlib
 
     asm = importlib.import_module("pdedsl.assemble.assemble")
     x, y = pd.Symbol("x"), pd.Symbol("y")
     u = pd.Function("u")(x, y)
     domain = pd.Box([x, y], [0, 0], [1, 2])
-    problem = pd.Problem(
-        D(u, x, 2) + (1 + x) * D(u, y) == sp.cos(x * y) + 0.25,
-        domain,
-        [u.on(pd.boundary) == sp.exp(x)],
-    )
+    if faces == "boundary":
+        conditions = [u.on(pd.boundary) == sp.exp(x)]
+    else:  # three Dirichlet faces in one loop, then a Neumann face and a Robin face
+        conditions = [
+            u.at(x=0) == sp.sin(y),
+            u.at(x=1) == y**2,
+            u.at(y=0) == 3 + x,
+            D(u, y).at(y=2) == x,
+            (2 * u + D(u, x)).at(y=2) == 1 - x,
+        ]
+    problem = pd.Problem(D(u, x, 2) + (1 + x) * D(u, y) == sp.cos(x * y) + 0.25, domain, conditions)
     model = pd.FBPINN(pd.Grid(domain, (3, 2), 2.0), pd.Polynomial(3))
     monkeypatch.setattr(asm, "_CHUNK_ROWS", 10)  # 63 equation rows: 6 full chunks and an overlapping 7th
     blocks = collocation(problem, model, (9, 7), condition_points=23)  # 23 rows: 2 chunks, overlapping

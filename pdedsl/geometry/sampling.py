@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import qmc
 
 SAMPLERS = ("grid", "uniform", "sobol", "halton")
 
@@ -15,8 +14,13 @@ def grid_shape(n: int | tuple[int, ...], lengths) -> tuple[int, ...]:
     lengths = np.asarray(lengths, dtype=float)
     d = len(lengths)
     if isinstance(n, (tuple, list)):
+        whole = all(isinstance(k, (int, np.integer)) or (isinstance(k, float) and k.is_integer()) for k in n)
+        hint = "" if whole else " To give the points themselves, pass an (N, d) NumPy array."
         if len(n) != d:
-            raise ValueError(f"Grid shape {tuple(n)} has {len(n)} entries for {d} dimensions.")
+            shown = tuple(n) if len(n) <= 8 else f"({', '.join(map(str, n[:4]))}, ...)"
+            raise ValueError(f"Grid shape {shown} has {len(n)} entries for {d} dimensions.{hint}")
+        if not whole:
+            raise ValueError(f"A grid shape holds whole numbers of points per axis, got {tuple(n)}.{hint}")
         shape = tuple(int(k) for k in n)
     else:
         if d == 0:
@@ -47,7 +51,15 @@ def unit_points(n, d: int, method: str = "grid", seed: int = 0, lengths=None) ->
     if method == "uniform":
         return np.random.default_rng(seed).random((n, d))
     if method == "sobol":
-        engine = qmc.Sobol(d, scramble=True, seed=seed)
+        engine = _qmc().Sobol(d, scramble=True, seed=seed)
         m = math.ceil(math.log2(n))
         return engine.random_base2(m)[:n]
-    return qmc.Halton(d, scramble=True, seed=seed).random(n)
+    return _qmc().Halton(d, scramble=True, seed=seed).random(n)
+
+
+def _qmc():
+    """scipy.stats.qmc, imported on first use: importing scipy.stats costs ~0.7 s,
+    a fifth of `import pdedsl`, and only the Sobol and Halton samplers need it."""
+    from scipy.stats import qmc
+
+    return qmc

@@ -33,7 +33,6 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sps
 from jaxtyping import Array
-from scipy.interpolate import BSpline as _SciPyBSpline
 
 from ..assemble import LinearSystem
 from .preconditioners import AbstractPreconditioner, BuiltPreconditioner, _ContentKey
@@ -66,7 +65,9 @@ def _axis_fits(grid, axis: int, window, basis, p: int, q: int):
     fits = []
     for a in range(q + 1):
         phi = (win[None] * family[: a + 1]).transpose(1, 2, 0).reshape(x.size, -1)  # columns (w, c)
-        target = _SciPyBSpline.design_matrix(x, _knots(lo, hi, cells, p + a, a + 1), p + a).toarray()
+        from scipy.interpolate import BSpline  # ~0.2 s to import; only SplineFrame needs it
+
+        target = BSpline.design_matrix(x, _knots(lo, hi, cells, p + a, a + 1), p + a).toarray()
         coef, *_ = np.linalg.lstsq(phi, target, rcond=1e-12)
         err = float(np.max(np.abs(phi @ coef - target)))
         if not err < 1e-8:
