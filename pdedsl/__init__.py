@@ -67,6 +67,7 @@ from .solve import (  # noqa: E402
     SplineFrame as SplineFrame,
     TimeMarching as TimeMarching,
     TwoLevel as TwoLevel,
+    UnderdeterminedWarning as UnderdeterminedWarning,
     VariableProjection as VariableProjection,
     solve as solve,
     train as train,

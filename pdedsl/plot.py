@@ -24,6 +24,14 @@ def _finish(fig, path):
     return fig
 
 
+def _inside_values(sol, pts, outside):
+    """`sol` at the points not `outside` the domain (a solution refuses the others), NaN at those."""
+    keep = ~np.asarray(outside).ravel()
+    u = np.full(len(pts), np.nan)
+    u[keep] = np.asarray(sol(pts[keep]))
+    return u
+
+
 def plot_solution(sol, exact=None, path=None, n: int | None = None):
     """Solution (and exact solution and error, if `exact` is given) on a grid.
 
@@ -66,7 +74,7 @@ def plot_solution(sol, exact=None, path=None, n: int | None = None):
         X, Y = np.meshgrid(gx, gy, indexing="ij")
         pts = np.stack([X.ravel(), Y.ravel()], axis=-1)
         outside = ~dom.contains(pts).reshape(X.shape)  # blank outside a box with holes
-        u = np.ma.masked_where(outside, np.asarray(sol(pts)).reshape(X.shape))
+        u = np.ma.masked_where(outside, _inside_values(sol, pts, outside).reshape(X.shape))
         cols = 2 if exact is not None else 1
         fig, axes = plt.subplots(1, cols, figsize=(5.5 * cols, 4.5), squeeze=False)
         im = axes[0, 0].pcolormesh(X, Y, u, shading="auto", cmap="viridis")
@@ -151,7 +159,7 @@ def plot_snapshots(sol, exact=None, time=None, times=None, path=None, n: int | N
         pts = np.empty((X.size, 3))
         pts[:, ix], pts[:, iy], pts[:, it] = X.ravel(), Y.ravel(), tk
         outside = ~dom.contains(pts).reshape(X.shape)
-        u = np.ma.masked_where(outside, np.asarray(sol(pts)).reshape(X.shape))
+        u = np.ma.masked_where(outside, _inside_values(sol, pts, outside).reshape(X.shape))
         fields.append(u)
         if exact is not None:
             ref = np.ma.masked_where(outside, np.asarray(_exact_fn(exact, problem)(pts)).reshape(X.shape))

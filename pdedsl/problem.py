@@ -19,6 +19,7 @@ from .symbolic import (
     pretty,
     unknowns_in,
 )
+from .symbolic.expression import parameter_value
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,12 @@ class Problem:
         for k in self.parameters:
             if not isinstance(k, sp.Symbol):
                 raise TypeError(f"parameters keys must be sympy Symbols, got {k!r}.")
+            if k in domain.coords:
+                raise ValueError(
+                    f"{k} is a coordinate of the domain, not a parameter: remove it from parameters= "
+                    f"(to fix {k} at a value, write a condition such as u.at({k}=...))."
+                )
+            parameter_value(k, self.parameters[k])  # refuses NaN, infinities, arrays, symbols
         self.unknown_parameters, self.initial_parameters = _unknown_parameters(unknown_parameters)
         both = set(self.unknown_parameters) & set(self.parameters)
         if both:
@@ -95,14 +102,24 @@ class Problem:
         self.unknown: AppliedUndef = candidates[0]
         ucoords = tuple(self.unknown.args)
         if set(ucoords) != set(domain.coords):
+            same_names = sorted(map(str, ucoords)) == sorted(map(str, domain.coords))
             raise ValueError(
                 f"The unknown {pretty(self.unknown)} depends on {tuple(map(str, ucoords))} "
                 f"but the domain has coordinates {tuple(map(str, domain.coords))}: they "
                 "must be the same (one domain dimension per coordinate)."
+                + (
+                    " The names match but the symbols differ in their assumptions (e.g. "
+                    "pd.Symbol('t', real=True) against pd.Symbol('t')): create each coordinate once "
+                    "and use that symbol everywhere."
+                    if same_names
+                    else ""
+                )
             )
         self.coords = domain.coords
         self.nonlinear_terms: str | None = None
         self.equation_form = self._lower(self.equation.residual, None, "equation")
+        if isinstance(conditions, (Condition, sp.Equality)):  # one condition, not in a list
+            conditions = [conditions]
         self.conditions = tuple(self._as_condition(c) for c in conditions)
         lowered = []
         for i, cond in enumerate(self.conditions):

@@ -24,6 +24,30 @@ def _evaluate(model: FBPINN, coefficients, points, multi_index):
     return jnp.einsum("npk,npk->n", vals[multi_index], coefficients[idx])
 
 
+def _check_inside(problem, p: np.ndarray) -> None:
+    """The ansatz is fitted on the domain only (outside a box its windows are zero, in a
+    hole they extrapolate): refuse points elsewhere rather than return those values."""
+    inside = problem.domain.contains(p)
+    if not np.all(inside):
+        bad = p[~inside]
+        first = ", ".join(f"{c}={v:.6g}" for c, v in zip(problem.coords, bad[0]))
+        raise ValueError(
+            f"{len(bad)} of {len(p)} point(s) lie outside the domain {problem.domain}, e.g. ({first}); "
+            "the solution is defined on its domain only."
+        )
+
+
+def _padded(field, p: np.ndarray) -> np.ndarray:
+    """`_evaluate` at the host points `p`, padded (with the last point) to a power of
+    two of at least 16 points, so that calls with other numbers of points reuse a few
+    compiled versions instead of compiling one per number (~0.2 s each)."""
+    n = p.shape[0]
+    size = max(16, 1 << (n - 1).bit_length())
+    if size > n:
+        p = np.concatenate([p, np.broadcast_to(p[-1:], (size - n, p.shape[1]))])
+    return np.asarray(_evaluate(field.model, field.coefficients, jnp.asarray(p), field.multi_index))[:n]
+
+
 class _Field:
     """A scalar field of the coordinates given by an ansatz and its coefficients."""
 
@@ -40,13 +64,12 @@ class _Field:
     def __call__(self, points) -> jnp.ndarray:
         """Values at `points` of shape (N, d) (or (N,) in 1D); returns (N,)."""
         shape = np.shape(points)
-        p = self._points(points)
-        out = [
-            _evaluate(self.model, self.coefficients, p[i : i + _CHUNK], self.multi_index)
-            for i in range(0, p.shape[0], _CHUNK)
-        ]
-        out = jnp.concatenate(out) if out else jnp.zeros((0,), p.dtype)
-        return out.reshape(()) if len(shape) == 0 or (len(shape) == 1 and self.problem.dim > 1) else out
+        p = np.asarray(as_points(points, self.problem.dim, self.problem.coords), self.coefficients.dtype)
+        _check_inside(self.problem, p)
+        out = [_padded(self, p[i : i + _CHUNK]) for i in range(0, p.shape[0], _CHUNK)]
+        out = np.concatenate(out) if out else np.zeros((0,), p.dtype)
+        scalar = len(shape) == 0 or (len(shape) == 1 and self.problem.dim > 1)
+        return jnp.asarray(out.reshape(()) if scalar else out)
 
     def __pdedsl_derivative__(self, *variables) -> DerivativeField:
         order = list(self.multi_index)

@@ -314,3 +314,88 @@ def test_a_solution_that_fits_only_its_points_is_warned_about():
         warnings.simplefilter("error", pd.CancellationWarning)
         good = pd.solve(problem, one, points=400)
     assert good.info["cancellation"] < 10 and good.errors(exact)["rel_l2"] < 1e-3
+
+
+def test_solution_refuses_points_outside_its_domain():
+    """Outside a box the windows are zero and in a hole they extrapolate: neither is the
+    solution, so evaluating there raises instead of returning 0 or a made-up value."""
+    problem, exact, t = oscillator(w0=10.0)
+    sol = pd.solve(problem, pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(8)))
+    with pytest.raises(ValueError, match=r"2 of 3 point\(s\) lie outside the domain.*t=1\.5"):
+        sol([0.5, 1.5, -1.0])
+    with pytest.raises(ValueError, match="outside the domain"):
+        sol.errors(exact, points=[2.0, 3.0])
+    with pytest.raises(ValueError, match="outside the domain"):
+        D(sol, t)([1.5])
+    # boundary points and any number of points (evaluated in padded power-of-two batches)
+    for n in (1, 3, 16, 17, 100):
+        p = np.linspace(0, 1, n)
+        np.testing.assert_allclose(np.asarray(sol(p)), [float(exact.subs(t, v)) for v in p], atol=1e-6)
+    x, y = pd.Symbol("x"), pd.Symbol("y")
+    u = pd.Function("u")(x, y)
+    lshape = pd.Box([x, y], [0, 0], [1, 1]) - pd.Box([x, y], [0.5, 0.5], [1, 1])
+    p2 = pd.Problem(D(u, x, 2) + D(u, y, 2) == 0, lshape, [u.on(pd.boundary) == x + y])
+    s2 = pd.solve(p2, pd.FBPINN(pd.Grid(lshape, 2, 2.0), pd.Polynomial(3)))
+    assert abs(float(s2([[0.25, 0.25]])[0]) - 0.5) < 1e-8  # u = x + y is in the ansatz
+    with pytest.raises(ValueError, match="outside the domain"):
+        s2([[0.75, 0.75]])  # in the hole
+
+
+def test_underdetermined_systems_are_warned_about():
+    """Fewer rows touching a subdomain than its features make the system rank
+    deficient: the solution there is the solver's choice, not the problem's."""
+    problem, exact, t = oscillator(w0=10.0)
+    model = pd.FBPINN(pd.Grid(problem.domain, 8, 2.0), pd.Polynomial(6))  # 56 unknowns
+    with pytest.warns(pd.UnderdeterminedWarning, match=r"8 of 8 subdomain\(s\).*fewer collocation rows"):
+        pd.solve(problem, model, points=10)
+    with pytest.warns(pd.UnderdeterminedWarning, match=r"by 0\)"):  # nothing on the right half
+        sol = pd.solve(problem, model, points=np.linspace(0, 0.5, 100)[:, None])
+    assert sol.errors(exact)["rel_l2"] > 1e-2  # and indeed the right half is not determined
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.UnderdeterminedWarning)
+        sol = pd.solve(problem, model)  # the default, two points per unknown
+    assert sol.errors(exact)["rel_l2"] < 1e-5  # 1.2e-6 for this ansatz
+
+
+def test_non_finite_terms_are_refused_before_the_solve_with_the_term_and_point():
+    t = pd.Symbol("t")
+    u = pd.Function("u")(t)
+    domain = pd.Interval(t, 0, 1)
+    model = pd.FBPINN(pd.Grid(domain, 4, 2.0), pd.Polynomial(6))
+    singular = pd.Problem(D(u, t) / t + u == 1, domain, [u.at(t=0) == 1])
+    with pytest.raises(
+        ValueError, match=r"equation is not finite at 1 of 60 .*\(t=0\): the coefficient of D\(u, t\)"
+    ):
+        pd.solve(singular, model, points=60)
+    nan_data = pd.Problem(D(u, t, 2) + u == sp.sqrt(t - sp.Rational(1, 2)), domain, [u.at(t=0) == 1])
+    with pytest.raises(ValueError, match="right-hand side is nan"):
+        pd.solve(nan_data, model, points=60)
+    # the same equation away from the singular point solves
+    moved = pd.Problem(t * D(u, t) + t * u == t, domain, [u.at(t=0) == 1])
+    assert pd.solve(moved, model, points=60).info["success"]
+
+
+def test_zero_data_gives_a_zero_relative_residual():
+    """A homogeneous problem with zero data has ||b|| = 0: its relative residual is 0
+    (u = 0 fits exactly), not NaN."""
+    t = pd.Symbol("t")
+    u = pd.Function("u")(t)
+    problem = pd.Problem(D(u, t, 2) + u == 0, pd.Interval(t, 0, 1), [u.at(t=0) == 0, D(u, t).at(t=0) == 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        sol = pd.solve(problem, pd.FBPINN(pd.Grid(problem.domain, 2, 2.0), pd.Polynomial(4)))
+    assert sol.info["relative_residual"] == 0.0
+    assert float(np.max(np.abs(np.asarray(sol(np.linspace(0, 1, 5)))))) == 0.0
+
+
+def test_nonlinear_problem_with_linear_solver_suggests_valid_code():
+    t = pd.Symbol("t")
+    u = pd.Function("u")(t)
+    problem = pd.Problem(D(u, t, 2) + u**2 == 0, pd.Interval(t, 0, 1), [u.at(t=0) == 1, D(u, t).at(t=0) == 0])
+    model = pd.FBPINN(pd.Grid(problem.domain, 2, 2.0), pd.Polynomial(4))
+    for solver in (pd.CGNormal(), pd.LSMR(pd.BlockFilter()), pd.SparseNormal()):
+        with pytest.raises(pd.NonlinearError) as info:
+            pd.solve(problem, model, solver=solver)
+        suggestion = str(info.value).split("Use solver=")[1].split(" (or")[0]
+        built = eval(suggestion, {"pd": pd})  # the suggestion is code that runs
+        assert isinstance(built, pd.GaussNewton)

@@ -370,8 +370,51 @@ def test_function_needs_coordinate_symbols():
 
 
 def test_parameter_value_must_be_a_number():
-    with pytest.raises(ValueError, match=r"Parameter k's value must be a number"):
+    with pytest.raises(ValueError, match=r"parameter k must be a number"):
         pd.Parameter("k", x + 1)
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (float("nan"), "finite real number, got nan"),
+        (float("inf"), "finite real number, got oo"),
+        (sp.I, "finite real number, got I"),
+        (np.array([1.0, 2.0]), "a number"),
+        ("four", "must be a number"),
+    ],
+)
+def test_parameter_values_that_no_solve_can_use_are_refused(value, message):
+    """NaN used to simplify the unknown away (a misleading 'does not contain the
+    unknown' error); an array or a string failed deep inside sympy."""
+    k = sp.Symbol("k")
+    with pytest.raises((ValueError, TypeError), match="number"):
+        pd.Parameter("k", value)
+    with pytest.raises(ValueError, match=message):
+        pd.Problem(D(u, t, 2) + k * u == 0, INTERVAL, [u.at(t=0) == 1], parameters={k: value})
+    assert pd.Problem(D(u, t, 2) + k * u == 0, INTERVAL, [u.at(t=0) == 1], parameters={k: np.float64(2)})
+
+
+def test_a_coordinate_is_not_a_parameter():
+    with pytest.raises(ValueError, match="t is a coordinate of the domain, not a parameter"):
+        pd.Problem(D(u, t, 2) + m_s * u == 0, INTERVAL, [u.at(t=0) == 1], parameters={m_s: 1.0, t: 0.5})
+
+
+def test_arithmetic_on_a_restricted_expression_says_how_to_write_it():
+    with pytest.raises(TypeError, match=re.escape("(2*u + D(u, x)).at(x=0) == 1")):
+        2 * u.at(t=0) == 1  # noqa: B015
+    with pytest.raises(TypeError, match="restricted expression"):
+        u.at(t=0) + 1 == 1  # noqa: B015
+    with pytest.raises(TypeError, match="periodic"):
+        u.at(t=1) - u.at(t=0) == 0  # noqa: B015
+    with pytest.raises(TypeError, match="restricted expression"):
+        -u.at(t=0) == 1  # noqa: B015
+
+
+def test_one_condition_need_not_be_in_a_list():
+    one = pd.Problem(D(u, t) + u == 0, INTERVAL, conditions=u.at(t=0) == 1)
+    listed = pd.Problem(D(u, t) + u == 0, INTERVAL, conditions=[u.at(t=0) == 1])
+    assert [str(c) for c in one.conditions] == [str(c) for c in listed.conditions]
 
 
 def test_parameters_keys_must_be_symbols():
@@ -388,3 +431,36 @@ def test_two_unknowns_are_refused():
 def test_equation_used_as_an_operand():
     with pytest.raises(TypeError, match=r"equation cannot be used"):
         D(u, t) + (u == 0)
+
+
+def test_an_order_before_the_coordinate_is_explained():
+    with pytest.raises(TypeError, match=re.escape("D(u, x, 2)")):
+        D(u, 2)
+
+
+def test_a_complex_equation_is_refused_with_a_reason():
+    problem = pd.Problem(D(u, t, 2) + sp.I * u == 0, INTERVAL, [u.at(t=0) == 1])
+    model = pd.FBPINN(pd.Grid(INTERVAL, 2, 2.0), pd.Polynomial(3))
+    with pytest.raises(ValueError, match="complex; pdedsl solves real-valued problems"):
+        pd.solve(problem, model)
+
+
+def test_coordinates_that_differ_only_in_assumptions_are_named():
+    t_real = pd.Symbol("t", real=True)
+    v = pd.Function("v")(t_real)
+    with pytest.raises(ValueError, match="names match but the symbols differ in their assumptions"):
+        pd.Problem(D(v, t_real) + v == 0, INTERVAL)
+    problem = pd.Problem(D(u, t) + u == 0, INTERVAL, [u.at(t=0) == 1])
+    sol = pd.solve(problem, pd.FBPINN(pd.Grid(INTERVAL, 2, 2.0), pd.Polynomial(6)))
+    with pytest.raises(ValueError, match="other assumptions"):
+        sol.errors(sp.exp(-t_real))
+    assert sol.errors(sp.exp(-t))["rel_l2"] < 1e-6
+
+
+def test_a_list_of_coordinates_is_not_taken_for_a_grid_shape():
+    problem = pd.Problem(D(u, t) + u == 0, INTERVAL, [u.at(t=0) == 1])
+    model = pd.FBPINN(pd.Grid(INTERVAL, 2, 2.0), pd.Polynomial(3))
+    with pytest.raises(ValueError, match=r"\(N, d\) NumPy array"):
+        pd.solve(problem, model, points=[0.1, 0.5, 0.9])
+    with pytest.raises(ValueError, match="whole numbers of points per axis"):
+        pd.solve(problem, model, points=[10.5])

@@ -197,7 +197,10 @@ def _graded_axis(c, a, b, overlap, coord):
     if c.ndim != 1 or c.size < 2:
         raise ValueError(f"Graded centres along {coord} must be a 1-D array of at least 2 values.")
     if not np.all(np.isfinite(c)) or np.any(np.diff(c) <= 0):
-        raise ValueError(f"Graded centres along {coord} must be finite and strictly increasing.")
+        raise ValueError(
+            f"Graded centres along {coord} must be finite and strictly increasing, got {c.tolist()} "
+            "(a sequence of subdomains along an axis gives its centres; a count is one int)."
+        )
     tol = 1e-12 * max(1.0, b - a)
     if abs(c[0] - a) > tol or abs(c[-1] - b) > tol:
         raise ValueError(

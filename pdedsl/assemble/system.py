@@ -78,8 +78,14 @@ class LinearSystem(eqx.Module):
     def group_rms(self, residual: Float[Array, " N"]) -> dict[str, float]:
         """The RMS of `residual` (of this system's rows, e.g. `M a - b`) per group of
         rows, with the row scaling undone: in the equation's and conditions' own units."""
+        return {name: float(v) for (name, _, _), v in zip(self.groups, self.group_rms_scalars(residual))}
+
+    def group_rms_scalars(self, residual: Float[Array, " N"]) -> tuple[Float[Array, ""], ...]:
+        """`group_rms` as one scalar array per group, in the order of `groups`
+        (traceable; scalars, so that they can be read on every process of a
+        multi-process run, where a sharded array could not)."""
         unscaled = residual / self.row_scale
-        return {name: float(jnp.sqrt(jnp.mean(unscaled[a:b] ** 2))) for name, a, b in self.groups}
+        return tuple(jnp.sqrt(jnp.mean(unscaled[a:b] ** 2)) for _, a, b in self.groups)
 
     def parts_norm(self, a: Float[Array, "J K"]) -> Float[Array, ""]:
         """sqrt(sum_j ||M_j a_j||^2): the norms of the subdomains' own contributions to

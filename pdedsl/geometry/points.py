@@ -25,14 +25,19 @@ def as_points(points, dim: int, coords) -> np.ndarray:
 
 def error_measures(u, ref) -> dict[str, float]:
     """rel_l2, max_abs, rel_max, norm_l1 (= mean|u - ref| / std(ref), the FBPINN papers'
-    measure) and the point count."""
+    measure) and the point count. A relative measure whose scale is zero (rel_l2 against
+    ref = 0, norm_l1 against a constant ref) is undefined: NaN."""
     u = np.asarray(u, dtype=float).reshape(-1)
     ref = np.asarray(ref, dtype=float).reshape(-1)
     err = u - ref
+
+    def ratio(a, b):
+        return float(a / b) if b > 0 else float("nan")
+
     return {
-        "rel_l2": float(np.linalg.norm(err) / np.linalg.norm(ref)),
+        "rel_l2": ratio(np.linalg.norm(err), np.linalg.norm(ref)),
         "max_abs": float(np.max(np.abs(err))),
-        "rel_max": float(np.max(np.abs(err)) / np.max(np.abs(ref))),
-        "norm_l1": float(np.mean(np.abs(err)) / np.std(ref)),
+        "rel_max": ratio(np.max(np.abs(err)), np.max(np.abs(ref))),
+        "norm_l1": ratio(np.mean(np.abs(err)), np.std(ref)),
         "points": int(ref.size),
     }

@@ -104,6 +104,18 @@ def compile_scalar(expr: sp.Expr, coords) -> Callable:
     """Compile a sympy scalar of `coords` to `f(points (N, d)) -> (N,)` in JAX."""
     expr = sp.sympify(expr)
     extra = expr.free_symbols - set(coords)
+    if extra and {str(s) for s in extra} <= {str(c) for c in coords}:
+        raise ValueError(
+            f"The symbol(s) {', '.join(sorted(map(str, extra)))} in {pretty(expr)} have the names of "
+            f"coordinates {tuple(map(str, coords))} but other assumptions (e.g. pd.Symbol('t', "
+            "real=True) against pd.Symbol('t')): create each coordinate once and use that symbol "
+            "everywhere."
+        )
+    if expr.has(sp.I) and expr.is_real is not True:
+        raise ValueError(
+            f"{pretty(expr)} is complex; pdedsl solves real-valued problems. Write a complex "
+            "equation as two real ones (real and imaginary parts) for two real unknowns."
+        )
     if extra:
         names = ", ".join(sorted(map(str, extra)))
         raise ValueError(

@@ -31,6 +31,7 @@ from .preconditioners import (
 from .solve import (
     CancellationWarning as CancellationWarning,
     SolveError as SolveError,
+    UnderdeterminedWarning as UnderdeterminedWarning,
     collocation as collocation,
     solve as solve,
 )

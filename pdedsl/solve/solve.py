@@ -8,6 +8,7 @@ import time
 import warnings
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -35,6 +36,12 @@ from .nonlinear import (
 
 class SolveError(RuntimeError):
     """The solver failed (non-finite values, or it reported failure)."""
+
+
+class UnderdeterminedWarning(UserWarning):
+    """A linear system has fewer rows than unknowns, or a subdomain is touched by fewer
+    collocation rows than it has features: the system is rank deficient and the
+    coefficients there are not fixed by the problem."""
 
 
 class CancellationWarning(UserWarning):
@@ -201,7 +208,7 @@ def solve(
             )
             raise NonlinearError(
                 f"{solver.name} solves linear least-squares problems only. {what} Use "
-                f"solver=pd.GaussNewton(linear_solver=pd.{solver.name}()) (or pd.LevenbergMarquardt"
+                f"solver=pd.GaussNewton(linear_solver={_as_code(solver)}) (or pd.LevenbergMarquardt"
                 + (
                     ", pd.VariableProjection"
                     if problem.unknown_parameters and problem.nonlinear_terms is None
@@ -254,6 +261,7 @@ def solve(
     system = assemble(model, blocks, row_scaling=row_scaling, devices=devs)
     system = eqx.tree_at(lambda s: s.values, system, system.values.block_until_ready())
     t1 = time.perf_counter()
+    _check_finite(problem, system, blocks)
     fallback = None
     if schedule is None:
         auto = solver if isinstance(solver, Auto) else None
@@ -275,15 +283,14 @@ def solve(
     t2 = time.perf_counter()
 
     say(f"pdedsl: solved in {t2 - t1:.2f} s")
-    fitted = system.mv(coeffs)
-    resid = fitted - system.rhs
+    diag = jax.device_get(_diagnostics(system, coeffs, _subdomains_in_domain(problem, model)))
     # how much the subdomains' contributions cancel at the collocation points: ~1 for a
     # stable representation; thousands where the solution leans on nearly dependent
     # columns, which cancel at the points but not between them (docs/solving.md)
-    fitted_norm = float(jnp.linalg.norm(fitted))
-    cancellation = float(system.parts_norm(coeffs)) / fitted_norm if fitted_norm > 0 else None
-    group_rms = system.group_rms(resid)
-    finite = bool(jnp.all(jnp.isfinite(coeffs)))
+    fitted_norm = float(diag["fitted_norm"])
+    cancellation = float(diag["parts_norm"]) / fitted_norm if fitted_norm > 0 else None
+    group_rms = {name: float(v) for (name, _, _), v in zip(system.groups, diag["group_rms"])}
+    finite = bool(diag["finite"])
     success = bool(result.success) and finite
     message = result.message if finite else result.message + "; non-finite coefficients"
     breakdown = bool(result.breakdown)
@@ -301,7 +308,7 @@ def solve(
         "points": int(sum(b[2].shape[0] for b in blocks)),
         "equation_points": int(blocks[0][2].shape[0]),
         "residual_norm": float(result.residual_norm),
-        "relative_residual": float(jnp.linalg.norm(resid) / jnp.linalg.norm(system.rhs)),
+        "relative_residual": _relative(float(diag["residual_norm"]), float(diag["rhs_norm"])),
         "group_rms": group_rms,
         "iterations": None if result.iterations is None else int(result.iterations),
         "stop_measure": None if result.stop_measure is None else float(result.stop_measure),
@@ -320,6 +327,7 @@ def solve(
     if stages is not None:
         info["stages"] = stages
     info["fallback_from"] = fallback
+    _check_determined(model, diag, info["points"])
     if throw and not success:
         if breakdown:
             how = (
@@ -368,6 +376,138 @@ def solve(
     if success and cancellation is not None and cancellation > CANCELLATION_CHECK:
         _check_elsewhere(sol, cancellation)
     return sol
+
+
+@eqx.filter_jit
+def _diagnostics(system, coeffs, relevant):
+    """What `pd.solve` reports about a linear solution, in one compiled pass over the
+    system (as separate eager operations they compiled one by one: ~0.8 s of a cold
+    small solve). Every output is a scalar, readable on every process of a
+    multi-process run. `relevant` (J,): the subdomains whose supports meet the domain."""
+    fitted = system.mv(coeffs)
+    resid = fitted - system.rhs
+    # rows whose window is non-zero on each subdomain: fewer than its features and its
+    # columns are dependent, so the system is rank deficient
+    rows = jax.ops.segment_sum(
+        jnp.any(system.values != 0, axis=-1).astype(jnp.int32).reshape(-1),
+        system.index.reshape(-1),
+        num_segments=system.num_subdomains,
+    )
+    short = (rows < system.num_features) & relevant
+    worst = jnp.argmin(jnp.where(relevant, rows, jnp.iinfo(jnp.int32).max))
+    return {
+        "fitted_norm": jnp.linalg.norm(fitted),
+        "parts_norm": system.parts_norm(coeffs),
+        "group_rms": system.group_rms_scalars(resid),
+        "finite": jnp.all(jnp.isfinite(coeffs)),
+        "residual_norm": jnp.linalg.norm(resid),
+        "rhs_norm": jnp.linalg.norm(system.rhs),
+        "short_subdomains": jnp.sum(short),
+        "fewest_rows_subdomain": worst,
+        "fewest_rows": rows[worst],
+    }
+
+
+def _subdomains_in_domain(problem, model) -> np.ndarray:
+    """(J,) bool: does each subdomain's support meet the domain? (On a box, all do; a
+    grid laid over the bounding box of a box with holes keeps some that lie in a hole:
+    no collocation row can touch those, and they change nothing on the domain.)"""
+    dec = model.decomposition
+    meets = getattr(problem.domain, "meets", None)
+    if meets is None:
+        return np.ones(model.num_subdomains, bool)
+    c, hw = np.asarray(dec.centres), np.asarray(dec.half_widths)
+    return np.asarray(meets(c - hw, c + hw), bool)
+
+
+@eqx.filter_jit
+def _finite_rows(system):
+    """(rows that are not finite, per group; the first such row): scalars only."""
+    ok = jnp.all(jnp.isfinite(system.values), axis=(1, 2)) & jnp.isfinite(system.rhs)
+    counts = tuple(jnp.sum(~ok[a:b]) for _, a, b in system.groups)
+    return counts, jnp.argmin(ok)
+
+
+def _as_code(solver) -> str:
+    """A constructor call for `solver` that a message can suggest (its preconditioner's
+    class, without arguments): `pd.CGNormal(pd.ColumnScaling())`."""
+    pre = getattr(solver, "preconditioner", None)
+    inner = f"pd.{type(pre).__name__}()" if pre is not None else ""
+    return f"pd.{type(solver).__name__}({inner})"
+
+
+def _derivative_name(unknown, coords, multi_index) -> str:
+    args = [str(unknown.func)]
+    for c, n in zip(coords, multi_index):
+        if n:
+            args += [str(c)] + ([str(n)] if n > 1 else [])
+    return f"D({', '.join(args)})" if len(args) > 1 else args[0]
+
+
+def _check_finite(problem, system, blocks) -> None:
+    """Refuse a system with non-finite entries before solving it, naming the row
+    group, a point and the term that is not finite there (a solver would only report
+    non-finite coefficients, or iterate to its cap on NaN)."""
+    counts, first = jax.device_get(_finite_rows(system))
+    if not any(counts):
+        return
+    first = int(first)
+    g = next(i for i, (_, lo, hi) in enumerate(system.groups) if lo <= first < hi)
+    (name, lo, hi), (_, form, points) = system.groups[g], blocks[g]
+    point = np.asarray(points)[first - lo]
+    where = ", ".join(f"{c}={v:.6g}" for c, v in zip(problem.coords, point))
+    terms = []
+    for a, c in zip(form.multi_indices, form.coefficients):
+        v = float(np.asarray(c(jnp.asarray(point[None])))[0])
+        if not np.isfinite(v):
+            terms.append(f"the coefficient of {_derivative_name(problem.unknown, problem.coords, a)} is {v}")
+    v = float(np.asarray(form.rhs(jnp.asarray(point[None])))[0])
+    if not np.isfinite(v):
+        terms.append(f"the right-hand side is {v}")
+    what = " and ".join(terms) if terms else "the basis functions' derivatives are not finite"
+    raise ValueError(
+        f"The {name} is not finite at {int(counts[g])} of {hi - lo} of its points, e.g. at "
+        f"({where}): {what} there. Keep the collocation points away from where a coefficient or the "
+        "data is singular (points=..., condition_points=...), rewrite the equation (multiply it "
+        "through, e.g. t*D(u, t) instead of D(u, t)/t), or check the parameters' values."
+    )
+
+
+def _relative(residual: float, rhs: float) -> float:
+    """||r|| / ||b||; for b = 0 (a homogeneous problem with zero data) 0 if r = 0, else inf."""
+    if rhs > 0:
+        return residual / rhs
+    return 0.0 if residual == 0 else float("inf")
+
+
+def _check_determined(model, diag, num_rows: int) -> None:
+    """Warn (UnderdeterminedWarning) when the system cannot have full column rank."""
+    k, unknowns = model.num_features, model.num_unknowns
+    short = int(diag["short_subdomains"])
+    if not short and num_rows >= unknowns:
+        return
+    if short:
+        j = int(diag["fewest_rows_subdomain"])
+        centre = ", ".join(f"{c:.4g}" for c in np.asarray(model.decomposition.centres[j]))
+        what = (
+            f"{short} of {model.num_subdomains} subdomain(s) are touched by fewer collocation rows "
+            f"than their {k} features (subdomain {j}, centred at ({centre}), by {int(diag['fewest_rows'])}). "
+            "A combination of such a subdomain's functions vanishes at all its points, so the "
+            "problem does not fix the solution between them: the solver's choice does"
+        )
+    else:
+        what = (
+            f"it has {num_rows} rows for {unknowns} unknowns, so the problem does not fix all the "
+            "coefficients; unless the ansatz is redundant (nested levels spanning their coarse levels' "
+            "functions), it does not fix the solution between the points either"
+        )
+    warnings.warn(
+        f"pdedsl: the least-squares system is underdetermined: {what}. Use more collocation points "
+        "(the default is two per unknown), points inside every subdomain, or fewer features or "
+        "subdomains.",
+        UnderdeterminedWarning,
+        stacklevel=3,
+    )
 
 
 def _check_elsewhere(sol: Solution, cancellation: float) -> None:

@@ -205,6 +205,12 @@ def D(expr, *variables):
     if not variables:
         raise TypeError("D(u, x, ...) needs at least one variable to differentiate by.")
     e = _unwrap(expr, "expression to differentiate")
+    first = variables[0]
+    if isinstance(first, (numbers.Integral, sp.Integer)):
+        raise TypeError(
+            f"D(u, {first}): the first argument after the expression is a coordinate to "
+            f"differentiate by, the order comes after it: D(u, x, {first})."
+        )
     for v in variables:
         if isinstance(v, numbers.Integral) or (isinstance(v, sp.Integer)):
             if int(v) < 0:
@@ -342,6 +348,25 @@ class Restricted:
     def __str__(self):
         return f"{self.expression} at {self.where}"
 
+    def _arithmetic(self, other=None):
+        two = isinstance(other, Restricted)
+        raise TypeError(
+            f"`{self}` is a restricted expression and takes no part in arithmetic: write the whole "
+            "left-hand side first, then restrict it, e.g. (2*u + D(u, x)).at(x=0) == 1."
+            + (
+                " A condition that links values at two places (such as a periodic u(0) = u(1)) "
+                "is not supported."
+                if two
+                else ""
+            )
+        )
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _arithmetic
+    __truediv__ = __rtruediv__ = __pow__ = __rpow__ = _arithmetic
+
+    def __neg__(self):
+        self._arithmetic()
+
 
 class Condition:
     """A condition `expr == rhs` holding on a region (point, face, boundary)."""
@@ -414,6 +439,22 @@ def Symbol(name: str, **assumptions) -> sp.Symbol:
     return sp.Symbol(name, **assumptions)
 
 
+def parameter_value(name, value) -> sp.Expr:
+    """`value` as a sympy number, refusing what no solve can use: symbols, NaN,
+    infinities, complex numbers, arrays (with the parameter's name in the message)."""
+    if isinstance(value, Expression):
+        value = value.expr
+    try:
+        value = sp.sympify(value)
+    except (sp.SympifyError, TypeError, ValueError):
+        value = None
+    if not isinstance(value, sp.Expr) or value.free_symbols or not value.is_number:
+        raise ValueError(f"The value of the parameter {name} must be a number, got {value!r}.")
+    if value.is_finite is not True or value.is_real is not True:
+        raise ValueError(f"The value of the parameter {name} must be a finite real number, got {value}.")
+    return value
+
+
 class Parameter(sp.Symbol):
     """A named constant with a value: `k = pd.Parameter("k", 80.0**2)`.
 
@@ -425,9 +466,7 @@ class Parameter(sp.Symbol):
     def __new__(cls, name: str, value=None, **assumptions):
         obj = sp.Symbol.__xnew__(cls, name, **assumptions)
         if value is not None:
-            value = _unwrap(value, "parameter value")
-            if value.free_symbols:
-                raise ValueError(f"Parameter {name}'s value must be a number, got {value}.")
+            value = parameter_value(name, _unwrap(value, "parameter value"))
         obj.value = value
         return obj
 
