@@ -61,8 +61,16 @@ class _Field:
         p = as_points(points, self.problem.dim, self.problem.coords)
         return jnp.asarray(p, dtype=self.coefficients.dtype)
 
-    def __call__(self, points) -> jnp.ndarray:
-        """Values at `points` of shape (N, d) (or (N,) in 1D); returns (N,)."""
+    def __call__(self, points=None, **coords) -> jnp.ndarray:
+        """Values at `points` of shape (N, d) (or (N,) in 1D); returns (N,).
+
+        Or by coordinate name: `sol(t=0.5)`, `sol(x=X, y=Y)` with arrays that broadcast
+        together (a meshgrid); returns an array of their broadcast shape."""
+        if coords:
+            return self._by_name(points, coords)
+        if points is None:
+            names = ", ".join(f"{c}=..." for c in self.problem.coords)
+            raise TypeError(f"Give the points: sol(points) with points of shape (N, d), or sol({names}).")
         shape = np.shape(points)
         p = np.asarray(as_points(points, self.problem.dim, self.problem.coords), self.coefficients.dtype)
         _check_inside(self.problem, p)
@@ -70,6 +78,17 @@ class _Field:
         out = np.concatenate(out) if out else np.zeros((0,), p.dtype)
         scalar = len(shape) == 0 or (len(shape) == 1 and self.problem.dim > 1)
         return jnp.asarray(out.reshape(()) if scalar else out)
+
+    def _by_name(self, points, coords) -> jnp.ndarray:
+        names = [str(c) for c in self.problem.coords]
+        if points is not None or set(coords) != set(names):
+            raise TypeError(
+                f"Give either points or every coordinate by name ({', '.join(f'{n}=...' for n in names)}); "
+                f"got {'points and ' if points is not None else ''}{', '.join(sorted(coords)) or 'none'}."
+            )
+        arrays = np.broadcast_arrays(*[np.asarray(coords[n], dtype=float) for n in names])
+        values = self(np.stack([a.reshape(-1) for a in arrays], axis=-1))
+        return values.reshape(arrays[0].shape)
 
     def __pdedsl_derivative__(self, *variables) -> DerivativeField:
         order = list(self.multi_index)

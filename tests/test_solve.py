@@ -399,3 +399,35 @@ def test_nonlinear_problem_with_linear_solver_suggests_valid_code():
         suggestion = str(info.value).split("Use solver=")[1].split(" (or")[0]
         built = eval(suggestion, {"pd": pd})  # the suggestion is code that runs
         assert isinstance(built, pd.GaussNewton)
+
+
+def test_solution_by_coordinate_name_takes_broadcasting_arrays():
+    x, y = pd.Symbol("x"), pd.Symbol("y")
+    v = pd.Function("v")(x, y)
+    problem = pd.Problem(
+        D(v, x, 2) + D(v, y, 2) == 0, pd.Box([x, y], [0, 0], [1, 2]), [v.on(pd.boundary) == x * y]
+    )
+    sol = pd.solve(problem, pd.FBPINN(pd.Grid(problem.domain, 2, 2.0), pd.Polynomial(3)))
+    X, Y = np.meshgrid(np.linspace(0, 1, 3), np.linspace(0, 2, 4), indexing="ij")
+    grid = np.asarray(sol(x=X, y=Y))
+    assert grid.shape == (3, 4)
+    np.testing.assert_allclose(grid, X * Y, atol=1e-12)  # x y is in the ansatz
+    np.testing.assert_array_equal(grid.ravel(), np.asarray(sol(np.stack([X.ravel(), Y.ravel()], -1))))
+    assert np.asarray(sol(x=0.5, y=np.linspace(0, 2, 5))).shape == (5,)
+    assert np.asarray(sol(y=1.0, x=0.5)).shape == ()
+    with pytest.raises(TypeError, match=r"every coordinate by name \(x=\.\.\., y=\.\.\.\); got x"):
+        sol(x=0.5)
+    with pytest.raises(ValueError, match="outside the domain"):
+        sol(x=X, y=Y + 1)
+
+
+def test_a_differential_equation_without_conditions_is_warned_about():
+    t = pd.Symbol("t")
+    u = pd.Function("u")(t)
+    model = pd.FBPINN(pd.Grid(pd.Interval(t, 0, 1), 2, 2.0), pd.Polynomial(4))
+    with pytest.warns(pd.UnderdeterminedWarning, match=r"no conditions .* \(order 2\)"):
+        pd.solve(pd.Problem(D(u, t, 2) + u == 1, pd.Interval(t, 0, 1)), model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.UnderdeterminedWarning)  # fitting a function needs none
+        sol = pd.solve(pd.Problem(u == t**2, pd.Interval(t, 0, 1)), model)
+    assert sol.errors(t**2)["rel_l2"] < 1e-12

@@ -40,8 +40,9 @@ class SolveError(RuntimeError):
 
 class UnderdeterminedWarning(UserWarning):
     """A linear system has fewer rows than unknowns, or a subdomain is touched by fewer
-    collocation rows than it has features: the system is rank deficient and the
-    coefficients there are not fixed by the problem."""
+    collocation rows than it has features (the system is rank deficient and the
+    coefficients there are not fixed by the problem), or a differential equation has
+    no conditions (its solution is not unique)."""
 
 
 class CancellationWarning(UserWarning):
@@ -194,6 +195,15 @@ def solve(
         A `Solution`.
     """
     check_problem_and_model(problem, model, "solve")
+    if not problem.conditions and problem.max_order >= 1:
+        warnings.warn(
+            f"pdedsl: the problem has no conditions and its equation has derivatives (order "
+            f"{problem.max_order}): its solutions differ by solutions of the homogeneous equation, and "
+            "the least-squares solution is one of them, the solver's choice. Add boundary or initial "
+            "conditions, e.g. conditions=[u.on(pd.boundary) == 0].",
+            UnderdeterminedWarning,
+            stacklevel=2,
+        )
     if schedule is not None and not isinstance(schedule, TimeMarching):
         raise TypeError(f"schedule must be pd.TimeMarching(...) or None, got {type(schedule).__name__}.")
     nonlinear = not problem.linear
