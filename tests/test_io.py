@@ -83,3 +83,16 @@ def test_unpicklable_solution_is_refused_at_save(tmp_path):
     sol = pd.solve(problem, model, points=60)
     with pytest.raises(TypeError, match="cannot be saved"):
         sol.save(tmp_path / "x.pdedsl")
+
+
+def test_a_library_activation_given_as_a_function_saves_by_name(tmp_path):
+    """jnp.tanh is a JAX function object that pickle refuses; it is stored as "tanh"."""
+    problem, _, _, _ = demos.oscillator(w0=5.0)
+    basis = pd.RandomFeatures(6, activation=jnp.tanh)
+    assert basis.activation == "tanh" and pd.MLP(activation=jnp.sin).activation == "sin"
+    sol = pd.solve(problem, pd.FBPINN(pd.Grid(problem.domain, 3, 2.0), basis), points=60)
+    same = pd.solve(problem, pd.FBPINN(pd.Grid(problem.domain, 3, 2.0), pd.RandomFeatures(6)), points=60)
+    np.testing.assert_array_equal(np.asarray(sol.coefficients), np.asarray(same.coefficients))
+    sol.save(tmp_path / "t.pdedsl")
+    t = np.linspace(0, 1, 7)
+    np.testing.assert_array_equal(np.asarray(pd.load(tmp_path / "t.pdedsl")(t)), np.asarray(sol(t)))

@@ -9,7 +9,7 @@ import equinox as eqx
 import jax
 
 from .base import AbstractBasis
-from .random_features import ACTIVATIONS
+from .random_features import ACTIVATIONS, _by_name
 
 
 def _as_tuple(hidden):
@@ -41,7 +41,7 @@ class MLP(AbstractBasis):
     """
 
     hidden: tuple[int, ...] = eqx.field(default=(32,), converter=lambda h: _as_tuple(h))
-    activation: str | Callable = "tanh"
+    activation: str | Callable = eqx.field(default="tanh", converter=lambda a: _by_name(a))
     output_scale: float = 1.0
     trainable: ClassVar[bool] = True
 

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from .base import AbstractBasis
 
 ACTIVATIONS: dict[str, Callable] = {"tanh": jnp.tanh, "sin": jnp.sin, "cos": jnp.cos}
+
+
+def _by_name(activation):
+    """jnp.tanh given as a callable is stored as "tanh": the name prints, and pickles
+    (sol.save), where JAX's function object does not."""
+    for name, fn in ACTIVATIONS.items():
+        if activation is fn:
+            return name
+    return activation
 
 
 class RandomFeatures(AbstractBasis):
@@ -20,7 +30,7 @@ class RandomFeatures(AbstractBasis):
     """
 
     size: int
-    activation: str | Callable = "tanh"
+    activation: str | Callable = eqx.field(default="tanh", converter=lambda a: _by_name(a))
     scale: float = 1.0
 
     def __check_init__(self):
