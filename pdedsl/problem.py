@@ -141,11 +141,43 @@ class Problem:
                         )
                 lowered.append(LoweredCondition(name, cond, region, form, data))
         self.lowered_conditions = tuple(lowered)
+        self._check_contradictions()
         known = set(self.unknown_parameters)
         _check_bound(self.equation_form, f"equation `{self.equation}`", known)
         for c in self.lowered_conditions:
             _check_bound(c.form, f"condition `{c.condition}`", known)
         self._check_identifiable()
+
+    def _check_contradictions(self) -> None:
+        """Two linear conditions with the same operator on the same point or face but
+        different data cannot both hold; a least-squares solve would silently split the
+        difference (u(0) = 1 and u(0) = 2 gave u(0) = 1.5)."""
+        linear = [c for c in self.lowered_conditions if c.data is None and isinstance(c.form, LinearForm)]
+        for i, a in enumerate(linear):
+            for b in linear[i + 1 :]:
+                if (
+                    type(a.region) is not type(b.region)
+                    or a.region != b.region
+                    or a.form.multi_indices != b.form.multi_indices
+                    or a.form.coefficients != b.form.coefficients
+                ):
+                    continue
+                pts = a.region.sample(9)
+                try:
+                    va, vb = (
+                        np.broadcast_to(
+                            np.asarray(sp.lambdify(self.coords, f.rhs, "numpy")(*pts.T), float), len(pts)
+                        )
+                        for f in (a.form, b.form)
+                    )
+                except Exception:  # an rhs NumPy cannot evaluate: no verdict
+                    continue
+                if not np.allclose(va, vb, rtol=1e-10, atol=1e-12 * max(1.0, float(np.max(np.abs(va))))):
+                    raise ValueError(
+                        f"The conditions `{a.condition}` and `{b.condition}` contradict each other on "
+                        f"{a.region} (the same operator with different values); a least-squares solve "
+                        "would split the difference. Keep one of them."
+                    )
 
     def _lower(self, residual, normal, context):
         kw = dict(values=self.parameters, normal=normal, context=context)

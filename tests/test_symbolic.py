@@ -464,3 +464,16 @@ def test_a_list_of_coordinates_is_not_taken_for_a_grid_shape():
         pd.solve(problem, model, points=[0.1, 0.5, 0.9])
     with pytest.raises(ValueError, match="whole numbers of points per axis"):
         pd.solve(problem, model, points=[10.5])
+
+
+def test_contradicting_conditions_are_refused():
+    """u(0) = 1 and u(0) = 2 used to be averaged by the least-squares solve (u(0) = 1.5)."""
+    with pytest.raises(ValueError, match="contradict each other on t = 0"):
+        pd.Problem(D(u, t, 2) + u == 0, INTERVAL, [u.at(t=0) == 1, u.at(t=0) == 2])
+    pd.Problem(D(u, t, 2) + u == 0, INTERVAL, [u.at(t=0) == 1, u.at(t=0) == 1.0])  # repeated, consistent
+    w = pd.Function("w")(x, y)
+    square = pd.Box([x, y], [0, 0], [1, 1])
+    with pytest.raises(ValueError, match="contradict each other on x = 0"):
+        pd.Problem(D(w, x, 2) + D(w, y, 2) == 0, square, [w.on(pd.boundary) == 0, w.at(x=0) == sp.sin(y)])
+    # the same data on the shared face (x vanishes on x = 0): no contradiction
+    pd.Problem(D(w, x, 2) + D(w, y, 2) == 0, square, [w.on(pd.boundary) == x, w.at(x=0) == 0])

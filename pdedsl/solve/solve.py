@@ -195,15 +195,6 @@ def solve(
         A `Solution`.
     """
     check_problem_and_model(problem, model, "solve")
-    if not problem.conditions and problem.max_order >= 1:
-        warnings.warn(
-            f"pdedsl: the problem has no conditions and its equation has derivatives (order "
-            f"{problem.max_order}): its solutions differ by solutions of the homogeneous equation, and "
-            "the least-squares solution is one of them, the solver's choice. Add boundary or initial "
-            "conditions, e.g. conditions=[u.on(pd.boundary) == 0].",
-            UnderdeterminedWarning,
-            stacklevel=2,
-        )
     if schedule is not None and not isinstance(schedule, TimeMarching):
         raise TypeError(f"schedule must be pd.TimeMarching(...) or None, got {type(schedule).__name__}.")
     nonlinear = not problem.linear
@@ -235,6 +226,16 @@ def solve(
         raise NotImplementedError(
             "pd.VariableProjection cannot be marched: its unknown parameters are shared by every "
             "slab. Solve globally (schedule=None)."
+        )
+
+    if not problem.conditions and problem.max_order >= 1:
+        warnings.warn(
+            f"pdedsl: the problem has no conditions and its equation has derivatives (order "
+            f"{problem.max_order}): its solutions differ by solutions of the homogeneous equation, and "
+            "the least-squares solution is one of them, the solver's choice. Add boundary or initial "
+            "conditions, e.g. conditions=[u.on(pd.boundary) == 0].",
+            UnderdeterminedWarning,
+            stacklevel=2,
         )
 
     progress = _progress.enabled(progress)
