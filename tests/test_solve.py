@@ -431,3 +431,21 @@ def test_a_differential_equation_without_conditions_is_warned_about():
         warnings.simplefilter("error", pd.UnderdeterminedWarning)  # fitting a function needs none
         sol = pd.solve(pd.Problem(u == t**2, pd.Interval(t, 0, 1)), model)
     assert sol.errors(t**2)["rel_l2"] < 1e-12
+
+
+def test_neumann_data_as_the_normal_derivative_of_a_known_function():
+    """Dn(exact) on the right takes each face's own outward normal, as Dn(u) does on the
+    left: Neumann data on every face in one condition (a Piecewise gets corners wrong)."""
+    x, y = pd.Symbol("x"), pd.Symbol("y")
+    u = pd.Function("u")(x, y)
+    exact = sp.sin(2 * x) * sp.exp(y) + x * y
+    square = pd.Box([x, y], [0, 0], [1, 1])
+    problem = pd.Problem(
+        D(u, x, 2) + D(u, y, 2) == sp.diff(exact, x, 2) + sp.diff(exact, y, 2),
+        square,
+        [Dn(u).on(pd.boundary) == Dn(exact), u.at(x=0) == exact.subs(x, 0)],
+    )
+    sol = pd.solve(problem, pd.FBPINN(pd.Grid(square, 3, 2.0), pd.Polynomial(8)))
+    assert sol.errors(exact)["rel_l2"] < 1e-8
+    with pytest.raises(ValueError, match="needs an outward normal"):  # not in the equation
+        pd.solve(pd.Problem(D(u, x, 2) + Dn(x * y) == 0, square, [u.on(pd.boundary) == 0]), sol.model)

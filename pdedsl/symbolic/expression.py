@@ -239,10 +239,13 @@ def D(expr, *variables):
 
 
 def Dn(expr) -> Expression:
-    """Outward normal derivative, for Neumann and Robin conditions on faces/boundary."""
+    """Outward normal derivative, for Neumann and Robin conditions on faces/boundary.
+
+    Of the unknown (`Dn(u).on(pd.boundary) == g`) or of a known expression of the
+    coordinates, as data: `Dn(u).on(pd.boundary) == Dn(exact)` takes each face's own
+    normal on both sides.
+    """
     e = _unwrap(expr, "expression")
-    if not unknowns_in(e):
-        raise ValueError(f"Dn({e}) must involve an unknown.")
     return Expression(NormalDerivative(e))
 
 
