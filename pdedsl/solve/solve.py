@@ -11,6 +11,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import sympy as sp
 
 from ..ansatz import FBPINN
 from ..assemble import assemble
@@ -19,6 +20,7 @@ from ..geometry import SAMPLERS, Observations, PointRegion
 from ..lower import LinearForm, NonlinearError
 from ..problem import Problem
 from ..solution import Solution
+from ..symbolic import pretty
 from . import progress as _progress
 from .auto import Auto
 from .base import AbstractSolver
@@ -448,11 +450,9 @@ def _as_code(solver) -> str:
 
 
 def _derivative_name(unknown, coords, multi_index) -> str:
-    args = [str(unknown.func)]
-    for c, n in zip(coords, multi_index):
-        if n:
-            args += [str(c)] + ([str(n)] if n > 1 else [])
-    return f"D({', '.join(args)})" if len(args) > 1 else args[0]
+    """`D(u, t)`, `D(u, x, 2, y)` or `u`, printed as the DSL prints derivatives."""
+    pairs = [(c, int(n)) for c, n in zip(coords, multi_index) if n]
+    return pretty(sp.Derivative(unknown, *pairs) if pairs else unknown)
 
 
 def _check_finite(problem, system, blocks) -> None:
