@@ -14,6 +14,7 @@ from .lower import LinearForm, NonlinearError, NonlinearForm, lower_linear, lowe
 from .symbolic import (
     At,
     Condition,
+    Periodic,
     WholeBoundary,
     as_equation,
     pretty,
@@ -43,6 +44,12 @@ class Problem:
         conditions: e.g. `[u.at(t=0) == 1, D(u, t).at(t=0) == 0]`,
             `u.on(pd.boundary) == 0`, `(Dn(u) + u).at(x=1) == g(y)`.
             Observed data: `u.at(t=points) == values` (arrays of equal length).
+            Periodic: `u.at(x=0) == u.at(x=1)` (the ends of the domain along x;
+            in 2D and 3D the two faces, matched point by point). The model must
+            then be periodic along x (`pd.Grid(domain, n, overlap, periodic=[x])`),
+            which makes u and all its derivatives periodic: `D(u, x).at(x=0) ==
+            D(u, x).at(x=1)` may be written too but adds nothing, and `pd.boundary`
+            no longer includes the faces x = 0 and x = 1.
         parameters: values for plain sympy symbols, e.g. `{m: 1.0, k: 6400.0}`.
         unknown_parameters: symbols to solve for from observed data, with initial
             guesses, e.g. `{mu: 1.0}` (a list of symbols starts them at their
@@ -118,11 +125,14 @@ class Problem:
         self.coords = domain.coords
         self.nonlinear_terms: str | None = None
         self.equation_form = self._lower(self.equation.residual, None, "equation")
-        if isinstance(conditions, (Condition, sp.Equality)):  # one condition, not in a list
+        if isinstance(conditions, (Condition, Periodic, sp.Equality)):  # one condition, not in a list
             conditions = [conditions]
         self.conditions = tuple(self._as_condition(c) for c in conditions)
+        self.periodic = self._periodic_axes()
         lowered = []
         for i, cond in enumerate(self.conditions):
+            if isinstance(cond, Periodic):
+                continue
             regions = self._regions(cond)
             for region in regions:
                 name = f"condition {i}" + (f" ({region})" if len(regions) > 1 else "")
@@ -230,8 +240,79 @@ class Problem:
     def max_order(self) -> int:
         return max([self.equation_form.order] + [c.form.order for c in self.lowered_conditions])
 
-    def _as_condition(self, c) -> Condition:
-        if isinstance(c, Condition):
+    def _periodic_axes(self) -> tuple[int, ...]:
+        """Check the periodic conditions; the axes they make periodic, sorted."""
+        found: dict[int, set] = {}
+        for cond in self.conditions:
+            if not isinstance(cond, Periodic):
+                continue
+            expr = cond.first.expression.expr
+            if cond.second.expression.expr != expr:
+                raise ValueError(
+                    f"The condition `{cond}` links two different expressions; only periodic conditions "
+                    "link two places, with the same expression on both sides: u.at(x=0) == u.at(x=1)."
+                )
+            if isinstance(self.domain, Difference):
+                raise NotImplementedError(
+                    f"Periodic conditions (`{cond}`) on a box with holes are not supported; use a pd.Box."
+                )
+            ends = [self._end(cond, r.where) for r in (cond.first, cond.second)]
+            (axis, v1), (axis2, v2) = ends
+            a, b = self.domain.lower[axis], self.domain.upper[axis]
+            tol = 1e-12 * max(1.0, b - a)
+            if axis != axis2 or not (
+                {round(v1, 9), round(v2, 9)} == {round(a, 9), round(b, 9)}
+                and min(abs(v1 - a), abs(v2 - a)) <= tol
+                and min(abs(v1 - b), abs(v2 - b)) <= tol
+            ):
+                c = self.domain.coords[axis]
+                raise ValueError(
+                    f"The condition `{cond}` must link the two ends of the domain along one coordinate, "
+                    f"e.g. {pretty(expr)} at {c} = {a:g} and at {c} = {b:g}; other links are not supported."
+                )
+            if not (expr == self.unknown or (isinstance(expr, sp.Derivative) and expr.expr == self.unknown)):
+                raise NotImplementedError(
+                    f"The periodic condition `{cond}`: only the unknown and its derivatives can be "
+                    f"periodic (u.at(x=0) == u.at(x=1), D(u, x).at(x=0) == D(u, x).at(x=1)), not "
+                    f"{pretty(expr)}."
+                )
+            found.setdefault(axis, set()).add(expr)
+        for axis, exprs in found.items():
+            if self.unknown not in exprs:
+                c = self.domain.coords[axis]
+                a, b = self.domain.lower[axis], self.domain.upper[axis]
+                raise NotImplementedError(
+                    f"The periodic conditions along {c} make only derivatives of {pretty(self.unknown)} "
+                    f"periodic, not {pretty(self.unknown)} itself, which a periodic ansatz does not "
+                    f"represent. If {pretty(self.unknown)} is periodic too, add "
+                    f"{pretty(self.unknown)}.at({c}={a:g}) == {pretty(self.unknown)}.at({c}={b:g})."
+                )
+        return tuple(sorted(found))
+
+    def _end(self, cond, where) -> tuple[int, float]:
+        """(axis, value) of one side of a periodic condition: `.at(x=v)` or a face."""
+        box = self.domain
+        if isinstance(where, Face):
+            if where.box != box:
+                raise ValueError(f"Condition `{cond}` is on a face of another domain.")
+            return where.axis, where.value
+        if isinstance(where, At) and not where.is_observation and len(where.values) == 1:
+            ((sym, val),) = where.values.items()
+            if sym not in box.coords:
+                raise ValueError(f"Condition `{cond}`: {sym} is not a coordinate of the domain.")
+            return box.axis(sym), float(val)
+        raise ValueError(
+            f"The condition `{cond}` links two places; only periodic conditions, which fix one "
+            "coordinate at each end of the domain (u.at(x=0) == u.at(x=1)), are supported."
+        )
+
+    @property
+    def periodic_coords(self) -> tuple[sp.Symbol, ...]:
+        """The coordinates along which the problem is periodic."""
+        return tuple(self.coords[i] for i in self.periodic)
+
+    def _as_condition(self, c) -> Condition | Periodic:
+        if isinstance(c, (Condition, Periodic)):
             return c
         if isinstance(c, sp.Equality):
             return _condition_from_sympy(c, self.unknown)
@@ -246,7 +327,13 @@ class Problem:
         if isinstance(where, (WholeBoundary, Boundary)):
             if isinstance(where, Boundary) and where.box != box:
                 raise ValueError(f"Condition `{cond}` is on the boundary of another domain.")
-            return box.faces
+            faces = tuple(f for f in box.faces if getattr(f, "axis", None) not in self.periodic)
+            if not faces:
+                raise ValueError(
+                    f"Condition `{cond}`: the domain is periodic along every coordinate, so it has no "
+                    "boundary; remove the condition (to fix the solution, use a point: u.at(...) == value)."
+                )
+            return faces
         if isinstance(where, Face):
             if getattr(where, "domain", where.box) != box:
                 raise ValueError(f"Condition `{cond}` is on a face of another domain.")

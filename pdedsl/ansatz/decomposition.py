@@ -8,6 +8,7 @@ import math
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
+import sympy as sp
 from jaxtyping import Array, Float, Int
 
 from ..geometry import Box, Difference
@@ -36,6 +37,27 @@ class AbstractDecomposition(eqx.Module):
     def level_slices(self) -> tuple[tuple[int, int], ...]:
         """Ranges of the `cover` positions that belong to each level."""
         return ((0, self.max_cover),)
+
+    @property
+    def periods(self) -> tuple[float, ...]:
+        """Per axis, the period of a periodic axis (its length) or 0.0."""
+        return (0.0,) * self.dim
+
+    @property
+    def periodic_axes(self) -> tuple[int, ...]:
+        """The axes along which the subdomains wrap around (see `pd.Grid(periodic=...)`)."""
+        return tuple(i for i, p in enumerate(self.periods) if p > 0)
+
+    def local_coordinates(self, x: Float[Array, " dim"], idx: Int[Array, " P"]) -> Float[Array, "P dim"]:
+        """`x` in the normalised coordinates of the subdomains `idx`: `(x - centre) /
+        half_width`, the displacement taken the short way round along periodic axes
+        (so every window and basis function is periodic there, with all derivatives)."""
+        d = x[None, :] - self.centres[idx]
+        if self.periodic_axes:
+            period = jnp.asarray(self.periods, d.dtype)
+            safe = jnp.where(period > 0, period, 1.0)
+            d = jnp.where(period > 0, d - safe * jnp.round(d / safe), d)
+        return d / self.half_widths[idx]
 
     def normalise(self, raw: Float[Array, " P"]) -> Float[Array, " P"]:
         """Raw windows at the covering subdomains -> partition-of-unity weights."""
@@ -69,6 +91,14 @@ class Grid(AbstractDecomposition):
     On a box with holes (`pd.Box(...) - pd.Box(...)`) the grid covers the bounding
     box and the subdomains that do not meet the domain are dropped (they would only
     add unknowns that no equation constrains); `num_subdomains` counts the rest.
+
+    `periodic=[x]` wraps the grid around along `x` (coordinates or their names): n
+    centres `lower + i * h` with `h = length / n`, and each subdomain's window and
+    basis functions see the displacement from its centre taken the short way round,
+    so the ansatz and all its derivatives are periodic along `x` with period
+    `length`. A problem with the periodic condition `u.at(x=a) == u.at(x=b)` needs
+    such a grid. Along a periodic axis the count must exceed `overlap` (a window
+    wider than the period would overlap itself).
     """
 
     domain: Box | Difference = eqx.field(static=True)
@@ -79,8 +109,13 @@ class Grid(AbstractDecomposition):
     half_widths: Float[Array, "J dim"]
     # grid position -> subdomain index, -1 where dropped (None: all kept)
     slots: Int[Array, " grid"] | None
+    periodic: tuple[int, ...] = eqx.field(static=True, default=())  # wrapping axes
+    # per periodic axis, where the first centre sits, in spacings after the lower bound
+    shift: tuple[float, ...] = eqx.field(static=True, default=())
 
-    def __init__(self, domain: Box | Difference, subdomains, overlap: float = 2.0):
+    def __init__(
+        self, domain: Box | Difference, subdomains, overlap: float = 2.0, periodic=(), *, shift=None
+    ):
         if not isinstance(domain, (Box, Difference)):
             raise TypeError(
                 f"Grid needs a pd.Box/pd.Interval domain (or a box minus boxes), got {type(domain).__name__}."
@@ -99,8 +134,38 @@ class Grid(AbstractDecomposition):
             )
         self.domain = domain
         self.overlap = float(overlap)
+        self.periodic = _periodic_axes(domain, periodic)
+        if self.periodic and isinstance(domain, Difference):
+            raise NotImplementedError(
+                "A periodic grid on a box with holes is not supported; use a pd.Box domain."
+            )
+        self.shift = (0.0,) * len(self.periodic) if shift is None else tuple(float(v) for v in shift)
+        if len(self.shift) != len(self.periodic):
+            raise ValueError(f"shift needs one value per periodic axis, got {shift!r}.")
         shape, axes, hws, graded = [], [], [], []
         for i, (e, a, b) in enumerate(zip(entries, domain.lower, domain.upper)):
+            if i in self.periodic:
+                if np.ndim(e) != 0:
+                    raise NotImplementedError(
+                        f"Graded centres along the periodic axis {domain.coords[i]} are not supported; "
+                        "give a count."
+                    )
+                if int(e) != e or e < 1:
+                    raise ValueError(f"subdomains must be positive integers or arrays of centres, got {e!r}.")
+                n = int(e)
+                if not n > self.overlap:
+                    raise ValueError(
+                        f"Along the periodic axis {domain.coords[i]} the grid needs more subdomains than "
+                        f"the overlap ({self.overlap:g}), got {n}: each window spans overlap / n of the "
+                        f"period and must not reach around to itself. Use at least "
+                        f"{math.floor(self.overlap) + 1} subdomains there, or a smaller overlap."
+                    )
+                h = (b - a) / n
+                axes.append(a + (np.arange(n) + self.shift[self.periodic.index(i)]) * h)
+                hws.append(np.full(n, 0.5 * self.overlap * h))
+                shape.append(n)
+                graded.append(None)
+                continue
             if np.ndim(e) == 0:
                 if int(e) != e or e < 1:
                     raise ValueError(f"subdomains must be positive integers or arrays of centres, got {e!r}.")
@@ -134,6 +199,11 @@ class Grid(AbstractDecomposition):
         self.centres = jnp.asarray(centres)
         self.half_widths = jnp.asarray(half_widths)
 
+    @property
+    def periods(self) -> tuple[float, ...]:
+        lengths = self.domain.bounding_box.lengths
+        return tuple(float(lengths[i]) if i in self.periodic else 0.0 for i in range(self.dim))
+
     def _per_axis(self) -> list[int]:
         # Uniform axis: the subdomains containing x are the integers in an open
         # interval of length `overlap`: at most ceil(overlap) of them. (Rounding can
@@ -160,6 +230,19 @@ class Grid(AbstractDecomposition):
                 j = lo[cell] + jnp.arange(m)
                 idx_axes.append(j)
                 ok_axes.append(jnp.abs(x[i] - c[j]) < hw[j])
+                continue
+            if i in self.periodic:
+                a, b = self.domain.lower[i], self.domain.upper[i]
+                h = (b - a) / n
+                hw = 0.5 * self.overlap * h
+                c0 = a + self.shift[self.periodic.index(i)] * h
+                # the first centre (unwrapped) above x - hw, then the next m-1; wrapped
+                first = jnp.floor((x[i] - c0 - hw) / h).astype(int) + 1
+                j = first + jnp.arange(m)
+                d = x[i] - (c0 + j * h)
+                d = d - (b - a) * jnp.round(d / (b - a))
+                idx_axes.append(jnp.mod(j, n))
+                ok_axes.append(jnp.abs(d) < hw)
                 continue
             if n == 1:
                 idx_axes.append(jnp.zeros((1,), int))
@@ -190,6 +273,25 @@ class Grid(AbstractDecomposition):
             j = self.slots[flat]
             flat, mask = jnp.where(j >= 0, j, 0), mask * (j >= 0)
         return flat, mask
+
+
+def _periodic_axes(domain, periodic) -> tuple[int, ...]:
+    """`periodic=[x, "y"]` (symbols, names or axis indices) -> sorted axis indices."""
+    if periodic is None:
+        return ()
+    if isinstance(periodic, (str, sp.Symbol)):
+        periodic = (periodic,)
+    axes = []
+    for c in periodic:
+        if isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c < domain.dim:
+            axes.append(int(c))  # an axis index
+            continue
+        if not isinstance(c, (str, sp.Symbol)):
+            raise TypeError(f"periodic= takes coordinates (symbols or names), got {c!r}.")
+        axes.append(domain.axis(c))
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"periodic={periodic!r} names a coordinate twice.")
+    return tuple(sorted(axes))
 
 
 def _graded_axis(c, a, b, overlap, coord):
@@ -238,6 +340,10 @@ class Multilevel(AbstractDecomposition):
     exact solution in few iterations (docs/solving.md, `laplace-multilevel`):
 
         pd.FBPINN(pd.Multilevel(domain, levels=7, bspline=3), pd.Polynomial(2), pd.BSpline(3))
+
+    `periodic=[x]` makes every level periodic along `x` (see `pd.Grid`); each level
+    then needs more subdomains along `x` than the overlap (with `bspline=p`, more
+    than `p + 1` cells), so give `subdomains=[...]` instead of the default 1, 2, 4, ...
     """
 
     grids: tuple[Grid, ...]
@@ -252,6 +358,7 @@ class Multilevel(AbstractDecomposition):
         subdomains=None,
         overlap: float | None = None,
         bspline: int | None = None,
+        periodic=(),
     ):
         if subdomains is None:
             if levels is None or int(levels) != levels or levels < 1:
@@ -265,7 +372,9 @@ class Multilevel(AbstractDecomposition):
             raise ValueError("Multilevel needs at least one level.")
         self.bspline = bspline
         if bspline is None:
-            self.grids = tuple(Grid(domain, n, 2.0 if overlap is None else overlap) for n in subdomains)
+            self.grids = tuple(
+                Grid(domain, n, 2.0 if overlap is None else overlap, periodic) for n in subdomains
+            )
         else:
             if not (isinstance(bspline, int) and 1 <= bspline <= 9):
                 raise ValueError(f"bspline must be a B-spline degree from 1 to 9, got {bspline!r}.")
@@ -278,7 +387,8 @@ class Multilevel(AbstractDecomposition):
                 raise TypeError(
                     f"Multilevel(bspline=...) needs a pd.Box domain, got {type(domain).__name__}."
                 )
-            self.grids = tuple(_bspline_grid(domain, n, bspline) for n in subdomains)
+            axes = _periodic_axes(domain, periodic)
+            self.grids = tuple(_bspline_grid(domain, n, bspline, axes) for n in subdomains)
         self.centres = jnp.concatenate([g.centres for g in self.grids])
         self.half_widths = jnp.concatenate([g.half_widths for g in self.grids])
 
@@ -290,6 +400,10 @@ class Multilevel(AbstractDecomposition):
     @property
     def num_levels(self) -> int:
         return len(self.grids)
+
+    @property
+    def periods(self) -> tuple[float, ...]:
+        return self.grids[0].periods
 
     @property
     def levels(self):
@@ -323,15 +437,22 @@ class Multilevel(AbstractDecomposition):
         return jnp.concatenate(idx), jnp.concatenate(mask)
 
 
-def _bspline_grid(domain: Box, cells, degree: int) -> Grid:
+def _bspline_grid(domain: Box, cells, degree: int, periodic: tuple[int, ...] = ()) -> Grid:
     """The grid of the degree-`degree` B-splines on `cells` equal cells per axis of
     `domain` whose supports meet it: `cells + degree` centres per axis with the
-    cells' spacing, from `(degree - 1) / 2` spacings before the box to as far past it."""
+    cells' spacing, from `(degree - 1) / 2` spacings before the box to as far past it.
+    Along a periodic axis: `cells` B-splines wrapping around, centred on the knots
+    (odd degree) or between them (even degree)."""
     per_axis = [cells] * domain.dim if np.isscalar(cells) else list(cells)
     if len(per_axis) != domain.dim or any(int(n) != n or n < 1 for n in per_axis):
         raise ValueError(f"Multilevel(bspline=...) needs positive cell counts per level, got {cells!r}.")
-    ext = [(degree - 1) / 2 * (b - a) / int(n) for n, a, b in zip(per_axis, domain.lower, domain.upper)]
+    ext = [
+        0.0 if i in periodic else (degree - 1) / 2 * (b - a) / int(n)
+        for i, (n, a, b) in enumerate(zip(per_axis, domain.lower, domain.upper))
+    ]
     box = Box(
         domain.coords, [a - e for a, e in zip(domain.lower, ext)], [b + e for b, e in zip(domain.upper, ext)]
     )
-    return Grid(box, [int(n) + degree for n in per_axis], overlap=float(degree + 1))
+    counts = [int(n) if i in periodic else int(n) + degree for i, n in enumerate(per_axis)]
+    shift = [(degree + 1) / 2 % 1.0] * len(periodic)
+    return Grid(box, counts, overlap=float(degree + 1), periodic=periodic, shift=shift)

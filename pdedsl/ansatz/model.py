@@ -91,7 +91,7 @@ class FBPINN(eqx.Module):
     def local(self, x: Float[Array, " dim"], idx: Int[Array, " P"], mask: Float[Array, " P"]):
         """`w_j(x) phi_jk(norm_j(x))` for the covering subdomains `idx`: shape (P, K)."""
         dec = self.decomposition
-        s = (x[None, :] - dec.centres[idx]) / dec.half_widths[idx]
+        s = dec.local_coordinates(x, idx)
         raw = jax.vmap(self.window)(s) * mask
         w = dec.normalise(raw)
         params = jax.tree_util.tree_map(lambda p: p[idx], self.params)

@@ -437,9 +437,13 @@ def finite_elements(problem, resolution, degree: int = 1, *, solver: str = "auto
     facets = mesh.boundary_facets()
     mid = mesh.p[:, mesh.facets[:, facets]].mean(axis=1)
     owner = np.full(facets.shape, -1)
+    for axis in problem.periodic:  # faces that wrap around: no condition, no boundary
+        a, b = domain.lower[axis], domain.upper[axis]
+        tol = 1e-9 * (b - a)
+        owner[(np.abs(mid[axis] - a) < tol) | (np.abs(mid[axis] - b) < tol)] = -2
     for j, part in enumerate(parts):
         on = part.matches(mid)
-        clash = on & (owner >= 0)
+        clash = on & (owner != -1)
         if np.any(clash):
             other = parts[owner[np.flatnonzero(clash)[0]]]
             raise ValueError(
@@ -448,10 +452,10 @@ def finite_elements(problem, resolution, degree: int = 1, *, solver: str = "auto
             )
         owner[on] = j
         part.facets = facets[on]
-    if np.any(owner < 0):
+    if np.any(owner == -1):
         raise ValueError(
             f"pd.finite_elements needs a condition on every part of the boundary; none holds near "
-            f"{_where(problem, mid[:, owner < 0][:, 0])}. Add one (e.g. u.on(pd.boundary) == g)."
+            f"{_where(problem, mid[:, owner == -1][:, 0])}. Add one (e.g. u.on(pd.boundary) == g)."
         )
 
     @skfem.BilinearForm
@@ -489,7 +493,16 @@ def finite_elements(problem, resolution, degree: int = 1, *, solver: str = "auto
             flux = skfem.LinearForm(lambda v, w, ka=ka, ga=ga: sign * ka(w.x) * ga(w.x) * v)
             rhs = rhs + flux.assemble(fb)
     fixed = np.unique(np.concatenate(dirichlet)) if dirichlet else np.zeros(0, dtype=np.int64)
-    free = np.setdiff1d(np.arange(basis.N), fixed)
+    # periodic axes: each DOF on an upper face is the DOF across on the lower face
+    # (u = P u_r): the system becomes P^T A P u_r = P^T b, whose face integrals cancel
+    rep = _periodic_representatives(problem, basis.doflocs)
+    if problem.periodic:
+        join = sps.csr_matrix((np.ones(basis.N), (np.arange(basis.N), rep)), shape=(basis.N, basis.N))
+        a_mat = join.T @ a_mat @ join
+        rhs = join.T @ rhs
+        xd[rep[fixed]] = xd[fixed]
+        fixed = np.unique(rep[fixed])
+    free = np.setdiff1d(np.unique(rep), fixed)
     a_mat = a_mat.tocsr()
     a_ff = a_mat[free][:, free].tocsc()
     b_f = rhs[free] - a_mat[free][:, fixed] @ xd[fixed]
@@ -531,6 +544,7 @@ def finite_elements(problem, resolution, degree: int = 1, *, solver: str = "auto
             )
     if method == "direct" and free.size:
         x[free] = spl.splu(a_ff).solve(b_f)
+    x = x[rep]
     t2 = time.perf_counter()
     if not np.all(np.isfinite(x)):
         raise RuntimeError(
@@ -548,6 +562,28 @@ def finite_elements(problem, resolution, degree: int = 1, *, solver: str = "auto
         "solve_s": t2 - t1,
     }
     return FiniteElementSolution(problem, mesh, basis, x, info, axes)
+
+
+def _periodic_representatives(problem, doflocs) -> np.ndarray:
+    """(N,): for each DOF, the DOF it equals across the periodic axes (itself if none):
+    located by its coordinates, which a tensor-grid mesh repeats on opposite faces."""
+    n = doflocs.shape[1]
+    rep = np.arange(n)
+    box = problem.domain
+    scale = float(np.max(box.lengths))
+    keys = {tuple(k): i for i, k in enumerate(np.round(doflocs.T / scale, 9).tolist())}
+    for axis in problem.periodic:
+        a, b = box.lower[axis], box.upper[axis]
+        upper = np.flatnonzero(np.abs(doflocs[axis] - b) < 1e-9 * (b - a))
+        across = doflocs[:, upper].copy()
+        across[axis] = a
+        partner = [keys.get(tuple(k)) for k in np.round(across.T / scale, 9).tolist()]
+        if any(j is None for j in partner):  # pragma: no cover - the mesh is a tensor grid
+            raise RuntimeError("pd.finite_elements: a periodic face's nodes do not match the face across.")
+        rep[upper] = np.asarray(partner)
+    for _ in problem.periodic:  # a corner of two periodic axes: follow the chain
+        rep = rep[rep]
+    return rep
 
 
 def _where(problem, point) -> str:

@@ -11,6 +11,8 @@ included) and solves with SciPy's sparse LU (SuperLU):
   its face (the k-th condition of a face takes the k-th layer, so fourth-order
   equations with two conditions per face work), evaluated on the face itself;
   at edges and corners the lowest-order condition (Dirichlet before Neumann) wins;
+- a periodic axis (`u.at(x=a) == u.at(x=b)`) uses the centred stencils wrapped
+  around, and its last node layer carries the rows `u(b) = u(a)`;
 - an axis whose conditions all sit at its lower end (`u.at(t=0) == ...`,
   `D(u, t).at(t=0) == ...`, nothing at the upper end) is time: it is not
   differenced but integrated by the method of lines with Radau IIA (see
@@ -39,7 +41,7 @@ from ..lower import LinearForm, NonlinearError, substitute_parameters
 from ..problem import Problem
 from ..symbolic import pretty
 from .radau import integrate
-from .stencils import derivative_matrix, lagrange, required_nodes
+from .stencils import centred_width, derivative_matrix, lagrange, periodic_derivative_matrix, required_nodes
 
 ORDERS = (2, 4)
 _CHUNK = 1 << 16
@@ -80,8 +82,9 @@ def _kron(mats) -> sps.csr_matrix:
 class _Space:
     """Uniform nodes along some axes of the problem (all of them, or all but time)."""
 
-    def __init__(self, axes: tuple[int, ...], shape: tuple[int, ...], lower, upper, order: int):
+    def __init__(self, axes: tuple[int, ...], shape: tuple[int, ...], lower, upper, order: int, periodic=()):
         self.axes = axes
+        self.periodic = tuple(periodic)  # positions in `axes` that wrap around
         self.shape = shape
         self.order = order
         self.lines = tuple(np.linspace(a, b, n) for a, b, n in zip(lower, upper, shape))
@@ -95,7 +98,8 @@ class _Space:
         """D^a on all nodes; `a` holds the derivative orders along `self.axes`."""
         if a not in self._ops:
             self._ops[a] = _kron(
-                derivative_matrix(n, h, k, self.order) for n, h, k in zip(self.shape, self.h, a)
+                (periodic_derivative_matrix if i in self.periodic else derivative_matrix)(n, h, k, self.order)
+                for i, (n, h, k) in enumerate(zip(self.shape, self.h, a))
             )
         return self._ops[a]
 
@@ -112,20 +116,28 @@ def _rows(form: LinearForm, space: _Space, rows: np.ndarray, points: np.ndarray,
     return out.tocsr()
 
 
-def _assign(shape: tuple[int, ...], conditions: list[tuple[int, _FaceCondition]]):
+def _assign(shape: tuple[int, ...], conditions: list[tuple[int, _FaceCondition]], periodic=()):
     """Which nodes carry the equation and which carry each face condition.
 
     `conditions` holds (axis in `shape`, condition). The k-th condition of a face
     (lowest order first) claims the k-th node layer from that face; a node claimed
     twice goes to the outermost layer, then to the lowest-order condition.
-    Returns the equation's nodes and, per condition, the face nodes where it is
+    Along each axis in `periodic` the last layer repeats the first: it is claimed
+    before any face condition and carries the rows u(last) = u(first).
+    Returns the equation's nodes, per condition the face nodes where it is
     evaluated and the nodes whose rows it takes (flat indices into `shape`; the two
-    differ from the second layer on).
+    differ from the second layer on), and the periodic links: (nodes of last
+    layers, their partners on the first layers).
     """
     idx = np.indices(shape).reshape(len(shape), -1).T if shape else np.zeros((1, 0), dtype=int)
     n = idx.shape[0]
     best = np.full(n, np.inf)
     owner = np.full(n, -1)
+    linked = np.zeros(n, bool)
+    for axis in periodic:
+        linked |= idx[:, axis] == shape[axis] - 1
+    best[linked] = -np.inf
+    owner[linked] = -2
     claims = []
     faces: dict[tuple[int, int], list[_FaceCondition]] = {}
     for axis, cond in conditions:
@@ -144,7 +156,21 @@ def _assign(shape: tuple[int, ...], conditions: list[tuple[int, _FaceCondition]]
         at = idx[taken].copy()
         at[:, axis] = 0 if side < 0 else shape[axis] - 1
         out.append((cond, np.ravel_multi_index(tuple(at.T), shape) if at.size else np.zeros(0, int), taken))
-    return np.flatnonzero(owner < 0), out
+    last = np.flatnonzero(linked)
+    partner = idx[last].copy()
+    for axis in periodic:  # a corner of two periodic axes links to the first corner
+        partner[partner[:, axis] == shape[axis] - 1, axis] = 0
+    links = (last, np.ravel_multi_index(tuple(partner.T), shape) if last.size else np.zeros(0, int))
+    return np.flatnonzero(owner == -1), out, links
+
+
+def _link_rows(links, size: int) -> sps.csr_matrix:
+    """The rows u(last) - u(first) = 0 of the periodic links."""
+    last, first = links
+    k = np.arange(last.size)
+    return sps.csr_matrix(
+        (np.r_[np.ones(k.size), -np.ones(k.size)], (np.r_[k, k], np.r_[last, first])), shape=(k.size, size)
+    )
 
 
 def _face_conditions(problem: Problem) -> list[_FaceCondition]:
@@ -163,6 +189,11 @@ def _face_conditions(problem: Problem) -> list[_FaceCondition]:
             axis = 0
         else:
             axis, side = region.axis, region.side
+        if axis in problem.periodic:
+            raise NotImplementedError(
+                f"The finite-difference reference takes no condition across the periodic axis "
+                f"{box.coords[axis]} (`{lc.condition}` holds on a plane where it wraps around)."
+            )
         if side == 0:
             raise NotImplementedError(
                 f"The finite-difference reference supports conditions on the ends of each axis; "
@@ -231,6 +262,14 @@ def finite_differences(problem: Problem, shape, order: int = 2, *, substeps: int
     lo = [sum(c.axis == i and c.side < 0 for c in conditions) for i in range(d)]
     hi = [sum(c.axis == i and c.side > 0 for c in conditions) for i in range(d)]
     for i, c in enumerate(coords):
+        if i in problem.periodic:
+            need = max(centred_width(a[i], order) for a in form.multi_indices) + 1
+            if shape[i] < need:
+                raise ValueError(
+                    f"order={order} needs at least {need} grid nodes along the periodic axis {c} "
+                    f"(the widest stencil, wrapped around, plus the repeated end), got shape {shape}."
+                )
+            continue
         if lo[i] + hi[i] != degree[i]:
             raise ValueError(
                 f"The equation has order {degree[i]} in {c} but there are {lo[i] + hi[i]} conditions "
@@ -253,7 +292,7 @@ def finite_differences(problem: Problem, shape, order: int = 2, *, substeps: int
         )
     tau = times[0] if times else None
     for i in range(d):
-        if i == tau:
+        if i == tau or i in problem.periodic:
             continue
         need = max(
             [
@@ -302,15 +341,18 @@ def _node_rows(mat: sps.csr_matrix, b: np.ndarray, owners: np.ndarray):
 def _steady(problem: Problem, shape, order, conditions):
     t0 = time.perf_counter()
     box = problem.domain
-    space = _Space(tuple(range(problem.dim)), shape, box.lower, box.upper, order)
-    pde, claims = _assign(shape, [(c.axis, c) for c in conditions])
+    periodic = tuple(problem.periodic)
+    space = _Space(tuple(range(problem.dim)), shape, box.lower, box.upper, order, periodic)
+    pde, claims, links = _assign(shape, [(c.axis, c) for c in conditions], periodic)
     form = problem.equation_form
     blocks = [_rows(form, space, pde, space.nodes[pde])]
     rhs = [_values(form.rhs, problem.coords, space.nodes[pde])]
     for cond, at, _ in claims:
         blocks.append(_rows(cond.form, space, at, space.nodes[at]))
         rhs.append(_values(cond.form.rhs, problem.coords, space.nodes[at]))
-    owners = np.concatenate([pde, *(taken for _, _, taken in claims)])
+    blocks.append(_link_rows(links, space.size))
+    rhs.append(np.zeros(links[0].size))
+    owners = np.concatenate([pde, *(taken for _, _, taken in claims), links[0]])
     mat, b = _node_rows(sps.vstack(blocks, format="csr"), np.concatenate(rhs), owners)
     t1 = time.perf_counter()
     try:
@@ -341,8 +383,9 @@ def _time_dependent(problem: Problem, shape, order, conditions, tau, m, substeps
     box, coords, d = problem.domain, problem.coords, problem.dim
     tsym = coords[tau]
     spatial = tuple(i for i in range(d) if i != tau)
+    periodic = tuple(spatial.index(i) for i in problem.periodic)
     space = _Space(spatial, tuple(shape[i] for i in spatial), [box.lower[i] for i in spatial],
-                   [box.upper[i] for i in spatial], order)  # fmt: skip
+                   [box.upper[i] for i in spatial], order, periodic)  # fmt: skip
     ns = space.size
     form = problem.equation_form
 
@@ -392,14 +435,11 @@ def _time_dependent(problem: Problem, shape, order, conditions, tau, m, substeps
         )
 
     wall_axes = [(spatial.index(c.axis), c) for c in walls]
-    pde, claims = _assign(space.shape, wall_axes)
-    bc = (
-        sps.vstack(
-            [_rows(c.form, space, at, at_time(t_start, space.nodes[at])) for c, at, _ in claims],
-            format="csr",
-        )
-        if claims
-        else sps.csr_matrix((0, ns))
+    pde, claims, links = _assign(space.shape, wall_axes, periodic)
+    bc = sps.vstack(
+        [_rows(c.form, space, at, at_time(t_start, space.nodes[at])) for c, at, _ in claims]
+        + [_link_rows(links, ns)],
+        format="csr",
     )
     # Wall data at every level: B (D_t^j u) = D_t^j g, since B does not depend on t.
     wall_rhs = [[sp.diff(c.form.rhs, tsym, j) for c, _, _ in claims] for j in range(m)]
@@ -436,6 +476,7 @@ def _time_dependent(problem: Problem, shape, order, conditions, tau, m, substeps
             parts += [
                 _values(g, coords, at_time(t, space.nodes[at])) for g, (_, at, _) in zip(wall_rhs[j], claims)
             ]
+            parts.append(np.zeros(links[0].size))
         return np.concatenate(parts)
 
     constant = not any(tsym in c.free_symbols for c in form.coefficients)

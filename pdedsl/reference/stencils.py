@@ -70,6 +70,27 @@ def derivative_matrix(n: int, h: float, m: int, p: int) -> sps.csr_matrix:
     return mat
 
 
+def periodic_derivative_matrix(n: int, h: float, m: int, p: int) -> sps.csr_matrix:
+    """D^m to accuracy p on n uniform nodes of spacing h along a periodic axis whose
+    last node repeats the first (period `(n - 1) h`): the centred stencil, wrapped
+    around over the first n - 1 nodes. The last node's column is empty and its row
+    repeats the first (a caller replaces it by the row u_last = u_first)."""
+    if m == 0:
+        return sps.identity(n, format="csr")
+    r = centred_width(m, p) // 2
+    if n - 1 < 2 * r + 1:
+        raise ValueError(f"D^{m} to order {p} on a periodic axis needs at least {2 * r + 2} nodes, got {n}.")
+    off = np.arange(-r, r + 1)
+    w = weights(m, tuple(off.tolist()))
+    k = np.arange(n - 1)
+    rows = np.repeat(np.append(k, n - 1), off.size)
+    cols = np.mod(np.append(k, 0)[:, None] + off[None, :], n - 1).ravel()
+    vals = np.tile(w, n) / h**m
+    mat = sps.csr_matrix((vals, (rows, cols)), shape=(n, n))
+    mat.sum_duplicates()
+    return mat
+
+
 def lagrange(x: np.ndarray, lower: float, h: float, n: int, npts: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (N, npts) and weights (N, npts) of degree npts-1 interpolation at `x`
     from the nearest `npts` nodes `lower + i*h` (shifted inside near the ends)."""

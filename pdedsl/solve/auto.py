@@ -106,6 +106,7 @@ class Auto(AbstractSolver):
             and isinstance(model.basis, Polynomial)
             and isinstance(model.decomposition, Multilevel)
             and model.decomposition.bspline is not None
+            and not model.decomposition.periodic_axes
         )
         if nested and dim == 2 and m > self.frame_unknowns_2d:
             return CGNormal(SplineFrame(), rtol=1e-7, max_steps=self.max_steps)

@@ -248,6 +248,11 @@ class SplineFrame(AbstractPreconditioner):
                 f"got {type(dec).__name__}{'' if not isinstance(dec, Multilevel) else ' without bspline'}."
             )
         p = dec.bspline
+        if dec.periodic_axes:
+            raise NotImplementedError(
+                "SplineFrame does not handle periodic levels (pd.Multilevel(..., periodic=...)); "
+                "use pd.CGNormal(pd.TwoLevel(local=pd.BoxSchwarz())) or pd.SparseNormal()."
+            )
         if not (isinstance(model.window, BSpline) and model.window.degree == p):
             raise ValueError(
                 f"SplineFrame needs pd.BSpline({p}) windows to match Multilevel(bspline={p}), got "

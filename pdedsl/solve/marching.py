@@ -124,6 +124,11 @@ class TimeMarching(eqx.Module):
                 f"TimeMarching needs a pd.Grid decomposition (slabs of subdomains along "
                 f"{self.coordinate}), got {type(dec).__name__}."
             )
+        if axis in dec.periodic_axes:
+            raise ValueError(
+                f"TimeMarching along {self.coordinate}: the model is periodic along {self.coordinate}, "
+                "so its last slab wraps around to the first; march along a coordinate that is not periodic."
+            )
         num_slabs = dec.shape[axis]
         slab = np.unravel_index(np.arange(dec.num_subdomains), dec.shape)[axis]
         active = min(self.active, num_slabs)
@@ -207,7 +212,7 @@ def _row_slab(model: FBPINN, slab, points):
 
     def one(x):
         idx, mask = dec.cover(x)
-        s = (x[None, :] - dec.centres[idx]) / dec.half_widths[idx]
+        s = dec.local_coordinates(x, idx)
         inside = (jax.vmap(model.window)(s) * mask) > 0
         return jnp.max(jnp.where(inside, slab[idx], -1))
 
@@ -235,7 +240,7 @@ def _consistency(model: FBPINN, points):
 
     def one(x):
         idx, mask = dec.cover(x)
-        s = (x[None, :] - dec.centres[idx]) / dec.half_widths[idx]
+        s = dec.local_coordinates(x, idx)
         inside = (jax.vmap(model.window)(s) * mask) > 0
         params = jax.tree_util.tree_map(lambda a: a[idx], model.params)
         f = jax.vmap(model.basis.features)(params, s)

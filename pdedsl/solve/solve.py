@@ -140,6 +140,24 @@ def check_problem_and_model(problem, model, what: str) -> None:
             f"The decomposition covers {dom}, which does not contain the problem's domain "
             f"{problem.domain}; build it on problem.domain."
         )
+    want, have = tuple(problem.periodic), tuple(dec.periodic_axes)
+    if want != have:
+        names = lambda axes: ", ".join(str(problem.coords[i]) for i in axes)  # noqa: E731
+        if set(want) - set(have):
+            missing = tuple(sorted(set(want) - set(have)))
+            raise ValueError(
+                f"The problem is periodic along {names(missing)} but the model is not: build its grid "
+                f"with pd.Grid(problem.domain, n, overlap, periodic=[{names(want)}]) (or "
+                f"pd.Multilevel(..., periodic=[...])), which makes the ansatz and all its derivatives "
+                "periodic there. (pd.PINN has no periodic form.)"
+            )
+        extra = tuple(sorted(set(have) - set(want)))
+        raise ValueError(
+            f"The model is periodic along {names(extra)} but the problem has no periodic condition "
+            f"there: a periodic ansatz cannot meet other conditions on those faces. Add "
+            f"u.at({names(extra[:1])}=...) == u.at({names(extra[:1])}=...) at the two ends, or build "
+            "the grid without periodic=."
+        )
     if model.window.smoothness < problem.max_order:
         raise ValueError(
             f"The window {model.window} is only C^{model.window.smoothness:g} but the problem "

@@ -113,10 +113,10 @@ def _consistency_residuals(model: FBPINN, a, c: _Consistency):
         idx, _ = dec.cover(x)
         i, j = idx[p], idx[q]
         fi = model.basis.features(
-            jax.tree_util.tree_map(lambda v: v[i], model.params), (x - dec.centres[i]) / dec.half_widths[i]
+            jax.tree_util.tree_map(lambda v: v[i], model.params), dec.local_coordinates(x, i[None])[0]
         )
         fj = model.basis.features(
-            jax.tree_util.tree_map(lambda v: v[j], model.params), (x - dec.centres[j]) / dec.half_widths[j]
+            jax.tree_util.tree_map(lambda v: v[j], model.params), dec.local_coordinates(x, j[None])[0]
         )
         return fi @ a[i] - fj @ a[j]
 
@@ -308,7 +308,7 @@ def _cover_inside(model: FBPINN, points):
 
     def one(x):
         idx, mask = dec.cover(x)
-        s = (x[None, :] - dec.centres[idx]) / dec.half_widths[idx]
+        s = dec.local_coordinates(x, idx)
         return idx, (jax.vmap(model.window)(s) * mask) > 0
 
     return jax.vmap(one)(points)
@@ -323,7 +323,7 @@ def _pair_features(model: FBPINN, points, p, q):
         out = []
         for j in (idx[p], idx[q]):
             params = jax.tree_util.tree_map(lambda v, j=j: v[j], model.params)
-            out.append(model.basis.features(params, (x - dec.centres[j]) / dec.half_widths[j]))
+            out.append(model.basis.features(params, dec.local_coordinates(x, j[None])[0]))
         return tuple(out)
 
     return jax.vmap(one)(points, p, q)

@@ -10,6 +10,7 @@ from .expression import (
     Function as Function,
     NormalDerivative as NormalDerivative,
     Parameter as Parameter,
+    Periodic as Periodic,
     Restricted as Restricted,
     Symbol as Symbol,
     WholeBoundary as WholeBoundary,

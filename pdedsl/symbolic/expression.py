@@ -341,6 +341,8 @@ class Restricted:
         self.where = where
 
     def __eq__(self, other):  # type: ignore[override]
+        if isinstance(other, Restricted):
+            return Periodic(self, other)
         return Condition(self.expression, other, self.where)
 
     __hash__ = None  # type: ignore[assignment]
@@ -357,8 +359,8 @@ class Restricted:
             f"`{self}` is a restricted expression and takes no part in arithmetic: write the whole "
             "left-hand side first, then restrict it, e.g. (2*u + D(u, x)).at(x=0) == 1."
             + (
-                " A condition that links values at two places (such as a periodic u(0) = u(1)) "
-                "is not supported."
+                " A periodic condition is written without arithmetic: u.at(x=0) == u.at(x=1); other "
+                "conditions linking two places are not supported."
                 if two
                 else ""
             )
@@ -410,6 +412,40 @@ class Condition:
     def latex(self) -> str:
         where = self.where.latex() if hasattr(self.where, "latex") else str(self.where)
         return rf"\left.{latex(self.lhs)}\right|_{{{where}}} = {latex(self.rhs)}"
+
+    def _repr_latex_(self):
+        return f"${self.latex()}$"
+
+
+class Periodic:
+    """`u.at(x=a) == u.at(x=b)`: an expression equal at the two ends of the domain along
+    one coordinate. `pd.Problem` checks it and records the coordinate as periodic; the
+    model must then be periodic along it (`pd.Grid(..., periodic=[x])`), which makes
+    `u` and all its derivatives periodic, so the condition needs no rows of its own."""
+
+    __slots__ = ("first", "second")
+
+    def __init__(self, first: Restricted, second: Restricted):
+        self.first = first
+        self.second = second
+
+    def __bool__(self):
+        raise TypeError(f"The condition {self} has no truth value.")
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __str__(self):
+        return f"{self.first} = {self.second}"
+
+    def __repr__(self):
+        return f"Periodic({self})"
+
+    def latex(self) -> str:
+        parts = []
+        for r in (self.first, self.second):
+            where = r.where.latex() if hasattr(r.where, "latex") else str(r.where)
+            parts.append(rf"\left.{latex(r.expression.expr)}\right|_{{{where}}}")
+        return " = ".join(parts)
 
     def _repr_latex_(self):
         return f"${self.latex()}$"
