@@ -21,7 +21,16 @@ class Auto(AbstractSolver):
 
     - up to `dense_unknowns` unknowns (and a dense matrix under `dense_bytes`):
       `DenseLeastSquares()` — exact, and the only choice that is robust to the
-      near-dependent columns of random features (cond(M) ~ 1e16);
+      near-dependent columns of random features (cond(M) ~ 1e16). For polynomial
+      bases on a one-level grid only up to `dense_unknowns_polynomial`: there the
+      factorisation below is as accurate and the dense SVD's cost (cubic) shows
+      early. Measured with `python benchmarks/auto_dense.py` (2D Poisson, warm,
+      2 cores): Legendre degree 7 on 9^2 subdomains (2,916 unknowns) dense 18.6 s
+      against 0.54 s (rel_l2 4.2e-9 and 1.1e-8); degree 6 on 8^2 (1,792) 4.3 s
+      against 0.22 s (2.1e-7 both); degree 5 on 7^2 (1,029) 0.75 s against 0.09 s
+      (5.4e-6 both). With random features the dense solve is worth its time:
+      150 tanh features on 3^2 subdomains (1,350 unknowns) reach 1.2e-9 in 1.8 s
+      against 4.7e-6 in 0.54 s;
     - otherwise `SparseNormal()` — a sparse direct solve of the column-scaled,
       regularised normal equations, exact and the fastest method on mid-sized
       systems (`benchmarks/RESULTS.md`): on laplace-multiscale (11,520 unknowns)
@@ -71,6 +80,7 @@ class Auto(AbstractSolver):
     """
 
     dense_unknowns: int = 3000
+    dense_unknowns_polynomial: int = 1000
     dense_bytes: int = 2 * 2**30
     sparse_unknowns_2d: int = 100_000
     sparse_unknowns_3d: int = 12_000
@@ -86,9 +96,6 @@ class Auto(AbstractSolver):
         """The solver for `system`; `model` (the ansatz it was assembled from) lets
         it pick a coarse-space preconditioner for large 2D and 3D systems."""
         n, m = system.shape
-        if m <= self.dense_unknowns and n * m * 8 <= self.dense_bytes:
-            return DenseLeastSquares()
-        dim = _dimension(system)
         polynomial_grid = (
             model is not None
             and isinstance(model.basis, Polynomial)
@@ -97,6 +104,10 @@ class Auto(AbstractSolver):
             # on 65^2 of them with quadratics, where SparseNormal takes 7.4 s
             and not isinstance(model.window, BSpline)
         )
+        dense = self.dense_unknowns_polynomial if polynomial_grid else self.dense_unknowns
+        if m <= min(dense, self.dense_unknowns) and n * m * 8 <= self.dense_bytes:
+            return DenseLeastSquares()
+        dim = _dimension(system)
         # in 2D only on a box: on cut domains (subdomains partly outside, e.g. an L) the
         # CG's accuracy stalls short of the factorisation's (helmholtz-lshape, 12^2
         # subdomains of degree 8: rel_l2 3.4e-3 at rtol 1e-7, no progress past it, vs 6.6e-4)

@@ -192,7 +192,8 @@ def solve(
         condition_points: points per face for face conditions (default: the
             equation grid's resolution along the face).
         solver: a pdedsl solver or a lineax solver; default `pd.Auto()`: dense
-            truncated SVD up to 3,000 unknowns, sparse direct normal equations above.
+            truncated SVD up to 3,000 unknowns (1,000 for polynomial bases on a
+            grid), sparse direct normal equations above.
         row_scaling: divide every row by its norm (see `pdedsl.assemble.assemble`).
         seed: seeds random samplers.
         throw: raise `SolveError` if the solver fails or produces non-finite values;
