@@ -92,7 +92,16 @@ class _Field:
 
     def __pdedsl_derivative__(self, *variables) -> DerivativeField:
         order = list(self.multi_index)
-        expr = D(sp.Function("_")(*self.problem.coords), *variables)
+        coords = tuple(self.problem.coords)
+        for v in variables:
+            sym = v[0] if isinstance(v, tuple) else v
+            if isinstance(sym, sp.Symbol) and sym not in coords:
+                raise ValueError(
+                    f"D(solution, {sym}): {sym} is not a coordinate of the solution, whose "
+                    f"coordinates are {tuple(str(c) for c in coords)}."
+                )
+        # the unknown's own name, so that any other message names it as the user wrote it
+        expr = D(self.problem.unknown.func(*coords), *variables)
         d = expr.expr
         for v, n in d.variable_count:
             order[self.problem.coords.index(v)] += int(n)

@@ -327,6 +327,10 @@ def test_solution_refuses_points_outside_its_domain():
         sol.errors(exact, points=[2.0, 3.0])
     with pytest.raises(ValueError, match="outside the domain"):
         D(sol, t)([1.5])
+    with pytest.raises(
+        ValueError, match=r"D\(solution, z\): z is not a coordinate of the solution.*\('t',\)"
+    ):
+        D(sol, pd.Symbol("z"))
     # boundary points and any number of points (evaluated in padded power-of-two batches)
     for n in (1, 3, 16, 17, 100):
         p = np.linspace(0, 1, n)
