@@ -439,11 +439,24 @@ def _check_bound(form, context: str, unknown=frozenset()) -> None:
         )
 
 
-def _condition_from_sympy(eq: sp.Equality, unknown: AppliedUndef) -> Condition:
-    """`sympy.Eq(u(0), 1)` or `sympy.Eq(Subs(Derivative(u(t), t), t, 0), 0)` -> `Condition`."""
+def _condition_from_sympy(eq: sp.Equality, unknown: AppliedUndef) -> Condition | Periodic:
+    """`sympy.Eq(u(0), 1)` or `sympy.Eq(Subs(Derivative(u(t), t), t, 0), 0)` -> `Condition`;
+    `sympy.Eq(u(0), u(1))` (the unknown on both sides, at two places) -> `Periodic`."""
+    sides = [unknowns_in(side) for side in (eq.lhs, eq.rhs)]
+    if all(any(f.func == unknown.func for f in side) for side in sides):
+        parts = [_at_one_place(side, unknown, eq) for side in (eq.lhs, eq.rhs)]
+        if parts[0][1] != parts[1][1]:
+            from .symbolic import Expression, Restricted
+
+            return Periodic(*(Restricted(Expression(e), At(fixed)) for e, fixed in parts))
+    expr, fixed = _at_one_place(eq.lhs - eq.rhs, unknown, eq)
+    return Condition(expr, 0, At(fixed))
+
+
+def _at_one_place(expr, unknown: AppliedUndef, eq) -> tuple[sp.Expr, dict]:
+    """The expression with the unknown at its own coordinates, and where it was evaluated."""
     coords = tuple(unknown.args)
     fixed: dict = {}
-    expr = eq.lhs - eq.rhs
 
     def record(values):
         for c, v in values.items():
@@ -470,7 +483,7 @@ def _condition_from_sympy(eq: sp.Equality, unknown: AppliedUndef) -> Condition:
             f"The sympy condition {eq} does not say where it holds; write u(0) or use "
             "the DSL: u.at(t=0) == value."
         )
-    return Condition(expr, 0, At(fixed))
+    return expr, fixed
 
 
 __all__ = ["Problem", "LoweredCondition"]

@@ -273,3 +273,21 @@ def test_periodic_fbpinn_trains_with_adam():
     ends = np.asarray(sol(np.array([0.0, L])))
     assert ends[0] == pytest.approx(ends[1], abs=1e-12)
     assert rel_l2(sol, U1, np.linspace(0, L, 401)[:, None]) < 0.15  # measured 0.063 (Adam, 2,000 steps)
+
+
+def test_plain_sympy_periodic_condition_gives_the_same_problem():
+    U = sp.Function("u")
+    eq = sp.Eq(-U(x).diff(x, 2) + U(x), sp.cos(x))
+    prob = pd.Problem(eq, domain=pd.Interval(x, 0, L), conditions=[sp.Eq(U(0), U(2 * sp.pi))])
+    assert prob.periodic == (0,)
+    sol = pd.solve(prob, pd.FBPINN(pd.Grid(prob.domain, 6, 2.9, periodic=[x]), pd.Polynomial(8)))
+    assert sol.errors(sp.cos(x) / 2)["rel_l2"] < 1e-8  # measured 4.3e-10
+    V = sp.Function("v")
+    prob2 = pd.Problem(
+        sp.Eq(-V(x, y).diff(x, 2) - V(x, y).diff(y, 2), 1),
+        domain=pd.Box([x, y], [0, 0], [1, 1]),
+        conditions=[sp.Eq(V(0, y), V(1, y)), sp.Eq(V(x, 0), 0), sp.Eq(V(x, 1), 0)],
+    )
+    assert prob2.periodic == (0,) and len(prob2.lowered_conditions) == 2
+    with pytest.raises(ValueError, match="two different places"):
+        pd.Problem(eq, domain=pd.Interval(x, 0, L), conditions=[sp.Eq(U(0) + U(1), 1)])
