@@ -28,6 +28,7 @@ from .ansatz import (  # noqa: E402
     Cosine as Cosine,
     Grid as Grid,
     Multilevel as Multilevel,
+    PeriodicInput as PeriodicInput,
     Polynomial as Polynomial,
     RandomFeatures as RandomFeatures,
 )

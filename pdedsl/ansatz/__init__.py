@@ -3,6 +3,7 @@
 from .basis import (
     MLP as MLP,
     AbstractBasis as AbstractBasis,
+    PeriodicInput as PeriodicInput,
     Polynomial as Polynomial,
     RandomFeatures as RandomFeatures,
 )

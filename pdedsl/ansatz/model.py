@@ -8,7 +8,7 @@ from jaxtyping import Array, Float, Int, PyTree
 
 from ..lower.derivatives import derivative
 from .basis import AbstractBasis
-from .decomposition import AbstractDecomposition
+from .decomposition import AbstractDecomposition, Grid
 from .windows import AbstractWindow, BSpline, Constant, Cosine
 
 _CHUNK_POINTS = 2048
@@ -64,6 +64,15 @@ class FBPINN(eqx.Module):
                 f"The Constant window (no window) only makes sense with one subdomain, but the "
                 f"decomposition has {decomposition.num_subdomains}; use pd.Cosine() or pd.Bump()."
             )
+        own = tuple(getattr(basis, "periodic_axes", ()))
+        if own and not (
+            isinstance(decomposition, Grid)
+            and all(decomposition.shape[i] == 1 and i not in decomposition.periodic for i in own)
+        ):
+            raise ValueError(
+                "A basis with periodic inputs (pd.PeriodicInput) needs one subdomain along its periodic "
+                "axes; for a grid of subdomains use pd.Grid(..., periodic=[...]) instead."
+            )
         self.decomposition = decomposition
         self.basis = basis
         self.window = window
@@ -83,6 +92,13 @@ class FBPINN(eqx.Module):
     @property
     def num_subdomains(self) -> int:
         return self.decomposition.num_subdomains
+
+    @property
+    def periodic_axes(self) -> tuple[int, ...]:
+        """The axes along which the ansatz is periodic: those of a wrapping grid, or
+        those a `PeriodicInput` basis makes periodic (`pd.PINN(..., periodic=...)`)."""
+        own = tuple(getattr(self.basis, "periodic_axes", ()))
+        return tuple(sorted(set(self.decomposition.periodic_axes) | set(own)))
 
     @property
     def num_unknowns(self) -> int:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from ..geometry import Box
-from .basis import MLP
-from .decomposition import Grid
+from .basis import MLP, PeriodicInput
+from .decomposition import Grid, _periodic_axes
 from .model import FBPINN
 from .windows import Constant
 
@@ -17,6 +18,7 @@ def PINN(
     activation: str | Callable = "tanh",
     output_scale: float = 1.0,
     seed: int = 0,
+    periodic=(),
 ) -> FBPINN:
     """A single network over the whole domain (a PINN): `u(x) = sum_k a_k h_k(z)`.
 
@@ -26,15 +28,20 @@ def PINN(
     to `z = (x - centre) / (0.75 * length)`, in [-2/3, 2/3] per axis. Train it with
     `pd.train(problem, model)`, exactly like an FBPINN; `pd.solve` works too (the
     hidden layers then act as fixed random features).
+
+    `periodic=[x]` (for a problem with `u.at(x=a) == u.at(x=b)`): the network
+    sees `cos(2 pi (x - a) / L)` and `sin(2 pi (x - a) / L)` instead of `x`, with
+    `L = b - a` (`pd.PeriodicInput`), so it is periodic along `x`, with all its
+    derivatives.
     """
     if not isinstance(domain, Box):
         raise TypeError(
             f"PINN needs the problem's domain (pd.Interval/pd.Box, e.g. problem.domain), got "
             f"{type(domain).__name__}."
         )
-    return FBPINN(
-        Grid(domain, subdomains=1, overlap=1.5),
-        MLP(hidden=hidden, activation=activation, output_scale=output_scale),
-        window=Constant(),
-        seed=seed,
-    )
+    basis = MLP(hidden=hidden, activation=activation, output_scale=output_scale)
+    axes = _periodic_axes(domain, periodic)
+    if axes:
+        # z = (x - centre) / (0.75 L): one period of x is 1 / 0.75 in z
+        basis = PeriodicInput(basis, axes, frequency=2 * math.pi * 0.75)
+    return FBPINN(Grid(domain, subdomains=1, overlap=1.5), basis, window=Constant(), seed=seed)

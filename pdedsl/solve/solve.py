@@ -140,7 +140,7 @@ def check_problem_and_model(problem, model, what: str) -> None:
             f"The decomposition covers {dom}, which does not contain the problem's domain "
             f"{problem.domain}; build it on problem.domain."
         )
-    want, have = tuple(problem.periodic), tuple(dec.periodic_axes)
+    want, have = tuple(problem.periodic), tuple(model.periodic_axes)
     if want != have:
         names = lambda axes: ", ".join(str(problem.coords[i]) for i in axes)  # noqa: E731
         if set(want) - set(have):
@@ -149,7 +149,7 @@ def check_problem_and_model(problem, model, what: str) -> None:
                 f"The problem is periodic along {names(missing)} but the model is not: build its grid "
                 f"with pd.Grid(problem.domain, n, overlap, periodic=[{names(want)}]) (or "
                 f"pd.Multilevel(..., periodic=[...])), which makes the ansatz and all its derivatives "
-                "periodic there. (pd.PINN has no periodic form.)"
+                "periodic there; for a PINN, pd.PINN(problem.domain, periodic=[...])."
             )
         extra = tuple(sorted(set(have) - set(want)))
         raise ValueError(

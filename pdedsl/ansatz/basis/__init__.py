@@ -2,5 +2,6 @@
 
 from .base import AbstractBasis as AbstractBasis
 from .mlp import MLP as MLP
+from .periodic import PeriodicInput as PeriodicInput
 from .polynomial import Polynomial as Polynomial
 from .random_features import RandomFeatures as RandomFeatures
