@@ -260,11 +260,11 @@ class Problem:
             (axis, v1), (axis2, v2) = ends
             a, b = self.domain.lower[axis], self.domain.upper[axis]
             tol = 1e-12 * max(1.0, b - a)
-            if axis != axis2 or not (
-                {round(v1, 9), round(v2, 9)} == {round(a, 9), round(b, 9)}
-                and min(abs(v1 - a), abs(v2 - a)) <= tol
-                and min(abs(v1 - b), abs(v2 - b)) <= tol
-            ):
+            near_a, near_b = (
+                (abs(v1 - a) <= tol, abs(v2 - a) <= tol),
+                (abs(v1 - b) <= tol, abs(v2 - b) <= tol),
+            )
+            if axis != axis2 or not ((near_a[0] and near_b[1]) or (near_b[0] and near_a[1])):
                 c = self.domain.coords[axis]
                 raise ValueError(
                     f"The condition `{cond}` must link the two ends of the domain along one coordinate, "
