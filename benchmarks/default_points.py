@@ -1,0 +1,46 @@
+"""How `pd.solve` lays out a count of collocation points: shaped like the model's
+subdomain grid (the default, `pdedsl.solve.solve.default_layout`) against shaped
+like the domain (the default before), 2 points per unknown, `pd.SparseNormal()`.
+Prints the table of docs/solving.md ("Collocation points"). Not part of
+`run_all.py`; about a minute on 2 cores.
+
+    python benchmarks/default_points.py
+"""
+
+import sympy as sp
+
+import pdedsl as pd
+from pdedsl import D
+from pdedsl.solve.solve import default_layout
+
+x, y, t = pd.Symbol("x"), pd.Symbol("y"), pd.Symbol("t")
+u = pd.Function("u")(x, y)
+ex = sp.sin(2 * x) * sp.cos(3 * y) + sp.exp(x * y / 2)
+dom = pd.Box([x, y], [0, 0], [2, 1])
+poisson = pd.Problem(
+    D(u, x, 2) + D(u, y, 2) == sp.diff(ex, x, 2) + sp.diff(ex, y, 2),
+    domain=dom,
+    conditions=[u.on(pd.boundary) == ex],
+)
+w = pd.Function("w")(x, t)
+trav = sp.exp(-t / 20) * sp.sin(x - t)
+adv = pd.Problem(
+    D(w, t) + D(w, x) - D(w, x, 2) / 20 == 0,
+    domain=pd.Box([x, t], [0, 0], [2 * sp.pi, 1]),
+    conditions=[w.at(t=0) == sp.sin(x), w.at(x=0) == w.at(x=2 * sp.pi)],
+)
+for name, prob, exact, shape, deg, periodic in [
+    ("Poisson", poisson, ex, (4, 4), 6, []),
+    ("Poisson", poisson, ex, (8, 2), 6, []),
+    ("Poisson", poisson, ex, (6, 6), 4, []),
+    ("advection", adv, trav, (10, 4), 6, [x]),
+    ("advection", adv, trav, (8, 3), 6, [x]),
+    ("advection", adv, trav, (12, 6), 7, [x]),
+]:
+    model = pd.FBPINN(pd.Grid(prob.domain, shape, 2.9, periodic=periodic), pd.Polynomial(deg))
+    n = 2 * model.num_unknowns
+    row = []
+    for pts in (prob.domain.grid_shape(n), default_layout(prob, model, n)):
+        sol = pd.solve(prob, model, solver=pd.SparseNormal(), points=pts)
+        row.append(f"{pts[0]} x {pts[1]}: {sol.errors(exact)['rel_l2']:.1e}")
+    print(f"| {name}, {shape[0]} x {shape[1]}, degree {deg} | {row[0]} | {row[1]} |", flush=True)
