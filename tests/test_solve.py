@@ -437,6 +437,46 @@ def test_a_differential_equation_without_conditions_is_warned_about():
     assert sol.errors(t**2)["rel_l2"] < 1e-12
 
 
+def test_a_problem_fixed_only_up_to_a_constant_is_warned_about():
+    """Only derivatives of u (Neumann faces, periodic links): u + c solves it for every c."""
+    x, y, t = pd.Symbol("x"), pd.Symbol("y"), pd.Symbol("t")
+    u = pd.Function("u")(x, y)
+    box = pd.Box([x, y], [0, 0], [1, 1])
+    exact = sp.cos(sp.pi * x) * sp.cos(sp.pi * y)  # mean zero
+    f = sp.diff(exact, x, 2) + sp.diff(exact, y, 2)
+    model = pd.FBPINN(pd.Grid(box, 3, 2.0), pd.Polynomial(6))
+    neumann = pd.Problem(D(u, x, 2) + D(u, y, 2) == f, box, conditions=[Dn(u).on(pd.boundary) == 0])
+    with pytest.warns(pd.UnderdeterminedWarning, match=r"u \+ c solves this problem .* u.at\(x=0, y=0\)"):
+        pd.solve(neumann, model)
+    # a condition on u itself fixes the constant: no warning, and the solution is the exact one
+    pinned = pd.Problem(
+        D(u, x, 2) + D(u, y, 2) == f, box, conditions=[Dn(u).on(pd.boundary) == 0, u.at(x=0, y=0) == 1]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.UnderdeterminedWarning)
+        sol = pd.solve(pinned, model)
+        assert sol.errors(exact)["rel_l2"] < 1e-4
+        robin = pd.Problem(
+            D(u, x, 2) + D(u, y, 2) == f, box, conditions=[(Dn(u) + u).on(pd.boundary) == Dn(exact) + exact]
+        )
+        pd.solve(robin, model)
+        w = pd.Function("w")(x, t)  # Neumann walls, but an initial condition on w itself
+        heat = pd.Problem(
+            D(w, t) == D(w, x, 2),
+            pd.Box([x, t], [0, 0], [1, 1]),
+            conditions=[D(w, x).at(x=0) == 0, D(w, x).at(x=1) == 0, w.at(t=0) == sp.cos(sp.pi * x)],
+        )
+        pd.solve(heat, pd.FBPINN(pd.Grid(heat.domain, 2, 2.0), pd.Polynomial(5)))
+    # periodic links annihilate constants too
+    v = pd.Function("v")(x)
+    periodic = pd.Problem(
+        -D(v, x, 2) == sp.sin(x), pd.Interval(x, 0, 2 * sp.pi), conditions=[v.at(x=0) == v.at(x=2 * sp.pi)]
+    )
+    grid = pd.Grid(periodic.domain, 6, 2.9, periodic=[x])
+    with pytest.warns(pd.UnderdeterminedWarning, match=r"v \+ c .* only its derivatives and periodic links"):
+        pd.solve(periodic, pd.FBPINN(grid, pd.Polynomial(6)))
+
+
 def test_neumann_data_as_the_normal_derivative_of_a_known_function():
     """Dn(exact) on the right takes each face's own outward normal, as Dn(u) does on the
     left: Neumann data on every face in one condition (a Piecewise gets corners wrong)."""

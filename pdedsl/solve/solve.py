@@ -45,7 +45,8 @@ class UnderdeterminedWarning(UserWarning):
     """A linear system has fewer rows than unknowns, or a subdomain is touched by fewer
     collocation rows than it has features (the system is rank deficient and the
     coefficients there are not fixed by the problem), or a differential equation has
-    no conditions (its solution is not unique)."""
+    no conditions, or a linear problem whose equation and conditions involve only
+    derivatives of the unknown (it is fixed only up to a constant)."""
 
 
 class CancellationWarning(UserWarning):
@@ -280,6 +281,18 @@ def solve(
             f"{problem.max_order}): its solutions differ by solutions of the homogeneous equation, and "
             "the least-squares solution is one of them, the solver's choice. Add boundary or initial "
             "conditions, e.g. conditions=[u.on(pd.boundary) == 0].",
+            UnderdeterminedWarning,
+            stacklevel=2,
+        )
+    elif problem.conditions and _constants_solve_homogeneous(problem):
+        warnings.warn(
+            f"pdedsl: {pretty(problem.unknown.func)} + c solves this problem for every constant c: neither the equation nor any "
+            f"condition involves {pretty(problem.unknown)} itself, only its derivatives"
+            + (" and periodic links" if problem.periodic else "")
+            + ". The least-squares solution is one of them, the solver's choice (and the equation "
+            "has a solution at all only if its data are compatible, e.g. the source balances the "
+            "boundary flux). Fix the constant with a condition on the unknown itself, e.g. "
+            f"{pretty(problem.unknown.func)}.at({_a_point(problem)}) == value.",
             UnderdeterminedWarning,
             stacklevel=2,
         )
@@ -533,6 +546,27 @@ def _relative(residual: float, rhs: float) -> float:
     if rhs > 0:
         return residual / rhs
     return 0.0 if residual == 0 else float("inf")
+
+
+def _constants_solve_homogeneous(problem) -> bool:
+    """True when a linear problem's equation and conditions all annihilate constants:
+    no form has a term in the unknown itself (multi-index zero) with a nonzero
+    coefficient (periodic links u(a) = u(b) annihilate them too). Coefficients that
+    sympy cannot show to be zero count as nonzero (no warning)."""
+    if not problem.linear:
+        return False
+    zero = (0,) * problem.dim
+    forms = [problem.equation_form] + [c.form for c in problem.lowered_conditions]
+    for form in forms:
+        for a, c in zip(form.multi_indices, form.coefficients):
+            if a == zero and not sp.sympify(c).is_zero:
+                return False
+    return True
+
+
+def _a_point(problem) -> str:
+    """`x=a, y=c`: the domain's lower corner, for an example condition."""
+    return ", ".join(f"{c}={float(v):g}" for c, v in zip(problem.coords, problem.domain.lower))
 
 
 def _check_determined(model, diag, num_rows: int) -> None:
