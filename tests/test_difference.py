@@ -246,3 +246,63 @@ def test_plot_blanks_the_hole(tmp_path):
     back = pd.load(tmp_path / "l.pdedsl")
     pts = L.sample(50, "halton")
     np.testing.assert_array_equal(np.asarray(back(pts)), np.asarray(sol(pts)))
+
+
+# -- unions -----------------------------------------------------------------------
+
+
+def test_union_of_two_boxes_is_its_bounding_box_minus_what_it_leaves_uncovered():
+    bar, stem = pd.Box([x, y], [0, 0], [3, 1]), pd.Box([x, y], [1, 0], [2, 3])
+    tee = bar | stem
+    assert isinstance(tee, pd.Difference) and tee.bounding_box == pd.Box([x, y], [0, 0], [3, 3])
+    assert tee.volume == pytest.approx(3 + 3 - 1)  # the overlap counted once
+    pts = np.random.default_rng(0).uniform([-0.5, -0.5], [3.5, 3.5], (4000, 2))
+    inside = np.all((pts >= 0) & (pts <= [3, 1]), axis=1) | np.all((pts >= [1, 0]) & (pts <= [2, 3]), axis=1)
+    assert np.array_equal(tee.contains(pts), inside)
+    # the boundary: eight edges of total length 12, each with its outward normal
+    assert len(tee.faces) == 8
+    assert sum(f.box.lengths[1 - f.axis] for f in tee.faces) == pytest.approx(12)
+    for f in tee.faces:
+        mid = (np.asarray(f.box.lower) + np.asarray(f.box.upper)) / 2
+        mid[f.axis] = f.value
+        assert tee.contains([mid + 1e-6 * -f.normal])[0] and not tee.contains([mid + 1e-6 * f.normal])[0]
+    # a box inside another adds nothing; chains and mixed Box | Difference work
+    assert (SQUARE | pd.Box([x, y], [0.2, 0.2], [0.5, 0.5])) == SQUARE
+    assert (L | pd.Box([x, y], [0.5, 0.5], [1, 1])) == SQUARE
+    plus = pd.Box([x, y], [-1, -0.2], [1, 0.2]) | pd.Box([x, y], [-0.2, -1], [0.2, 1])
+    assert len(plus.holes) == 4 and plus.volume == pytest.approx(0.8 + 0.8 - 0.16)
+    assert (plus | pd.Box([x, y], [-1, -1], [1, 1])) == pd.Box([x, y], [-1, -1], [1, 1])
+    cubes = CUBE | pd.Box([x, y, z], [0.5, 0.5, 0.5], [1.5, 1.5, 1.5])
+    assert cubes.volume == pytest.approx(2 - 1 / 8)
+
+
+def test_union_of_two_intervals_apart_solves_on_both_pieces():
+    t = pd.Symbol("t")
+    two = pd.Interval(t, 0, 1) | pd.Interval(t, 2, 3)
+    assert two.volume == pytest.approx(2) and sorted(f.value for f in two.faces) == [0, 1, 2, 3]
+    w = pd.Function("w")(t)
+    exact = sp.sin(3 * t) + t
+    p = pd.Problem(-D(w, t, 2) == -sp.diff(exact, t, 2), two, conditions=[w.on(pd.boundary) == exact])
+    sol = pd.solve(p, pd.FBPINN(pd.Grid(two, 6, 2.0), pd.Polynomial(8)))
+    assert sol.errors(exact)["rel_l2"] < 1e-8
+
+
+def test_poisson_on_a_union_shape_reaches_a_tight_tolerance():
+    tee = pd.Box([x, y], [0, 0], [3, 1]) | pd.Box([x, y], [1, 0], [2, 3])
+    exact = sp.sin(x) * sp.cos(y) + x * y
+    p = pd.Problem(
+        D(u, x, 2) + D(u, y, 2) == sp.diff(exact, x, 2) + sp.diff(exact, y, 2),
+        tee,
+        conditions=[u.on(pd.boundary) == exact],
+    )
+    model = pd.FBPINN(pd.Grid(tee, 4, 2.0), pd.Polynomial(8))
+    assert model.num_subdomains == 12  # the two over each uncovered corner are dropped
+    err = pd.solve(p, model, points=(60, 60)).errors(exact)  # 2,240 of the 3,600 lie in the T
+    assert err["rel_l2"] < 1e-9, err  # measured 4.2e-11
+
+
+def test_bad_unions_are_refused():
+    with pytest.raises(ValueError, match="same coordinates"):
+        SQUARE | pd.Box([y, x], [0, 0], [1, 1])
+    with pytest.raises(TypeError):
+        SQUARE | 3

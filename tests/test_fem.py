@@ -172,6 +172,11 @@ def test_bad_arguments():
         pd.finite_elements(problem, -1)
     with pytest.raises(ValueError, match="element size"):
         pd.finite_elements(problem, 0.0)
+    # 30 refinements (an element count mistaken for a refinement count) was killed for memory
+    with pytest.raises(ValueError, match=r"resolution=30 refinements.* cells, more than 1e\+07"):
+        pd.finite_elements(problem, 30)
+    with pytest.raises(ValueError, match=r"elements of side 1e-05 make a grid"):
+        pd.finite_elements(problem, 1e-5)
     with pytest.raises(TypeError, match="resolution"):
         pd.finite_elements(problem, "fine")
     with pytest.raises(ValueError, match="solver"):

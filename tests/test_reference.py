@@ -333,6 +333,11 @@ def test_clear_errors_for_what_it_cannot_do():
     )
     with pytest.raises(NotImplementedError, match="single point of a 2D domain"):
         pd.finite_differences(corner, (11, 11))
+    square = pd.Box([x, y], [0, 0], [1, 1])
+    for shape in (square - pd.Box([x, y], [0.5, 0.5], [1, 1]), square | pd.Box([x, y], [1, 0], [2, 0.5])):
+        cut = pd.Problem(D(v, x, 2) + D(v, y, 2) == 1, shape, [v.on(pd.boundary) == 0])
+        with pytest.raises(NotImplementedError, match="solves on a box .* pd.finite_elements"):
+            pd.finite_differences(cut, (11, 11))
     two_times = pd.Problem(
         D(v, x) + D(v, y) == 0, pd.Box([x, y], [0, 0], [1, 1]), [v.at(x=0) == 0, v.at(y=0) == 0]
     )

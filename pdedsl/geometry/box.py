@@ -97,6 +97,13 @@ class Box:
             return Difference(self, (other,))
         return NotImplemented
 
+    def __or__(self, other):
+        """`box | other`: the union (a T-, plus- or L-shape, or two boxes apart), written as
+        its bounding box minus the boxes it leaves uncovered (a `Box` if there are none)."""
+        from .difference import union
+
+        return union(self, other)
+
     def __str__(self):
         sides = " x ".join(f"{c} in [{a:g}, {b:g}]" for c, a, b in zip(self.coords, self.lower, self.upper))
         return f"Box({sides})"

@@ -112,6 +112,10 @@ class Difference:
             return Difference(self.base, self.holes + (other,))
         return NotImplemented
 
+    def __or__(self, other):
+        """`a | b`: the union, as its bounding box minus the boxes it does not cover."""
+        return union(self, other)
+
     # -- the cells --------------------------------------------------------------------
     @property
     def cells(self) -> tuple[np.ndarray, np.ndarray]:
@@ -342,4 +346,67 @@ def _cells(base: Box, holes) -> tuple[list[np.ndarray], np.ndarray]:
     return cuts, present.reshape(tuple(len(m) for m in mids))
 
 
-__all__ = ["Difference", "Facet"]
+def _pieces(domain) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) corners, each (C, d), of boxes whose union is `domain`."""
+    if isinstance(domain, Difference):
+        return domain.cells
+    return np.asarray([domain.lower], float), np.asarray([domain.upper], float)
+
+
+def _cover(free: np.ndarray) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Cover the True cells of a boolean d-array by disjoint boxes of cells, greedily:
+    from the first free cell, grow along each axis in turn while the whole slab is free.
+    Returns (first, past-the-end) index corners."""
+    free = free.copy()
+    boxes = []
+    while free.any():
+        start = tuple(int(i) for i in np.argwhere(free)[0])
+        stop = [i + 1 for i in start]
+        for axis in range(free.ndim):
+            while stop[axis] < free.shape[axis]:
+                grown = list(stop)
+                grown[axis] += 1
+                slab = tuple(
+                    slice(a if k != axis else stop[axis], b) for k, (a, b) in enumerate(zip(start, grown))
+                )
+                if not free[slab].all():
+                    break
+                stop = grown
+        free[tuple(slice(a, b) for a, b in zip(start, stop))] = False
+        boxes.append((start, tuple(stop)))
+    return boxes
+
+
+def union(a, b):
+    """The union of two domains (boxes or boxes minus boxes, in the same coordinates),
+    written as its bounding box minus the boxes it leaves uncovered: a `Box` when it
+    covers its bounding box, else a `Difference`. The pieces may overlap, touch or be
+    apart (a domain in two pieces)."""
+    for d in (a, b):
+        if not isinstance(d, (Box, Difference)):
+            return NotImplemented
+    if a.coords != b.coords:
+        raise ValueError(
+            f"A union needs domains in the same coordinates, in the same order; got "
+            f"{tuple(map(str, a.coords))} and {tuple(map(str, b.coords))}."
+        )
+    lo = np.concatenate([_pieces(a)[0], _pieces(b)[0]])
+    hi = np.concatenate([_pieces(a)[1], _pieces(b)[1]])
+    base = Box(a.coords, lo.min(axis=0), hi.max(axis=0))
+    cuts = []
+    for i in range(base.dim):
+        tol = 1e-12 * max(1.0, base.upper[i] - base.lower[i])
+        vals = np.unique(np.concatenate([lo[:, i], hi[:, i]]))
+        cuts.append(vals[np.concatenate([[True], np.diff(vals) > tol])])
+    mids = [(c[:-1] + c[1:]) / 2 for c in cuts]
+    centres = np.stack([m.ravel() for m in np.meshgrid(*mids, indexing="ij")], axis=-1)
+    covered = np.any(np.all((centres[:, None] > lo[None]) & (centres[:, None] < hi[None]), axis=-1), axis=-1)
+    free = ~covered.reshape(tuple(len(m) for m in mids))
+    holes = tuple(
+        Box(a.coords, [cuts[i][s] for i, s in enumerate(start)], [cuts[i][e] for i, e in enumerate(stop)])
+        for start, stop in _cover(free)
+    )
+    return Difference(base, holes) if holes else base
+
+
+__all__ = ["Difference", "Facet", "union"]

@@ -373,6 +373,11 @@ def _has_pyamg() -> bool:
     return True
 
 
+# above this many tensor-grid cells (each 2 triangles or 6 tetrahedra), refuse the mesh:
+# 2^12 x 2^12 squares or 2^8 cubed cubes already take tens of GB with their P2 matrices
+_MAX_CELLS = 10**7
+
+
 def finite_elements(problem, resolution, degree: int = 1, *, solver: str = "auto") -> FiniteElementSolution:
     """Solve `problem` with P1 or P2 Lagrange finite elements (scikit-fem).
 
@@ -418,6 +423,18 @@ def finite_elements(problem, resolution, degree: int = 1, *, solver: str = "auto
         h = float(resolution)
     if problem.dim > 3:
         raise ValueError(f"pd.finite_elements meshes 1D, 2D and 3D domains; this one is {problem.dim}D.")
+    cells = float(np.prod(np.ceil(np.asarray(domain.lengths) / h)))
+    if cells > _MAX_CELLS:
+        what = (
+            f"resolution={resolution} refinements, elements of side {h:.3g}"
+            if isinstance(resolution, (int, np.integer))
+            else f"elements of side {h:.3g}"
+        )
+        raise ValueError(
+            f"pd.finite_elements: {what} make a grid of {cells:.3g} cells, more than {_MAX_CELLS:.0e} "
+            "(the mesh alone would not fit in memory). An int resolution is a number of uniform "
+            "refinements (7 gives 128 elements along the longest side); a float is the element side."
+        )
     assert isinstance(domain, (Box, Difference))
     skfem = _skfem()
     op = _Operator(problem)

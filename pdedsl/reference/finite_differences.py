@@ -36,7 +36,7 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spl
 import sympy as sp
 
-from ..geometry import PointRegion, as_points, error_measures
+from ..geometry import Box, PointRegion, as_points, error_measures
 from ..lower import LinearForm, NonlinearError, substitute_parameters
 from ..problem import Problem
 from ..symbolic import pretty
@@ -258,6 +258,11 @@ def finite_differences(problem: Problem, shape, order: int = 2, *, substeps: int
     shape = _grid_shape(problem, shape)
     conditions = _face_conditions(problem)
     box, coords, d = problem.domain, problem.coords, problem.dim
+    if not isinstance(box, Box):
+        raise NotImplementedError(
+            f"The finite-difference reference solves on a box (a tensor grid); {box} is not one. "
+            "Use pd.finite_elements(problem, resolution) on boxes minus boxes and unions."
+        )
     degree = [max(a[i] for a in form.multi_indices) for i in range(d)]
     lo = [sum(c.axis == i and c.side < 0 for c in conditions) for i in range(d)]
     hi = [sum(c.axis == i and c.side > 0 for c in conditions) for i in range(d)]
