@@ -18,6 +18,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from ..symbolic import NormalDerivative, Parameter, pretty, unknowns_in
+from . import smoothness
 
 MultiIndex = tuple[int, ...]
 
@@ -137,13 +138,26 @@ def compile_scalar(expr: sp.Expr, coords) -> Callable:
     return fn
 
 
+class _RealAbs(sp.Function):
+    """`Abs` of a real argument, while derivatives are evaluated."""
+
+    def fdiff(self, argindex=1):
+        return sp.sign(self.args[0])
+
+
 def prepare(residual, unknown, coords, *, values=None, normal=None, keep=(), context="equation") -> sp.Expr:
     """The first lowering steps shared by the linear and nonlinear paths: substitute
     parameter values (except `keep`) and normal derivatives, evaluate derivatives,
     and check that the one unknown appears only as a function of the coordinates."""
     expr = substitute_parameters(sp.sympify(residual), values, keep=keep)
     expr = substitute_normal(expr, tuple(coords), normal)
-    expr = expr.doit()
+    smoothness.check(expr, unknown, tuple(coords), context)
+    # |a| of real a differentiates to sign(a) a'; sympy's Abs does so only for
+    # arguments it knows to be real (pdedsl's coordinates carry no assumptions), and
+    # otherwise goes through re() and im(), which cannot be lowered
+    expr = expr.replace(sp.Abs, _RealAbs).doit().replace(_RealAbs, sp.Abs)
+    if expr.has(sp.re, sp.im):  # e.g. data made by sympy.diff of an Abs: everything is real here
+        expr = expr.replace(sp.re, lambda a: a).replace(sp.im, lambda a: sp.S.Zero).doit()
     others = {f for f in unknowns_in(expr) if f.func != unknown.func}
     if others:
         names = ", ".join(map(str, sorted(others | {unknown}, key=str)))

@@ -118,6 +118,9 @@ class Expression:
     def __pos__(self):
         return self
 
+    def __abs__(self):  # abs(D(u, x)), as pd.Abs
+        return Expression(sp.Abs(self.expr))
+
     def __eq__(self, other):  # type: ignore[override]
         return Equation(self, other)
 
