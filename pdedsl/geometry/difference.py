@@ -346,11 +346,12 @@ def _cells(base: Box, holes) -> tuple[list[np.ndarray], np.ndarray]:
     return cuts, present.reshape(tuple(len(m) for m in mids))
 
 
-def _pieces(domain) -> tuple[np.ndarray, np.ndarray]:
-    """(lower, upper) corners, each (C, d), of boxes whose union is `domain`."""
-    if isinstance(domain, Difference):
-        return domain.cells
-    return np.asarray([domain.lower], float), np.asarray([domain.upper], float)
+def _pieces(domain) -> list[Box]:
+    """Boxes whose union is `domain`."""
+    if not isinstance(domain, Difference):
+        return [domain]
+    lo, hi = domain.cells
+    return [Box(domain.coords, a, b) for a, b in zip(lo, hi)]
 
 
 def _cover(free: np.ndarray) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
@@ -390,18 +391,12 @@ def union(a, b):
             f"A union needs domains in the same coordinates, in the same order; got "
             f"{tuple(map(str, a.coords))} and {tuple(map(str, b.coords))}."
         )
-    lo = np.concatenate([_pieces(a)[0], _pieces(b)[0]])
-    hi = np.concatenate([_pieces(a)[1], _pieces(b)[1]])
-    base = Box(a.coords, lo.min(axis=0), hi.max(axis=0))
-    cuts = []
-    for i in range(base.dim):
-        tol = 1e-12 * max(1.0, base.upper[i] - base.lower[i])
-        vals = np.unique(np.concatenate([lo[:, i], hi[:, i]]))
-        cuts.append(vals[np.concatenate([[True], np.diff(vals) > tol])])
-    mids = [(c[:-1] + c[1:]) / 2 for c in cuts]
-    centres = np.stack([m.ravel() for m in np.meshgrid(*mids, indexing="ij")], axis=-1)
-    covered = np.any(np.all((centres[:, None] > lo[None]) & (centres[:, None] < hi[None]), axis=-1), axis=-1)
-    free = ~covered.reshape(tuple(len(m) for m in mids))
+    pieces = _pieces(a) + _pieces(b)
+    lo = np.min([p.lower for p in pieces], axis=0)
+    hi = np.max([p.upper for p in pieces], axis=0)
+    base = Box(a.coords, lo, hi)
+    # the cells of the bounding box cut at every piece's bounds that no piece covers
+    cuts, free = _cells(base, tuple(pieces))
     holes = tuple(
         Box(a.coords, [cuts[i][s] for i, s in enumerate(start)], [cuts[i][e] for i, e in enumerate(stop)])
         for start, stop in _cover(free)
