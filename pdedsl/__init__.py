@@ -26,6 +26,7 @@ from .ansatz import (  # noqa: E402
     BSpline as BSpline,
     Bump as Bump,
     Cosine as Cosine,
+    Cut as Cut,
     Grid as Grid,
     Multilevel as Multilevel,
     PeriodicInput as PeriodicInput,

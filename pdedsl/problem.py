@@ -14,6 +14,7 @@ from .lower import LinearForm, NonlinearError, NonlinearForm, lower_linear, lowe
 from .symbolic import (
     At,
     Condition,
+    Jump,
     Periodic,
     WholeBoundary,
     as_equation,
@@ -21,6 +22,31 @@ from .symbolic import (
     unknowns_in,
 )
 from .symbolic.expression import parameter_value
+
+
+@dataclass(frozen=True)
+class Interface:
+    """Where an interface condition holds: a point (1D) or a piece of the plane
+    `coordinate[axis] == value` inside the domain; the condition's rows are its
+    expression on the upper side minus on the lower side."""
+
+    region: Face | PointRegion
+    axis: int
+    value: float
+
+    @property
+    def normal(self):
+        return None
+
+    def grid_counts(self, shape, lengths):
+        counts = getattr(self.region, "grid_counts", None)
+        return 1 if counts is None else counts(shape, lengths)
+
+    def sample(self, n=1, method: str = "grid", seed: int = 0):
+        return self.region.sample(n, method, seed)
+
+    def __str__(self):
+        return f"interface {self.region}"
 
 
 @dataclass(frozen=True)
@@ -124,10 +150,11 @@ class Problem:
             )
         self.coords = domain.coords
         self.nonlinear_terms: str | None = None
-        self.equation_form = self._lower(self.equation.residual, None, "equation")
         if isinstance(conditions, (Condition, Periodic, sp.Equality)):  # one condition, not in a list
             conditions = [conditions]
         self.conditions = tuple(self._as_condition(c) for c in conditions)
+        self.interfaces = self._interfaces()
+        self.equation_form = self._lower(self.equation.residual, None, "equation")
         self.periodic = self._periodic_axes()
         lowered = []
         for i, cond in enumerate(self.conditions):
@@ -192,12 +219,22 @@ class Problem:
     def _lower(self, residual, normal, context):
         kw = dict(values=self.parameters, normal=normal, context=context)
         if not self.unknown_parameters:
+            interfaces = tuple((self.coords[a], v) for a, v in self.interfaces)
             try:
-                return lower_linear(residual, self.unknown, self.coords, **kw)
+                return lower_linear(residual, self.unknown, self.coords, interfaces=interfaces, **kw)
             except NonlinearError as e:
+                if self.interfaces:
+                    raise NotImplementedError(
+                        f"Interface conditions are supported for linear problems only; the {context} "
+                        f"is nonlinear ({str(e).split('. Nonlinear')[0]})."
+                    ) from None
                 # kept to name the culprit if a linear-only solver is asked for later
                 if not getattr(self, "nonlinear_terms", None):
                     self.nonlinear_terms = str(e).split(". Nonlinear")[0] + "."
+        elif self.interfaces:
+            raise NotImplementedError(
+                "Interface conditions are not supported together with unknown parameters yet."
+            )
         return lower_nonlinear(
             residual, self.unknown, self.coords, unknown_parameters=self.unknown_parameters, **kw
         )
@@ -239,6 +276,57 @@ class Problem:
     @property
     def max_order(self) -> int:
         return max([self.equation_form.order] + [c.form.order for c in self.lowered_conditions])
+
+    def _interfaces(self) -> tuple[tuple[int, float], ...]:
+        """The (axis, value) of every interface (`expr.jump(x=c)`), sorted; checks that
+        each lies strictly inside the domain and that no other condition sits on it."""
+        found = set()
+        box = self.domain.bounding_box
+        for cond in self.conditions:
+            if not (isinstance(cond, Condition) and isinstance(cond.where, Jump)):
+                continue
+            if cond.data is not None:
+                raise ValueError(f"The interface condition `{cond}` takes one right-hand side, not data.")
+            if cond.where.coord not in self.coords:
+                raise ValueError(f"Condition `{cond}`: {cond.where.coord} is not a coordinate of the domain.")
+            axis = self.domain.axis(cond.where.coord)
+            value = float(cond.where.value)
+            lo, hi = float(box.lower[axis]), float(box.upper[axis])
+            if not lo < value < hi:
+                raise ValueError(
+                    f"The interface of `{cond}` must lie strictly inside the domain ({lo:g} < "
+                    f"{cond.where.coord} < {hi:g}), got {value:g}."
+                )
+            if axis in self._periodic_links():
+                raise NotImplementedError(f"Interfaces across the periodic coordinate {cond.where.coord}.")
+            tol = 1e-12 * max(1.0, hi - lo)
+            if not any(a == axis and abs(v - value) <= tol for a, v in found):
+                found.add((axis, value))
+        for cond in self.conditions:
+            where = getattr(cond, "where", None)
+            if isinstance(where, At) and not where.is_observation:
+                for sym, val in where.values.items():
+                    if sym not in self.coords:
+                        continue
+                    a, v = self.domain.axis(sym), float(val)
+                    if any(a == b and abs(v - w) <= 1e-12 * max(1.0, abs(w)) for b, w in found):
+                        raise ValueError(
+                            f"The condition `{cond}` lies on the interface {sym} = {v:g}, where the "
+                            "solution may jump: say which side, or write the jump, e.g. "
+                            f"{pretty(self.unknown)}.jump({sym}={v:g}) == 0, and a condition away "
+                            "from the interface."
+                        )
+        return tuple(sorted(found))
+
+    def _periodic_links(self) -> set[int]:
+        """Axes linked by periodic conditions (before they are checked)."""
+        out = set()
+        for cond in self.conditions:
+            if isinstance(cond, Periodic) and isinstance(cond.first.where, At):
+                for sym in cond.first.where.values:
+                    if sym in self.coords:
+                        out.add(self.domain.axis(sym))
+        return out
 
     def _periodic_axes(self) -> tuple[int, ...]:
         """Check the periodic conditions; the axes they make periodic, sorted."""
@@ -324,6 +412,16 @@ class Problem:
     def _regions(self, cond: Condition):
         where = cond.where
         box = self.domain
+        if isinstance(where, Jump):
+            axis, value = box.axis(where.coord), float(where.value)
+            if box.dim == 1:
+                return (Interface(PointRegion(box, (value,)), axis, value),)
+            if isinstance(box, Difference):  # the plane's pieces with the domain on both sides
+                pieces = tuple(p for p in box.slice(axis, value) if p.normal is None)
+                if not pieces:
+                    raise ValueError(f"The interface of `{cond}` has no part inside the domain.")
+                return tuple(Interface(p, axis, value) for p in pieces)
+            return (Interface(Face(box, axis, value), axis, value),)
         if isinstance(where, (WholeBoundary, Boundary)):
             if isinstance(where, Boundary) and where.box != box:
                 raise ValueError(f"Condition `{cond}` is on the boundary of another domain.")

@@ -9,6 +9,7 @@ from .basis import (
 )
 from .decomposition import (
     AbstractDecomposition as AbstractDecomposition,
+    Cut as Cut,
     Grid as Grid,
     Multilevel as Multilevel,
 )

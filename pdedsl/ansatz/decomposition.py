@@ -456,3 +456,191 @@ def _bspline_grid(domain: Box, cells, degree: int, periodic: tuple[int, ...] = (
     counts = [int(n) if i in periodic else int(n) + degree for i, n in enumerate(per_axis)]
     shift = [(degree + 1) / 2 % 1.0] * len(periodic)
     return Grid(box, counts, overlap=float(degree + 1), periodic=periodic, shift=shift)
+
+
+class Cut(AbstractDecomposition):
+    """A decomposition cut along planes `x = c`, so that the ansatz can jump there.
+
+    Every subdomain whose support crosses a cut is replaced by one copy per side
+    (per piece it meets), and each copy is active only on its own side: on each
+    piece the windows of the copies that meet it form a partition of unity, so the
+    ansatz is smooth on each closed piece (and extends smoothly a little past it)
+    but its value and derivatives may jump across the cut. Interface conditions
+    then say how they jump:
+
+        cut = pd.Cut(pd.Grid(domain, 20, overlap=2.9), x=0.5)
+        conditions = [..., u.jump(x=0.5) == 0, (k*D(u, x)).jump(x=0.5) == 0]
+
+    A point exactly on a cut belongs to the upper side; an interface condition's
+    rows evaluate the ansatz on both sides. Several cuts per axis
+    (`x=[0.3, 0.7]`) and cuts along several axes are allowed (not along periodic
+    axes). The base decomposition may be a `pd.Grid` or a `pd.Multilevel`.
+
+    Attributes:
+        base: the decomposition that was cut.
+        cuts: per cut axis `(axis, (c1, c2, ...))`, sorted.
+        source: (J,) the base subdomain each copy comes from.
+    """
+
+    base: AbstractDecomposition
+    cuts: tuple[tuple[int, tuple[float, ...]], ...] = eqx.field(static=True)
+    centres: Float[Array, "J dim"]
+    half_widths: Float[Array, "J dim"]
+    source: Int[Array, " J"]
+    # (J_base, pieces) -> copy index, -1 where the base subdomain does not meet the piece
+    copies: Int[Array, "Jb S"]
+
+    def __init__(self, decomposition: AbstractDecomposition, cuts=None, **by_name):
+        if not isinstance(decomposition, AbstractDecomposition):
+            raise TypeError(
+                f"Cut takes a decomposition such as pd.Grid(...) first, got {type(decomposition).__name__}."
+            )
+        if isinstance(decomposition, Cut):
+            raise ValueError("This decomposition is already cut; give all the cuts to one pd.Cut.")
+        domain = getattr(decomposition, "domain", None)
+        if domain is None:
+            raise TypeError("Cut needs a decomposition with a domain (pd.Grid, pd.Multilevel).")
+        spec = dict(cuts or {})
+        spec.update(by_name)
+        if not spec:
+            raise ValueError("Cut needs at least one cut, e.g. pd.Cut(grid, x=0.5).")
+        parsed: dict[int, tuple[float, ...]] = {}
+        box = domain.bounding_box
+        for c, values in spec.items():
+            axis = box.axis(c) if isinstance(c, (str, sp.Symbol)) else None
+            if axis is None:
+                raise TypeError(f"Cut: cuts are given per coordinate (x=0.5 or {{x: [...]}}), got {c!r}.")
+            if axis in parsed:
+                raise ValueError(f"Cut: the coordinate {box.coords[axis]} is given twice.")
+            if axis in decomposition.periodic_axes:
+                raise NotImplementedError(
+                    f"Cut: cuts along the periodic axis {box.coords[axis]} are not supported."
+                )
+            vals = np.atleast_1d(np.asarray(values, dtype=float))
+            if vals.ndim != 1 or vals.size == 0 or not np.all(np.isfinite(vals)):
+                raise ValueError(f"Cut: {box.coords[axis]}={values!r} must be a number or a list of numbers.")
+            vals = np.sort(vals)
+            lo, hi = float(box.lower[axis]), float(box.upper[axis])
+            if np.any(vals <= lo) or np.any(vals >= hi) or np.any(np.diff(vals) <= 0):
+                raise ValueError(
+                    f"Cut: the cuts {box.coords[axis]} = {vals.tolist()} must be distinct and strictly "
+                    f"inside the domain ({lo:g} < {box.coords[axis]} < {hi:g})."
+                )
+            parsed[axis] = tuple(map(float, vals))
+        self.base = decomposition
+        self.cuts = tuple(sorted(parsed.items()))
+        c = np.asarray(decomposition.centres)
+        hw = np.asarray(decomposition.half_widths)
+        levels = np.asarray(decomposition.levels)
+        # per cut axis, (J_base, pieces along it): does the copy exist?
+        keep_axes, counts = [], []
+        for axis, vals in self.cuts:
+            keep_axes.append(
+                _copies_along(c[:, axis], hw[:, axis], levels, vals, box.lower[axis], box.upper[axis])
+            )
+            counts.append(len(vals) + 1)
+        num_pieces = int(np.prod(counts))
+        table = -np.ones((c.shape[0], num_pieces), dtype=np.int64)
+        source = []
+        for j in range(c.shape[0]):
+            for flat in range(num_pieces):
+                piece = np.unravel_index(flat, counts)
+                if all(k[j, p] for k, p in zip(keep_axes, piece)):
+                    table[j, flat] = len(source)
+                    source.append(j)
+        source = np.asarray(source, dtype=np.int64)
+        self.source = jnp.asarray(source)
+        self.copies = jnp.asarray(table)
+        self.centres = jnp.asarray(c[source])
+        self.half_widths = jnp.asarray(hw[source])
+
+    @property
+    def domain(self):
+        return self.base.domain
+
+    @property
+    def bspline(self):
+        return getattr(self.base, "bspline", None)
+
+    @property
+    def levels(self):
+        return self.base.levels[self.source]
+
+    @property
+    def level_slices(self):
+        return self.base.level_slices
+
+    @property
+    def periods(self) -> tuple[float, ...]:
+        return self.base.periods
+
+    @property
+    def max_cover(self) -> int:
+        return self.base.max_cover
+
+    def normalise(self, raw):
+        return self.base.normalise(raw)
+
+    def has_cut(self, axis: int, value: float) -> bool:
+        """Is there a cut at `coordinate[axis] == value` (to 1e-12 of the axis length)?"""
+        box = self.domain.bounding_box
+        tol = 1e-12 * max(1.0, float(box.upper[axis] - box.lower[axis]))
+        return any(a == axis and any(abs(v - value) <= tol for v in vals) for a, vals in self.cuts)
+
+    def piece(self, x, side=None):
+        """Flat piece index of the point `x`; `side=(axis, value, +1 or -1)` puts a
+        point on the cut `coordinate[axis] == value` on its upper (+1) or lower side."""
+        flat = 0
+        for axis, vals in self.cuts:
+            edges = jnp.asarray(vals)
+            p = jnp.searchsorted(edges, x[axis], side="right")
+            if side is not None and side[0] == axis:
+                m = int(np.argmin(np.abs(np.asarray(vals) - side[1])))  # the cut's own index
+                p = m + 1 if side[2] > 0 else m
+            flat = flat * (len(vals) + 1) + p
+        return flat
+
+    def cover(self, x, side=None):
+        idx, mask = self.base.cover(x)
+        copy = self.copies[idx, self.piece(x, side)]
+        ok = copy >= 0
+        return jnp.where(ok, copy, 0), mask * ok
+
+
+def _copies_along(c, hw, levels, cuts, lower, upper) -> np.ndarray:
+    """(J, pieces) along one cut axis: which subdomains get a copy on which piece.
+
+    A subdomain gets a copy on a piece its support meets if its centre lies in the
+    piece or at least half its half-width of it does. Slivers are left out: a copy
+    that reaches only a sliver past the cut has few collocation points but a full
+    set of features, and its least-squares fit oscillates between the points (a 2D
+    layered medium with 30 random features per subdomain had its PDE residual go
+    from 1e-3 to 2e2 next to the cut, and rel_l2 0.11). Where the copies left would
+    not cover a piece on some level, that level keeps all its copies there."""
+    edges = np.concatenate([[lower], np.asarray(cuts, dtype=float), [upper]])
+    lo, hi = c - hw, c + hw
+    keep = np.zeros((c.size, edges.size - 1), bool)
+    for p in range(edges.size - 1):
+        a, b = edges[p], edges[p + 1]
+        meets = (lo < b) & (hi > a)
+        inside = np.minimum(hi, b) - np.maximum(lo, a)
+        good = meets & (((a <= c) & (c <= b)) | (inside >= 0.5 * hw))
+        for level in np.unique(levels):
+            on = levels == level
+            if not _covers(lo[on & good], hi[on & good], a, b):
+                good = np.where(on, meets, good)
+        keep[:, p] = good
+    return keep
+
+
+def _covers(lo, hi, a, b) -> bool:
+    """Do the open intervals (lo, hi) cover [a, b] (up to a relative 1e-12)?"""
+    tol = 1e-12 * max(1.0, b - a)
+    reach = a
+    for s, e in sorted(zip(lo, hi)):
+        if s > reach + tol:
+            return False  # a gap in [a, b]
+        reach = max(reach, e)
+        if reach >= b - tol:
+            return True
+    return reach >= b - tol

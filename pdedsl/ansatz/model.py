@@ -115,17 +115,24 @@ class FBPINN(eqx.Module):
         return w[:, None] * feats
 
 
-def evaluate(model: FBPINN, points: Float[Array, "N dim"], multi_indices):
+def evaluate(model: FBPINN, points: Float[Array, "N dim"], multi_indices, side=None):
     """Derivatives of every windowed basis function at the (point, subdomain) pairs
     where the window is non-zero.
+
+    `side=(axis, value, +1 or -1)`: for a model cut there (`pd.Cut`), the ansatz of
+    the upper (+1) or lower side of the cut, at points on it (an interface condition).
 
     Returns `(index, values)`: `index` (N, P) subdomain indices and `values`, a dict
     multi-index -> (N, P, K). Padding pairs have zero values.
     """
     multi_indices = tuple(tuple(int(i) for i in a) for a in multi_indices)
 
+    dec = model.decomposition
+    if side is not None and not (hasattr(dec, "has_cut") and dec.has_cut(side[0], side[1])):
+        raise ValueError(f"The model is not cut at axis {side[0]} = {side[1]:g} (see pd.Cut).")
+
     def per_point(x):
-        idx, mask = model.decomposition.cover(x)
+        idx, mask = dec.cover(x) if side is None else dec.cover(x, side)
         f = lambda y: model.local(y, idx, mask)  # noqa: E731
         return idx, tuple(derivative(f, a)(x) for a in multi_indices)
 

@@ -61,6 +61,30 @@ def _scale(values, rhs, row_scaling: bool):
     return values * scale[:, None, None], rhs * scale, scale
 
 
+def _width(model: FBPINN, form: CompiledLinearForm) -> int:
+    """Blocks per row: the subdomains covering a point, on both sides for a jump."""
+    return model.decomposition.max_cover * (1 if form.jump is None else 2)
+
+
+def _pad(a, width: int):
+    """Pad the block axis (axis 1) with zeros (index 0, value 0: no contribution)."""
+    extra = width - a.shape[1]
+    return a if extra == 0 else jnp.pad(a, [(0, 0), (0, extra)] + [(0, 0)] * (a.ndim - 2))
+
+
+def _jump_rows(form: CompiledLinearForm, sides, x):
+    """(index, values) of an interface condition's rows: the form applied to the upper
+    side's ansatz minus the form applied to the lower side's, side by side in the
+    block axis. The coefficients are evaluated a relative 1e-12 off the cut on each
+    side (their one-sided limits: a coefficient may jump there)."""
+    axis, value = form.jump
+    eps = 1e-12 * max(1.0, abs(value))
+    (i_up, d_up), (i_low, d_low) = sides
+    up = apply_form(form, d_up, x.at[:, axis].set(value + eps))
+    low = apply_form(form, d_low, x.at[:, axis].set(value - eps))
+    return jnp.concatenate([i_up, i_low], axis=1), jnp.concatenate([up, -low], axis=1)
+
+
 @eqx.filter_jit
 def _assemble_local(model: FBPINN, forms, points, row_scaling: bool):
     """(index, values, rhs, scale) of all blocks, written chunk by chunk into one
@@ -73,11 +97,21 @@ def _assemble_local(model: FBPINN, forms, points, row_scaling: bool):
     block's form to its own rows: XLA then compiles one copy of the basis
     derivatives for them instead of one per face (a cold 2D solve compiled four)."""
 
+    width = max(_width(model, form) for form in forms)
+
     def rows(group, starts, lo, x):
-        index, derivs = evaluate(model, x, group[0].multi_indices)
+        jump = group[0].jump
+        if jump is None:
+            index, derivs = evaluate(model, x, group[0].multi_indices)
+        else:
+            sides = [evaluate(model, x, group[0].multi_indices, (*jump, s)) for s in (1, -1)]
         out = None
         for form, first in zip(group, starts):
-            part = (index, *_scale(apply_form(form, derivs, x), form.rhs(x), row_scaling))
+            if jump is None:
+                index, values = index, apply_form(form, derivs, x)
+            else:
+                index, values = _jump_rows(form, sides, x)
+            part = (_pad(index, width), *_scale(_pad(values, width), form.rhs(x), row_scaling))
             if out is None:
                 out = part
                 continue
@@ -90,7 +124,8 @@ def _assemble_local(model: FBPINN, forms, points, row_scaling: bool):
     buf = tuple(jnp.zeros((total, *a.shape[1:]), a.dtype) for a in shapes)
     groups = []  # (forms, points) of consecutive blocks with the same multi-indices
     for form, pts in zip(forms, points):
-        if groups and groups[-1][0][-1].multi_indices == form.multi_indices:
+        last = groups[-1][0][-1] if groups else None
+        if last is not None and (last.multi_indices, last.jump) == (form.multi_indices, form.jump):
             groups[-1][0].append(form)
             groups[-1][1].append(pts)
         else:
@@ -127,6 +162,11 @@ def assemble(
     rows with the points split across the devices and return a row-sharded system
     (each block padded with zero rows to a multiple of the device count).
     """
+    if devices and any(getattr(form, "jump", None) is not None for _, form, _ in blocks):
+        raise NotImplementedError(
+            "Interface conditions (jumps across a pd.Cut) are assembled on one device for now; "
+            "pass devices=1."
+        )
     if not devices:
         forms = tuple(form for _, form, _ in blocks)
         points = tuple(jnp.asarray(pts) for _, _, pts in blocks)

@@ -94,11 +94,16 @@ class LinearForm:
 
 @dataclass(frozen=True, eq=False)
 class CompiledLinearForm:
-    """JAX callables of a `LinearForm`: each maps points (N, d) to values (N,)."""
+    """JAX callables of a `LinearForm`: each maps points (N, d) to values (N,).
+
+    `jump=(axis, value)`: the rows are an interface condition on the cut
+    `coordinate[axis] == value`: the form on the upper side minus the form on the
+    lower side (each side's ansatz, coefficients taken as one-sided limits)."""
 
     multi_indices: tuple[MultiIndex, ...]
     coefficients: tuple[Callable, ...]
     rhs: Callable
+    jump: tuple[int, float] | None = None
 
 
 def compile_scalar(expr: sp.Expr, coords) -> Callable:
@@ -145,17 +150,20 @@ class _RealAbs(sp.Function):
         return sp.sign(self.args[0])
 
 
-def prepare(residual, unknown, coords, *, values=None, normal=None, keep=(), context="equation") -> sp.Expr:
+def prepare(
+    residual, unknown, coords, *, values=None, normal=None, keep=(), context="equation", interfaces=()
+) -> sp.Expr:
     """The first lowering steps shared by the linear and nonlinear paths: substitute
     parameter values (except `keep`) and normal derivatives, evaluate derivatives,
     and check that the one unknown appears only as a function of the coordinates."""
     expr = substitute_parameters(sp.sympify(residual), values, keep=keep)
     expr = substitute_normal(expr, tuple(coords), normal)
-    smoothness.check(expr, unknown, tuple(coords), context)
+    smoothness.check(expr, unknown, tuple(coords), context, interfaces)
     # |a| of real a differentiates to sign(a) a'; sympy's Abs does so only for
     # arguments it knows to be real (pdedsl's coordinates carry no assumptions), and
     # otherwise goes through re() and im(), which cannot be lowered
     expr = expr.replace(sp.Abs, _RealAbs).doit().replace(_RealAbs, sp.Abs)
+    expr = smoothness.drop_interface_deltas(expr, tuple(coords), interfaces)
     if expr.has(sp.re, sp.im):  # e.g. data made by sympy.diff of an Abs: everything is real here
         expr = expr.replace(sp.re, lambda a: a).replace(sp.im, lambda a: sp.S.Zero).doit()
     others = {f for f in unknowns_in(expr) if f.func != unknown.func}
@@ -181,6 +189,7 @@ def lower_linear(
     values: Mapping | None = None,
     normal=None,
     context: str = "equation",
+    interfaces=(),
 ) -> LinearForm:
     """Lower `residual == 0` to a `LinearForm` in `unknown` over `coords`.
 
@@ -188,7 +197,9 @@ def lower_linear(
     the unknown does not occur or occurs in a form that cannot be lowered.
     """
     coords = tuple(coords)
-    expr = prepare(residual, unknown, coords, values=values, normal=normal, context=context)
+    expr = prepare(
+        residual, unknown, coords, values=values, normal=normal, context=context, interfaces=interfaces
+    )
 
     placeholders: dict[sp.Basic, sp.Dummy] = {}
     indices: dict[sp.Dummy, MultiIndex] = {}

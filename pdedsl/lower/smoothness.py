@@ -67,7 +67,7 @@ def _piece_at(p: sp.Piecewise, v, at):
     return None
 
 
-def _piecewise_jump(p: sp.Piecewise, v, order: int):
+def _piecewise_jump(p: sp.Piecewise, v, order: int, allowed=()):
     """A point where `p` or one of its first `order - 1` derivatives in `v` jumps
     (a string naming it), or None. Conditions in other variables too: any two pieces
     that differ count as a jump (their regions meet somewhere)."""
@@ -82,6 +82,8 @@ def _piecewise_jump(p: sp.Piecewise, v, order: int):
             return None
         breaks += b
     for c in sorted(set(breaks), key=lambda b: float(b)):
+        if any(abs(float(c) - a) <= 1e-12 * max(1.0, abs(a)) for a in allowed):
+            continue  # a declared interface: the jump conditions there say what is continuous
         eps = sp.Rational(1, 10**9) * max(1, abs(float(c)))
         left, right = _piece_at(p, v, c - eps), _piece_at(p, v, c + eps)
         if left is None or right is None:
@@ -94,7 +96,20 @@ def _piecewise_jump(p: sp.Piecewise, v, order: int):
     return None
 
 
-def _culprit(inner, counts, coords, unknown):
+def _at_interface(atom, vs, interfaces) -> bool:
+    """Does the jump of Heaviside/sign/... `atom` lie on a declared interface (its
+    argument linear in one coordinate, with its root on an interface of it)?"""
+    for v in vs:
+        allowed = [c for s, c in interfaces if s == v]
+        if not allowed or len(atom.args) < 1:
+            continue
+        roots = _single_breakpoints(sp.StrictGreaterThan(atom.args[0], 0), v)
+        if roots and all(any(abs(float(r) - a) <= 1e-12 * max(1.0, abs(a)) for a in allowed) for r in roots):
+            return True
+    return False
+
+
+def _culprit(inner, counts, coords, unknown, interfaces=()):
     """(the non-smooth coefficient, where it jumps) under a derivative with `counts`
     {variable: order}, or None. Functions of the unknown (|u|, sign(u')) are not
     coefficients: their smoothness is the nonlinear solver's business."""
@@ -104,21 +119,27 @@ def _culprit(inner, counts, coords, unknown):
         vs = [v for v in counts if v in atom.free_symbols and v in coords]
         if not vs:
             continue
+        if isinstance(atom, (sp.Heaviside, sp.sign)) and _at_interface(atom, vs, interfaces):
+            continue
         if isinstance(atom, _JUMPS) or isinstance(atom, sp.DiracDelta):
             return atom, "where its argument changes sign"
         if isinstance(atom, _KINKS) and any(counts[v] >= 2 for v in vs):
             return atom, "where its first derivative jumps (and the derivative of order 2 has a delta)"
         if isinstance(atom, sp.Piecewise):
             for v in vs:
-                where = _piecewise_jump(atom, v, counts[v])
+                allowed = tuple(c for s, c in interfaces if s == v)
+                where = _piecewise_jump(atom, v, counts[v], allowed)
                 if where is not None:
                     return atom, where
     return None
 
 
-def check(expr, unknown, coords, context: str) -> None:
+def check(expr, unknown, coords, context: str, interfaces=()) -> None:
     """Raise NotImplementedError for a coefficient that jumps under a derivative of
-    the unknown, or a Dirac delta anywhere (see the module docstring)."""
+    the unknown, or a Dirac delta anywhere (see the module docstring).
+
+    `interfaces`: `(coordinate, value)` pairs where the problem has interface
+    conditions (`u.jump(x=c) == ...`); jumps there are allowed."""
     for delta in expr.atoms(sp.DiracDelta):
         if any(c in delta.free_symbols for c in coords):
             raise NotImplementedError(
@@ -134,7 +155,7 @@ def check(expr, unknown, coords, context: str) -> None:
         counts = {}
         for v, n in d.variable_count:
             counts[v] = counts.get(v, 0) + int(n)
-        found = _culprit(inner, counts, coords, unknown)
+        found = _culprit(inner, counts, coords, unknown, tuple((s, float(c)) for s, c in interfaces))
         if found is None:
             continue
         atom, where = found
@@ -143,7 +164,24 @@ def check(expr, unknown, coords, context: str) -> None:
             f"with the unknown: `{pretty(d)}`. Evaluated pointwise, the product rule drops the "
             "jump condition there (for -D(k*D(u, x), x) == f with a jumping k, that k*D(u, x) is "
             "continuous), and the solve would converge to the solution of another problem. "
-            "Interface conditions (a separate unknown on each side) are not supported yet; "
-            "write the coefficient as a smooth function (e.g. k0 + (k1 - k0)*(1 + tanh((x - c)/w))/2 "
-            "with w a few point spacings), or expand the derivative yourself if k is smooth enough."
+            "Declare the interface instead: add the conditions that hold across it, e.g. "
+            "u.jump(x=c) == 0 and (k*D(u, x)).jump(x=c) == 0, and cut the model there, "
+            "pd.FBPINN(pd.Cut(pd.Grid(...), x=c), ...) (docs/dsl.md, 'Interfaces'); or write the "
+            "coefficient as a smooth function (e.g. k0 + (k1 - k0)*(1 + tanh((x - c)/w))/2 with w a "
+            "few point spacings)."
         )
+
+
+def drop_interface_deltas(expr, coords, interfaces):
+    """Replace by 0 the Dirac deltas that differentiating a step on an interface
+    created (`D(Heaviside(x - c))`): they vanish on each side, where the equation is
+    evaluated, and the interface conditions carry what happens on the interface."""
+    if not interfaces:
+        return expr
+    found = tuple((s, float(c)) for s, c in interfaces)
+
+    def on_interface(e):
+        vs = [v for v in coords if v in e.free_symbols]
+        return isinstance(e, sp.DiracDelta) and bool(vs) and _at_interface(e, vs, found)
+
+    return expr.replace(on_interface, lambda e: sp.S.Zero)

@@ -35,6 +35,7 @@ import sympy as sp
 
 from ..geometry import Box, Difference, Face, PointRegion, as_points, error_measures
 from ..lower import compile_scalar, substitute_parameters
+from ..lower.smoothness import drop_interface_deltas
 from ..symbolic import pretty
 
 
@@ -96,7 +97,13 @@ class _Operator:
             )
         self.coords = coords
         self.k = [_numpy_fn(ki, coords) for ki in k]
-        self.convection = [_numpy_fn(bi - sp.diff(ki, x), coords) for bi, ki, x in zip(b, k, coords)]
+        # d k_i / dx_i of a k that steps on an interface: the delta there is the
+        # interface's business (continuity of the flux, natural in the weak form)
+        interfaces = tuple((coords[a], v) for a, v in problem.interfaces)
+        self.convection = [
+            _numpy_fn(drop_interface_deltas(bi - sp.diff(ki, x), coords, interfaces), coords)
+            for bi, ki, x in zip(b, k, coords)
+        ]
         self.c = _numpy_fn(c, coords)
         self.f = _numpy_fn(form.rhs, coords)
 
@@ -177,13 +184,63 @@ class _BoundaryPart:
         return on
 
 
-def _axis_nodes(domain, h: float) -> list[np.ndarray]:
-    """Mesh nodes per axis: every break point of the domain is a node, spacing <= h."""
+def _check_interfaces(problem, op) -> None:
+    """Interfaces are natural in the weak form when u and the flux k_a du/dx_a are
+    continuous across them (the interface conditions `u.jump(x=c) == 0` and
+    `(k*D(u, x)).jump(x=c) == 0`); other jumps cannot be imposed on a conforming mesh."""
+    from ..problem import Interface
+
+    d = problem.dim
+    for axis, value in problem.interfaces:
+        mine = [c for c in problem.lowered_conditions if isinstance(c.region, Interface)]
+        mine = [
+            c
+            for c in mine
+            if c.region.axis == axis and abs(c.region.value - value) <= 1e-12 * max(1, abs(value))
+        ]
+        pts = np.asarray(mine[0].region.sample(5) if d > 1 else mine[0].region.sample(), dtype=float)
+        eps = 1e-9 * max(1.0, abs(value))
+        kinds = set()
+        for c in mine:
+            coef = dict(zip(c.form.multi_indices, c.form.coefficients))
+            zero, normal = (0,) * d, tuple(1 if i == axis else 0 for i in range(d))
+            kind = None
+            if c.form.rhs == 0 and set(coef) == {zero}:
+                kind = "value"
+            elif c.form.rhs == 0 and set(coef) == {normal}:
+                flux = _numpy_fn(coef[normal], problem.coords)
+                ratios = []
+                for side in (-1, 1):
+                    q = pts.copy()
+                    q[:, axis] = value + side * eps
+                    ratios.append(np.broadcast_to(flux(q.T), q.shape[:1]) / op.k[axis](q.T))
+                r = np.concatenate(ratios)
+                if np.all(np.isfinite(r)) and np.allclose(r, r[0], rtol=1e-9, atol=0):
+                    kind = "flux"
+            if kind is None or kind in kinds:
+                kinds.add("other")
+                break
+            kinds.add(kind)
+        if kinds != {"value", "flux"}:
+            c = problem.coords[axis]
+            raise NotImplementedError(
+                f"pd.finite_elements handles an interface where u and the flux k du/d{c} are continuous, "
+                f"the two conditions u.jump({c}={value:g}) == 0 and (k*D(u, {c})).jump({c}={value:g}) == 0 "
+                f"with k the equation's coefficient of d2u/d{c}2 (up to a constant factor): they hold "
+                "naturally in the weak form. Other or prescribed jumps are not supported."
+            )
+
+
+def _axis_nodes(domain, h: float, interfaces=()) -> list[np.ndarray]:
+    """Mesh nodes per axis: every break point of the domain (and every interface) is a
+    node, spacing <= h."""
     if isinstance(domain, Difference):
         lo, hi = domain.cells
         breaks = [np.unique(np.concatenate([lo[:, i], hi[:, i]])) for i in range(domain.dim)]
     else:
         breaks = [np.array([a, b]) for a, b in zip(domain.lower, domain.upper)]
+    for axis, value in interfaces:
+        breaks[axis] = np.unique(np.concatenate([breaks[axis], [value]]))
     axes = []
     for br in breaks:
         parts = [
@@ -193,8 +250,8 @@ def _axis_nodes(domain, h: float) -> list[np.ndarray]:
     return axes
 
 
-def _mesh(skfem, domain, h: float):
-    axes = _axis_nodes(domain, h)
+def _mesh(skfem, domain, h: float, interfaces=()):
+    axes = _axis_nodes(domain, h, interfaces)
     d = domain.dim
     if d == 1:
         mesh = skfem.MeshLine(axes[0])
@@ -399,7 +456,7 @@ def finite_elements(problem, resolution, degree: int = 1, *, solver: str = "auto
     Returns:
         A `FiniteElementSolution`, callable on (N, d) points.
     """
-    from ..problem import Problem
+    from ..problem import Interface, Problem
 
     if not isinstance(problem, Problem):
         raise TypeError(f"finite_elements() takes a pd.Problem first, got {type(problem).__name__}.")
@@ -438,10 +495,13 @@ def finite_elements(problem, resolution, degree: int = 1, *, solver: str = "auto
     assert isinstance(domain, (Box, Difference))
     skfem = _skfem()
     op = _Operator(problem)
-    parts = [_BoundaryPart(c, problem) for c in problem.lowered_conditions]
+    _check_interfaces(problem, op)
+    parts = [
+        _BoundaryPart(c, problem) for c in problem.lowered_conditions if not isinstance(c.region, Interface)
+    ]
 
     t0 = time.perf_counter()
-    mesh, axes = _mesh(skfem, domain, h)
+    mesh, axes = _mesh(skfem, domain, h, problem.interfaces)
     # multiply the equation by the sign of k: the principal part is then positive
     # definite (the matrix is SPD for Poisson, -Laplacian(u) + c u with c >= 0, ...)
     sign = op.check_elliptic(mesh.p, problem)

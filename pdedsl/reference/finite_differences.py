@@ -250,6 +250,11 @@ def finite_differences(problem: Problem, shape, order: int = 2, *, substeps: int
         raise ValueError(f"order must be one of {ORDERS} (the accuracy of the stencils), got {order!r}.")
     if not isinstance(substeps, (int, np.integer)) or substeps < 1:
         raise ValueError(f"substeps must be a positive integer, got {substeps!r}.")
+    if problem.interfaces:
+        raise NotImplementedError(
+            "The finite-difference reference does not handle interface conditions; use "
+            "pd.finite_elements (continuous u and flux) or a pdedsl model cut at the interface."
+        )
     form = problem.equation_form
     if not isinstance(form, LinearForm):
         raise NonlinearError(

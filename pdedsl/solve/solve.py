@@ -19,7 +19,7 @@ from ..assemble.sharding import resolve_devices
 from ..geometry import SAMPLERS, Observations, PointRegion
 from ..geometry.sampling import grid_shape
 from ..lower import LinearForm, NonlinearError
-from ..problem import Problem
+from ..problem import Interface, Problem
 from ..solution import Solution
 from ..symbolic import pretty
 from . import progress as _progress
@@ -86,7 +86,7 @@ def default_layout(problem: Problem, model: FBPINN, n: int) -> tuple[int, ...]:
     subdomains of degree 4 on a 2 x 1 box with 2 points per unknown reach rel_l2
     8.5e-3 on a 46 x 23 grid, 1.4e-6 on 33 x 33 (docs/solving.md). A model with a
     single subdomain along every axis (a PINN) keeps the domain's shape."""
-    dec = model.decomposition
+    dec = getattr(model.decomposition, "base", model.decomposition)  # a pd.Cut: its grid
     grid = dec.grids[-1] if isinstance(dec, Multilevel) else dec
     domain = problem.domain
     if not isinstance(grid, Grid) or len(grid.shape) != domain.dim:
@@ -124,6 +124,12 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
         if not np.all(problem.domain.contains(xs)):
             raise ValueError("Some collocation points lie outside the domain.")
         shape = problem.domain.grid_shape(max(xs.shape[0], 2))
+    if problem.interfaces:  # points on an interface belong to neither side's equation
+        xs = np.asarray(xs)
+        on = np.zeros(xs.shape[0], bool)
+        for axis, value in problem.interfaces:
+            on |= np.abs(xs[:, axis] - value) <= 1e-12 * max(1.0, abs(value))
+        xs = xs[~on]
     blocks = [("equation", _compiled(problem.equation_form), xs)]
     for k, cond in enumerate(problem.lowered_conditions):
         region = cond.region
@@ -138,6 +144,8 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
         form = _compiled(cond.form)
         if cond.data is not None and isinstance(cond.form, LinearForm):
             form = _with_data(form, cond.data)
+        if isinstance(region, Interface):
+            form = dataclasses.replace(form, jump=(region.axis, region.value))
         blocks.append((cond.name, form, pts))
     return blocks
 
@@ -183,12 +191,39 @@ def check_problem_and_model(problem, model, what: str) -> None:
             f"u.at({names(extra[:1])}=...) == u.at({names(extra[:1])}=...) at the two ends, or build "
             "the grid without periodic=."
         )
+    _check_cuts(problem, model, what)
     if model.window.smoothness < problem.max_order:
         raise ValueError(
             f"The window {model.window} is only C^{model.window.smoothness:g} but the problem "
             f"has derivatives of order {problem.max_order}; use pd.Bump() or "
             f"pd.Cosine(power={problem.max_order // 2 + 1})."
         )
+
+
+def _check_cuts(problem, model, what: str) -> None:
+    """The model must be cut (`pd.Cut`) exactly at the problem's interfaces."""
+    dec = model.decomposition
+    cuts = tuple((a, v) for a, vals in getattr(dec, "cuts", ()) for v in vals)
+    name = lambda a: problem.coords[a]  # noqa: E731
+    for axis, value in problem.interfaces:
+        if not (hasattr(dec, "has_cut") and dec.has_cut(axis, value)):
+            where = ", ".join(f"{name(a)}={v:g}" for a, v in problem.interfaces)
+            raise ValueError(
+                f"The problem has an interface at {name(axis)} = {value:g} but the model is not cut "
+                f"there, so its ansatz cannot jump: build it on pd.Cut(decomposition, {where}), e.g. "
+                f"pd.FBPINN(pd.Cut(pd.Grid(problem.domain, n, overlap), {where}), basis)."
+            )
+    for axis, value in cuts:
+        tol = 1e-12 * max(1.0, abs(value))
+        if not any(a == axis and abs(v - value) <= tol for a, v in problem.interfaces):
+            raise ValueError(
+                f"The model is cut at {name(axis)} = {value:g} but the problem has no interface "
+                f"condition there, so nothing connects the two sides: add the conditions that hold "
+                f"across it (e.g. {pretty(problem.unknown)}.jump({name(axis)}={value:g}) == 0 and the "
+                "jump of the flux), or remove the cut."
+            )
+    if problem.interfaces and what != "solve":
+        raise NotImplementedError(f"Interface conditions are not supported by pd.{what} yet; use pd.solve.")
 
 
 def solve(
@@ -244,6 +279,10 @@ def solve(
     check_problem_and_model(problem, model, "solve")
     if schedule is not None and not isinstance(schedule, TimeMarching):
         raise TypeError(f"schedule must be pd.TimeMarching(...) or None, got {type(schedule).__name__}.")
+    if schedule is not None and problem.interfaces:
+        raise NotImplementedError(
+            "Time marching does not support interface conditions yet; leave out schedule=."
+        )
     nonlinear = not problem.linear
     if solver is None:
         solver = GaussNewton() if nonlinear else Auto()

@@ -8,6 +8,7 @@ from .expression import (
     Equation as Equation,
     Expression as Expression,
     Function as Function,
+    Jump as Jump,
     NormalDerivative as NormalDerivative,
     Parameter as Parameter,
     Periodic as Periodic,

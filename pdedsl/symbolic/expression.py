@@ -168,6 +168,33 @@ class Expression:
                 )
         return Restricted(self, At(values))
 
+    def jump(self, **at) -> Restricted:
+        """The jump across an interface: this expression's value just above the plane
+        `x = c` (the upper side) minus its value just below, `expr(c+) - expr(c-)`.
+
+        `u.jump(x=0.5) == 0` (u continuous) and `(k*D(u, x)).jump(x=0.5) == 0` (the
+        flux continuous, with a coefficient k that may jump there) are the interface
+        conditions of a layered medium; a non-zero right-hand side prescribes the
+        jump. The model must be cut there: `pd.Cut(pd.Grid(...), x=0.5)`.
+        """
+        if len(at) != 1:
+            raise ValueError(
+                "`.jump()` takes one coordinate and the value where it jumps, e.g. u.jump(x=0.5)."
+            )
+        ((name, value),) = at.items()
+        coords = {str(c): c for c in coordinates_of(self.expr)}
+        if name not in coords:
+            raise ValueError(
+                f"`{name}` in `.jump({name}=...)` is not a coordinate of {self}; its coordinates are "
+                f"{tuple(coords)}."
+            )
+        if _is_array(value):
+            raise ValueError(f"`.jump({name}=...)` takes one number (the interface), not an array.")
+        v = _unwrap(value, "interface position")
+        if v.free_symbols or not v.is_number:
+            raise ValueError(f"`.jump({name}={value})`: the position must be a number.")
+        return Restricted(self, Jump(coords[name], v))
+
     def on(self, region) -> Restricted:
         """Restrict to a region: `domain.boundary`, `domain.face(x=0)`, or `pd.boundary`."""
         return Restricted(self, region)
@@ -316,6 +343,23 @@ class At:
             else f"{latex(k)}={latex(v)}"
             for k, v in self.values.items()
         )
+
+
+class Jump:
+    """Where an interface condition holds: the plane `coordinate == value`, with the
+    expression taken as upper side minus lower side (see `Expression.jump`)."""
+
+    __slots__ = ("coord", "value")
+
+    def __init__(self, coord: sp.Symbol, value: sp.Expr):
+        self.coord = coord
+        self.value = value
+
+    def __str__(self):
+        return f"the interface {self.coord} = {float(self.value):g} (jump: upper - lower side)"
+
+    def latex(self):
+        return rf"{latex(self.coord)}={latex(self.value)},\ \mathrm{{jump}}"
 
 
 class WholeBoundary:

@@ -1,0 +1,222 @@
+"""Interfaces: `expr.jump(x=c) == g` conditions on a model cut there (`pd.Cut`)."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import sympy as sp
+
+import pdedsl as pd
+from pdedsl import D
+from pdedsl.ansatz import evaluate
+
+x, y = pd.Symbol("x"), pd.Symbol("y")
+u = pd.Function("u")(x)
+K = sp.Piecewise((1, x < 0.5), (10, True))
+
+
+def _layered(k=K, c=0.5):
+    return pd.Problem(
+        -D(k * D(u, x), x) == 1,
+        pd.Interval(x, 0, 1),
+        [u.at(x=0) == 0, u.at(x=1) == 0, u.jump(x=c) == 0, (k * D(u, x)).jump(x=c) == 0],
+    )
+
+
+def _layered_exact():
+    """-(k u')' = 1, u(0) = u(1) = 0, k = 1 | 10 at 1/2: u and k u' continuous (sympy)."""
+    a, b, c = sp.symbols("a b c")
+    left = -(x**2) / 2 + a * x
+    right = -(x**2) / 20 + b * x + c
+    half = sp.Rational(1, 2)
+    coef = sp.solve(
+        [
+            right.subs(x, 1),
+            (left - right).subs(x, half),
+            (sp.diff(left, x) - 10 * sp.diff(right, x)).subs(x, half),
+        ],
+        [a, b, c],
+    )
+    left, right = left.subs(coef), right.subs(coef)
+    return lambda t: np.where(t < 0.5, sp.lambdify(x, left)(t), sp.lambdify(x, right)(t))
+
+
+@pytest.mark.parametrize("basis", [pd.Polynomial(4), pd.RandomFeatures(12)])
+def test_layered_medium_1d_matches_the_exact_solution(basis):
+    exact = _layered_exact()
+    model = pd.FBPINN(pd.Cut(pd.Grid(pd.Interval(x, 0, 1), 8, overlap=2.0), x=0.5), basis)
+    sol = pd.solve(_layered(), model)
+    t = np.linspace(0, 1, 1001)
+    v = np.asarray(sol(jnp.asarray(t)))
+    tol = 1e-12 if isinstance(basis, pd.Polynomial) else 1e-8
+    assert np.linalg.norm(v - exact(t)) / np.linalg.norm(exact(t)) < tol
+    # u(1/2) = 1/44: the layered medium's value (the product rule alone gives 0.069)
+    assert abs(float(sol(jnp.asarray([0.5]))[0]) - 1 / 44) < 1e-8
+    # the flux k u' is continuous across the interface, u' itself jumps by a factor 10
+    du = sol.derivative(x)
+    below, above = (float(du(jnp.asarray([0.5 + s * 1e-9]))[0]) for s in (-1, 1))
+    assert abs(below - 10 * above) < 1e-6 * abs(below)
+    assert abs(below - above) > 0.1 * abs(below)
+
+
+def test_multilevel_decomposition_can_be_cut():
+    exact = _layered_exact()
+    dec = pd.Cut(pd.Multilevel(pd.Interval(x, 0, 1), levels=3), x=0.5)
+    sol = pd.solve(_layered(), pd.FBPINN(dec, pd.Polynomial(4)))
+    t = np.linspace(0, 1, 401)
+    assert np.linalg.norm(np.asarray(sol(jnp.asarray(t))) - exact(t)) / np.linalg.norm(exact(t)) < 1e-10
+
+
+def test_two_media_in_2d_with_prescribed_jumps():
+    """Manufactured: different smooth functions on each side of x = 0.4, k = 1 | 5;
+    the jumps of u and of k du/dx are prescribed (non-zero, varying along y)."""
+    v = pd.Function("v")(x, y)
+    c, k_left, k_right = 0.4, 1, 5
+    left = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) + x * y
+    right = sp.cos(x + 2 * y) + x
+    k = sp.Piecewise((k_left, x < c), (k_right, True))
+    exact = sp.Piecewise((left, x < c), (right, True))
+    lap = lambda w: sp.diff(w, x, 2) + sp.diff(w, y, 2)  # noqa: E731
+    f = sp.Piecewise((-k_left * lap(left), x < c), (-k_right * lap(right), True))
+    problem = pd.Problem(
+        -(D(k * D(v, x), x) + D(k * D(v, y), y)) == f,
+        pd.Box([x, y], [0, 0], [1, 1]),
+        [
+            v.on(pd.boundary) == exact,
+            v.jump(x=c) == (right - left).subs(x, c),
+            (k * D(v, x)).jump(x=c) == (k_right * sp.diff(right, x) - k_left * sp.diff(left, x)).subs(x, c),
+        ],
+    )
+    model = pd.FBPINN(pd.Cut(pd.Grid(problem.domain, 6, overlap=2.0), x=c), pd.Polynomial(6))
+    sol = pd.solve(problem, model)
+    g = np.linspace(0, 1, 41)
+    pts = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    want = sp.lambdify((x, y), exact, "numpy")(pts[:, 0], pts[:, 1])
+    got = np.asarray(sol(jnp.asarray(pts)))
+    assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-7  # measured 6.7e-9
+
+
+def test_cut_windows_are_a_partition_of_unity_on_each_side():
+    dom = pd.Box([x, y], [0, 0], [1, 1])
+    dec = pd.Cut(pd.Grid(dom, (6, 3), 2.0), x=[0.3, 0.7])
+    one = pd.FBPINN(dec, pd.Polynomial(0))
+    g = np.linspace(0, 1, 31)
+    pts = np.stack(np.meshgrid(g, np.linspace(0, 1, 5), indexing="ij"), -1).reshape(-1, 2)
+    idx, vals = evaluate(one, jnp.asarray(pts), [(0, 0)])
+    np.testing.assert_allclose(np.asarray(jnp.sum(vals[(0, 0)][..., 0], axis=1)), 1.0, atol=1e-13)
+    # every active copy sits on the point's own side (a point on a cut: the upper side)
+    piece = np.searchsorted([0.3, 0.7], pts[:, 0], side="right")
+    c, hw = np.asarray(dec.centres), np.asarray(dec.half_widths)
+    edges = np.array([0.0, 0.3, 0.7, 1.0])
+    active = np.abs(np.asarray(vals[(0, 0)][..., 0])) > 0
+    for i in range(pts.shape[0]):
+        for j in np.asarray(idx[i])[active[i]]:
+            p = piece[i]
+            assert c[j, 0] - hw[j, 0] < edges[p + 1] and c[j, 0] + hw[j, 0] > edges[p]
+    # on the cut, each side's windows alone sum to one
+    on = jnp.asarray([[0.3, 0.5], [0.7, 0.25]])
+    for s in (1, -1):
+        for k in range(on.shape[0]):
+            _, w = evaluate(one, on[k : k + 1], [(0, 0)], side=(0, float(on[k, 0]), s))
+            assert abs(float(jnp.sum(w[(0, 0)])) - 1.0) < 1e-13
+
+
+def test_cut_leaves_out_slivers_but_keeps_every_piece_covered():
+    dom = pd.Interval(x, 0, 1)
+    base = pd.Grid(dom, 8, overlap=2.0)  # centres k/7, half-width 1/7
+    dec = pd.Cut(base, x=0.4)
+    src = np.asarray(dec.source)
+    c = np.asarray(base.centres)[:, 0]
+    # the subdomain centred at 2/7 reaches 0.029 past the cut (a fifth of its
+    # half-width): it has a copy on the lower side only
+    j = int(np.argmin(np.abs(c - 2 / 7)))
+    assert np.sum(src == j) == 1
+    # the one centred at 3/7 straddles with 0.11 below and 0.17 above: two copies
+    j = int(np.argmin(np.abs(c - 3 / 7)))
+    assert np.sum(src == j) == 2
+    # a nearly-one overlap cannot drop slivers without a gap: it keeps them
+    tight = pd.Cut(pd.Grid(dom, 8, overlap=1.05), x=0.4)
+    one = pd.FBPINN(tight, pd.Polynomial(0))
+    t = jnp.linspace(0, 1, 801)[:, None]
+    _, w = evaluate(one, t, [(0,)])
+    np.testing.assert_allclose(np.asarray(jnp.sum(w[(0,)][..., 0], axis=1)), 1.0, atol=1e-12)
+
+
+def test_jumping_coefficient_is_allowed_only_at_a_declared_interface():
+    _layered()  # accepted: the jump of k is at the interface
+    with pytest.raises(NotImplementedError, match="Declare the interface"):
+        pd.Problem(-D(K * D(u, x), x) == 1, pd.Interval(x, 0, 1), [u.at(x=0) == 0, u.at(x=1) == 0])
+    # an interface elsewhere does not excuse the jump at 0.5
+    with pytest.raises(NotImplementedError, match="not smooth"):
+        pd.Problem(
+            -D(K * D(u, x), x) == 1,
+            pd.Interval(x, 0, 1),
+            [u.at(x=0) == 0, u.at(x=1) == 0, u.jump(x=0.3) == 0, D(u, x).jump(x=0.3) == 0],
+        )
+    # Heaviside with its step on the interface
+    h = 1 + 9 * sp.Heaviside(x - sp.Rational(1, 2))
+    p = _layered(k=h)
+    model = pd.FBPINN(pd.Cut(pd.Grid(p.domain, 6, 2.0), x=0.5), pd.Polynomial(4))
+    assert abs(float(pd.solve(p, model)(jnp.asarray([0.5]))[0]) - 1 / 44) < 1e-8
+
+
+def test_interface_mistakes_are_refused_with_a_reason():
+    dom = pd.Interval(x, 0, 1)
+    problem = _layered()
+    with pytest.raises(ValueError, match="not cut"):
+        pd.solve(problem, pd.FBPINN(pd.Grid(dom, 8, 2.0), pd.Polynomial(4)))
+    with pytest.raises(ValueError, match="not cut"):
+        pd.solve(problem, pd.FBPINN(pd.Cut(pd.Grid(dom, 8, 2.0), x=0.6), pd.Polynomial(4)))
+    smooth = pd.Problem(-D(u, x, 2) == 1, dom, [u.at(x=0) == 0, u.at(x=1) == 0])
+    with pytest.raises(ValueError, match="no interface condition"):
+        pd.solve(smooth, pd.FBPINN(pd.Cut(pd.Grid(dom, 8, 2.0), x=0.5), pd.Polynomial(4)))
+    with pytest.raises(ValueError, match="strictly inside"):
+        pd.Problem(-D(u, x, 2) == 1, dom, [u.at(x=0) == 0, u.jump(x=1) == 0])
+    with pytest.raises(ValueError, match="lies on the interface"):
+        pd.Problem(-D(u, x, 2) == 1, dom, [u.at(x=0) == 0, u.jump(x=0.5) == 0, u.at(x=0.5) == 1])
+    with pytest.raises(NotImplementedError, match="linear problems only"):
+        pd.Problem(-D(u, x, 2) + u**3 == 1, dom, [u.at(x=0) == 0, u.jump(x=0.5) == 0])
+    with pytest.raises(ValueError, match="one coordinate"):
+        u.jump(x=0.5, t=1)
+    with pytest.raises(ValueError, match="strictly inside"):
+        pd.Cut(pd.Grid(dom, 8, 2.0), x=1.0)
+    with pytest.raises(NotImplementedError, match="periodic"):
+        pd.Cut(pd.Grid(dom, 8, 2.0, periodic=[x]), x=0.5)
+    with pytest.raises(NotImplementedError, match="pd.solve"):
+        pd.train(problem, pd.FBPINN(pd.Cut(pd.Grid(dom, 4, 2.0), x=0.5), pd.MLP(hidden=(8,))), steps=1)
+
+
+def test_interface_condition_is_printed():
+    text = str(_layered())
+    assert "interface x = 0.5 (jump: upper - lower side)" in text
+
+
+def test_finite_elements_solve_the_layered_medium_and_agree_in_2d():
+    exact = _layered_exact()
+    ref = pd.finite_elements(_layered(), 4, degree=2)  # the interface is a mesh node
+    t = np.linspace(0, 1, 201)
+    assert np.max(np.abs(np.asarray(ref(t[:, None])) - exact(t))) < 1e-12
+    # 2D: k = 1 | 4 across y = 0.3, u = 0 on the boundary, f = 1
+    v = pd.Function("v")(x, y)
+    k = 1 + 3 * sp.Heaviside(y - sp.Rational(3, 10))
+    problem = pd.Problem(
+        -(D(k * D(v, x), x) + D(k * D(v, y), y)) == 1,
+        pd.Box([x, y], [0, 0], [1, 1]),
+        [v.on(pd.boundary) == 0, v.jump(y=0.3) == 0, (k * D(v, y)).jump(y=0.3) == 0],
+    )
+    fem = pd.finite_elements(problem, 6, degree=2)
+    sol = pd.solve(problem, pd.FBPINN(pd.Cut(pd.Grid(problem.domain, 8, 2.0), y=0.3), pd.Polynomial(5)))
+    g = np.linspace(0, 1, 33)
+    pts = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    a, b = np.asarray(sol(jnp.asarray(pts))), np.asarray(fem(pts))
+    assert (
+        np.linalg.norm(a - b) / np.linalg.norm(b) < 3e-4
+    )  # measured 7.6e-5 (against P2 at 2^-8: 1.4e-7 off)
+    with pytest.raises(NotImplementedError, match="interface"):
+        pd.finite_differences(problem, 33)
+    jumpy = pd.Problem(
+        -D(K * D(u, x), x) == 1,
+        pd.Interval(x, 0, 1),
+        [u.at(x=0) == 0, u.at(x=1) == 0, u.jump(x=0.5) == 1, (K * D(u, x)).jump(x=0.5) == 0],
+    )
+    with pytest.raises(NotImplementedError, match="continuous"):
+        pd.finite_elements(jumpy, 4)
