@@ -30,6 +30,7 @@ ORDER = [
     "burgers",
     "helmholtz-lshape",
     "poisson-fem",
+    "layered-medium",
     "time-to-accuracy",
     "wave-2p1d",
     "poisson-3d-large",

@@ -179,6 +179,7 @@ class Problem:
                 lowered.append(LoweredCondition(name, cond, region, form, data))
         self.lowered_conditions = tuple(lowered)
         self._check_contradictions()
+        self._check_interface_counts()
         known = set(self.unknown_parameters)
         _check_bound(self.equation_form, f"equation `{self.equation}`", known)
         for c in self.lowered_conditions:
@@ -317,6 +318,37 @@ class Problem:
                             "from the interface."
                         )
         return tuple(sorted(found))
+
+    def _check_interface_counts(self) -> None:
+        """An equation of order m in the coordinate across an interface needs m
+        conditions there (u and the flux for a second-order equation): fewer leave the
+        two sides loosely coupled (the least-squares solution is then one of many),
+        more over-determine them."""
+        if not self.interfaces or not isinstance(self.equation_form, LinearForm):
+            return
+        for axis, value in self.interfaces:
+            order = max(a[axis] for a in self.equation_form.multi_indices)
+            mine = [
+                c
+                for c in self.lowered_conditions
+                if isinstance(c.region, Interface)
+                and c.region.axis == axis
+                and abs(c.region.value - value) <= 1e-12 * max(1.0, abs(value))
+            ]
+            count = len({id(c.condition) for c in mine})  # a plane in pieces: one condition
+            if count != order:
+                sym = self.coords[axis]
+                u = pretty(self.unknown)
+                raise ValueError(
+                    f"The equation is of order {order} in {sym}, so the interface {sym} = {value:g} "
+                    f"needs {order} interface condition(s), got {count}"
+                    + (
+                        f": for -D(k*D(u, {sym}), {sym}) + ... == f, {u}.jump({sym}={value:g}) == 0 and "
+                        f"(k*D({u}, {sym})).jump({sym}={value:g}) == 0."
+                        if order == 2
+                        else "."
+                    )
+                )
 
     def _periodic_links(self) -> set[int]:
         """Axes linked by periodic conditions (before they are checked)."""

@@ -76,6 +76,7 @@ def test_new_benchmarks_are_registered():
         "preconditioner-scaling",
         "laplace-multilevel-regularised",
         "windows",
+        "layered-medium",
     ):
         assert (BENCH / BENCHMARKS[name]).is_file()
         assert f'"{name}"' in run_all  # part of the suite that regenerates RESULTS.md
@@ -129,6 +130,18 @@ def test_helmholtz_lshape_and_poisson_fem_quick(bench_modules):
     assert {r["problem"] for r in records} == {"poisson-fem-1d", "poisson-fem-2d", "poisson-fem-3d"}
     p2 = [r for r in records if r["method"].startswith("FEM P2")]
     assert len(p2) == 3 and all(r["unknowns"] > 0 for r in p2)
+
+
+def test_layered_medium_quick(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import layered_medium
+
+    records = layered_medium.run(quick=True)
+    _check(records)
+    assert {r["problem"] for r in records} == {"layered-medium-k10", "layered-medium-k1000"}
+    pdedsl = [r for r in records if "pdedsl" in r["method"]]
+    assert len(pdedsl) == 2 and all(r["rel_l2"] < 2e-3 for r in pdedsl)  # measured 4.8e-4, 4.1e-4
+    assert sum("FEM P2" in r["method"] for r in records) == 2
 
 
 @pytest.mark.slow

@@ -172,9 +172,11 @@ def test_interface_mistakes_are_refused_with_a_reason():
     with pytest.raises(ValueError, match="no interface condition"):
         pd.solve(smooth, pd.FBPINN(pd.Cut(pd.Grid(dom, 8, 2.0), x=0.5), pd.Polynomial(4)))
     with pytest.raises(ValueError, match="strictly inside"):
-        pd.Problem(-D(u, x, 2) == 1, dom, [u.at(x=0) == 0, u.jump(x=1) == 0])
+        pd.Problem(-D(u, x, 2) == 1, dom, [u.at(x=0) == 0, u.jump(x=1) == 0, D(u, x).jump(x=1) == 0])
     with pytest.raises(ValueError, match="lies on the interface"):
         pd.Problem(-D(u, x, 2) == 1, dom, [u.at(x=0) == 0, u.jump(x=0.5) == 0, u.at(x=0.5) == 1])
+    with pytest.raises(ValueError, match="needs 2 interface condition"):
+        pd.Problem(-D(K * D(u, x), x) == 1, dom, [u.at(x=0) == 0, u.at(x=1) == 0, u.jump(x=0.5) == 0])
     with pytest.raises(NotImplementedError, match="linear problems only"):
         pd.Problem(-D(u, x, 2) + u**3 == 1, dom, [u.at(x=0) == 0, u.jump(x=0.5) == 0])
     with pytest.raises(ValueError, match="one coordinate"):
@@ -221,3 +223,16 @@ def test_finite_elements_solve_the_layered_medium_and_agree_in_2d():
     )
     with pytest.raises(NotImplementedError, match="continuous"):
         pd.finite_elements(jumpy, 4)
+
+
+def test_repeated_solves_reuse_the_interface_rows():
+    """The jump forms are cached: a second solve finds the same objects, so the
+    jitted assembly is not compiled again (it was, 3 s per solve, before)."""
+    from pdedsl.solve.solve import collocation
+
+    problem = _layered()
+    model = pd.FBPINN(pd.Cut(pd.Grid(problem.domain, 6, 2.0), x=0.5), pd.Polynomial(4))
+    first, second = collocation(problem, model), collocation(problem, model)
+    jumps = [k for k, (_, form, _) in enumerate(first) if form.jump is not None]
+    assert len(jumps) == 2
+    assert all(first[k][1] is second[k][1] for k in range(len(first)))

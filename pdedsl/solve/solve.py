@@ -67,6 +67,13 @@ def _compiled(form):
     return form.compile() if isinstance(form, LinearForm) else form
 
 
+@functools.lru_cache(maxsize=64)
+def _jump_form(compiled, axis: int, value: float):
+    """The interface condition's rows (cached, so that a repeated solve finds the same
+    form and reuses the compiled assembly)."""
+    return dataclasses.replace(compiled, jump=(axis, value))
+
+
 def _with_data(compiled, data):
     """A compiled linear form whose right-hand side is the observed data."""
     values = jnp.asarray(data)
@@ -145,7 +152,7 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
         if cond.data is not None and isinstance(cond.form, LinearForm):
             form = _with_data(form, cond.data)
         if isinstance(region, Interface):
-            form = dataclasses.replace(form, jump=(region.axis, region.value))
+            form = _jump_form(form, region.axis, region.value)
         blocks.append((cond.name, form, pts))
     return blocks
 
