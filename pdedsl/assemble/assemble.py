@@ -78,11 +78,16 @@ def _jump_rows(form: CompiledLinearForm, sides, x):
     block axis. The coefficients are evaluated a relative 1e-12 off the cut on each
     side (their one-sided limits: a coefficient may jump there)."""
     axis, value = form.jump
-    eps = 1e-12 * max(1.0, abs(value))
     (i_up, d_up), (i_low, d_low) = sides
-    up = apply_form(form, d_up, x.at[:, axis].set(value + eps))
-    low = apply_form(form, d_low, x.at[:, axis].set(value - eps))
+    up = apply_form(form, d_up, _off_cut(x, axis, value, 1))
+    low = apply_form(form, d_low, _off_cut(x, axis, value, -1))
     return jnp.concatenate([i_up, i_low], axis=1), jnp.concatenate([up, -low], axis=1)
+
+
+def _off_cut(x, axis: int, value: float, side: int):
+    """Points on the cut `x[axis] == value` moved a relative 1e-12 to one side: where
+    coefficients and data that jump there take their one-sided limits."""
+    return x.at[:, axis].set(value + side * 1e-12 * max(1.0, abs(value)))
 
 
 @eqx.filter_jit
@@ -100,18 +105,22 @@ def _assemble_local(model: FBPINN, forms, points, row_scaling: bool):
     width = max(_width(model, form) for form in forms)
 
     def rows(group, starts, lo, x):
-        jump = group[0].jump
-        if jump is None:
-            index, derivs = evaluate(model, x, group[0].multi_indices)
-        else:
+        jump, side = group[0].jump, group[0].side
+        if jump is not None:
             sides = [evaluate(model, x, group[0].multi_indices, (*jump, s)) for s in (1, -1)]
+        else:
+            index, derivs = evaluate(model, x, group[0].multi_indices, side)
         out = None
         for form, first in zip(group, starts):
-            if jump is None:
-                index, values = index, apply_form(form, derivs, x)
-            else:
+            rhs = form.rhs(x)
+            if jump is not None:
                 index, values = _jump_rows(form, sides, x)
-            part = (_pad(index, width), *_scale(_pad(values, width), form.rhs(x), row_scaling))
+            elif side is not None:  # coefficients and data: their limits from that side
+                y = _off_cut(x, *side)
+                index, values, rhs = index, apply_form(form, derivs, y), form.rhs(y)
+            else:
+                index, values = index, apply_form(form, derivs, x)
+            part = (_pad(index, width), *_scale(_pad(values, width), rhs, row_scaling))
             if out is None:
                 out = part
                 continue
@@ -125,7 +134,8 @@ def _assemble_local(model: FBPINN, forms, points, row_scaling: bool):
     groups = []  # (forms, points) of consecutive blocks with the same multi-indices
     for form, pts in zip(forms, points):
         last = groups[-1][0][-1] if groups else None
-        if last is not None and (last.multi_indices, last.jump) == (form.multi_indices, form.jump):
+        key = (form.multi_indices, form.jump, form.side)
+        if last is not None and (last.multi_indices, last.jump, last.side) == key:
             groups[-1][0].append(form)
             groups[-1][1].append(pts)
         else:

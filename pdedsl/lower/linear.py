@@ -98,12 +98,15 @@ class CompiledLinearForm:
 
     `jump=(axis, value)`: the rows are an interface condition on the cut
     `coordinate[axis] == value`: the form on the upper side minus the form on the
-    lower side (each side's ansatz, coefficients taken as one-sided limits)."""
+    lower side (each side's ansatz, coefficients taken as one-sided limits).
+    `side=(axis, value, +1 or -1)`: the rows are on that cut, evaluated on its upper
+    (+1) or lower side only (the equation collocated on an interface)."""
 
     multi_indices: tuple[MultiIndex, ...]
     coefficients: tuple[Callable, ...]
     rhs: Callable
     jump: tuple[int, float] | None = None
+    side: tuple[int, float, int] | None = None
 
 
 def compile_scalar(expr: sp.Expr, coords) -> Callable:

@@ -74,6 +74,12 @@ def _jump_form(compiled, axis: int, value: float):
     return dataclasses.replace(compiled, jump=(axis, value))
 
 
+@functools.lru_cache(maxsize=64)
+def _side_form(compiled, axis: int, value: float, side: int):
+    """The equation on an interface, from one side (cached like `_jump_form`)."""
+    return dataclasses.replace(compiled, side=(axis, value, side))
+
+
 def _with_data(compiled, data):
     """A compiled linear form whose right-hand side is the observed data."""
     values = jnp.asarray(data)
@@ -131,13 +137,14 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
         if not np.all(problem.domain.contains(xs)):
             raise ValueError("Some collocation points lie outside the domain.")
         shape = problem.domain.grid_shape(max(xs.shape[0], 2))
-    if problem.interfaces:  # points on an interface belong to neither side's equation
+    if problem.interfaces:  # points on an interface: one-sided rows below, not here
         xs = np.asarray(xs)
         on = np.zeros(xs.shape[0], bool)
         for axis, value in problem.interfaces:
             on |= np.abs(xs[:, axis] - value) <= 1e-12 * max(1.0, abs(value))
         xs = xs[~on]
     blocks = [("equation", _compiled(problem.equation_form), xs)]
+    interface_points = {}
     for k, cond in enumerate(problem.lowered_conditions):
         region = cond.region
         if isinstance(region, (PointRegion, Observations)):
@@ -153,7 +160,17 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
             form = _with_data(form, cond.data)
         if isinstance(region, Interface):
             form = _jump_form(form, region.axis, region.value)
+            interface_points.setdefault((region.axis, region.value, str(region.region)), pts)
         blocks.append((cond.name, form, pts))
+    # The equation also holds on each interface, from each side (with that side's
+    # ansatz, coefficients and data). Without these rows the strip between the
+    # interface and the nearest equation points is free: a 2D layered medium cut
+    # through a row of subdomain centres had rel_l2 3.8e-7 instead of 1e-8.
+    for (axis, value, where), pts in interface_points.items():
+        for s in (-1, 1):
+            form = _side_form(_compiled(problem.equation_form), axis, value, s)
+            name = f"equation ({problem.coords[axis]} = {value:g}, {'upper' if s > 0 else 'lower'} side)"
+            blocks.append((name if len(interface_points) == 1 else f"{name} {where}", form, pts))
     return blocks
 
 
