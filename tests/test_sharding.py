@@ -65,6 +65,8 @@ def test_sharded_linear_solves_match_single_device():
     assert "runs on the host" in res["GaussNewtonHost"]
     assert res["GaussNewtonDefault"][0] == 1
     assert res["GaussNewtonAuto"] == "GaussNewton(LSMR(BlockFilter))"
+    assert "one device" in res["InterfaceSharded"]
+    assert res["InterfaceDefault"][0] == 1 and abs(res["InterfaceDefault"][1] - 1 / 44) < 1e-10
 
 
 def test_devices_argument():

@@ -365,6 +365,12 @@ def solve(
     if progress:
         solver = _with_progress(solver)
     devs = resolve_devices(devices)
+    if problem.interfaces and devs:
+        if devices is not None:
+            raise NotImplementedError(
+                "Interface conditions are assembled on one device for now; pass devices=1 (or leave it out)."
+            )
+        devs = None  # several devices by default: stay on one
     if schedule is not None and devs:
         if devices is not None:
             raise NotImplementedError("Time marching runs on one device for now; pass devices=1.")

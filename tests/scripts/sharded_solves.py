@@ -89,4 +89,21 @@ default = pd.solve(bratu, bmodel)
 out["GaussNewtonDefault"] = [default.info["devices"], default.info["solver"]]
 # the default linear solver, asked to shard, becomes LSMR
 out["GaussNewtonAuto"] = pd.solve(bratu, bmodel, devices=4).info["solver"]
+# interface conditions: refused when asked to shard, on one device by default
+xi = pd.Symbol("xi")
+w = pd.Function("w")(xi)
+kw = sp.Piecewise((1, xi < 0.5), (10, True))
+layered = pd.Problem(
+    -pd.D(kw * pd.D(w, xi), xi) == 1,
+    pd.Interval(xi, 0, 1),
+    [w.at(xi=0) == 0, w.at(xi=1) == 0, w.jump(xi=0.5) == 0, (kw * pd.D(w, xi)).jump(xi=0.5) == 0],
+)
+lmodel = pd.FBPINN(pd.Cut(pd.Grid(layered.domain, 6, 2.0), xi=0.5), pd.Polynomial(4))
+try:
+    pd.solve(layered, lmodel, devices=4)
+    out["InterfaceSharded"] = "ran sharded"
+except NotImplementedError as e:
+    out["InterfaceSharded"] = str(e)
+default = pd.solve(layered, lmodel)
+out["InterfaceDefault"] = [len(default.coefficients.sharding.device_set), float(default(np.array([0.5]))[0])]
 print(json.dumps(out))
