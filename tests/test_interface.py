@@ -259,3 +259,15 @@ def test_a_cut_without_a_jump_changes_nothing(lshape, c):
     )
     sol = pd.solve(problem, pd.FBPINN(pd.Cut(pd.Grid(dom, 9, 2.0), y=c), pd.Polynomial(6)))
     assert sol.errors(exact)["rel_l2"] < 2e-8  # measured 4.1e-9, 9.7e-10, 1.2e-9
+
+
+def test_auto_treats_a_cut_grid_of_polynomials_like_a_grid_and_saved_solutions_load(tmp_path):
+    problem = _layered()
+    model = pd.FBPINN(pd.Cut(pd.Grid(problem.domain, 300, 2.0), x=0.5), pd.Polynomial(3))
+    sol = pd.solve(problem, model)  # 1,200 unknowns: above the 1,000 of polynomial grids
+    assert sol.info["solver"] == "SparseNormal"
+    assert abs(float(sol(np.array([0.5]))[0]) - 1 / 44) < 1e-10
+    sol.save(tmp_path / "layered.pdedsl")
+    back = pd.load(tmp_path / "layered.pdedsl")
+    t = np.linspace(0, 1, 101)
+    np.testing.assert_allclose(np.asarray(back(t)), np.asarray(sol(t)), rtol=0, atol=1e-14)
