@@ -161,6 +161,8 @@ class Problem:
             if isinstance(cond, Periodic):
                 continue
             regions = self._regions(cond)
+            if isinstance(cond.where, Jump):
+                self._check_jump_terms(cond)
             for region in regions:
                 name = f"condition {i}" + (f" ({region})" if len(regions) > 1 else "")
                 form = self._lower(cond.residual, region.normal, f"condition `{cond}`")
@@ -318,6 +320,18 @@ class Problem:
                             "from the interface."
                         )
         return tuple(sorted(found))
+
+    def _check_jump_terms(self, cond) -> None:
+        """The jump rows take the right-hand side at the interface; a term without the
+        unknown on the left (e.g. `(u + H(x - c)).jump(x=c)`) would be taken there too,
+        though its own jump is what counts. Such terms belong on the right."""
+        form = self._lower(cond.lhs, None, f"condition `{cond}`")
+        if isinstance(form, LinearForm) and form.rhs != 0:
+            raise ValueError(
+                f"The interface condition `{cond}` has terms without {pretty(self.unknown)} on its "
+                f"left-hand side ({pretty(-form.rhs)}); write the jump they make on the right-hand "
+                f"side instead: `(...).jump(...) == value`."
+            )
 
     def _check_interface_counts(self) -> None:
         """An equation of order m in the coordinate across an interface needs m

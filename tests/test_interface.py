@@ -177,6 +177,10 @@ def test_interface_mistakes_are_refused_with_a_reason():
         pd.Problem(-D(u, x, 2) == 1, dom, [u.at(x=0) == 0, u.jump(x=0.5) == 0, u.at(x=0.5) == 1])
     with pytest.raises(ValueError, match="needs 2 interface condition"):
         pd.Problem(-D(K * D(u, x), x) == 1, dom, [u.at(x=0) == 0, u.at(x=1) == 0, u.jump(x=0.5) == 0])
+    with pytest.raises(ValueError, match="terms without"):
+        pd.Problem(
+            -D(u, x, 2) == 1, dom, [u.at(x=0) == 0, (u + x).jump(x=0.5) == 0, D(u, x).jump(x=0.5) == 0]
+        )
     with pytest.raises(NotImplementedError, match="linear problems only"):
         pd.Problem(-D(u, x, 2) + u**3 == 1, dom, [u.at(x=0) == 0, u.jump(x=0.5) == 0])
     with pytest.raises(ValueError, match="one coordinate"):
