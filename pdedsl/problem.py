@@ -15,6 +15,7 @@ from .symbolic import (
     At,
     Condition,
     Jump,
+    NormalDerivative,
     Periodic,
     WholeBoundary,
     as_equation,
@@ -58,6 +59,10 @@ class LoweredCondition:
     region: Face | PointRegion | Observations
     form: LinearForm | NonlinearForm
     data: np.ndarray | None = None
+    # an interface condition: its left-hand side alone, lowered (the nonlinear path
+    # takes the form's jump and subtracts the right-hand side `jump_rhs` at the points)
+    lhs_form: LinearForm | NonlinearForm | None = None
+    jump_rhs: sp.Expr | None = None
 
 
 class Problem:
@@ -161,8 +166,7 @@ class Problem:
             if isinstance(cond, Periodic):
                 continue
             regions = self._regions(cond)
-            if isinstance(cond.where, Jump):
-                self._check_jump_terms(cond)
+            lhs_form = self._check_jump_terms(cond) if isinstance(cond.where, Jump) else None
             for region in regions:
                 name = f"condition {i}" + (f" ({region})" if len(regions) > 1 else "")
                 form = self._lower(cond.residual, region.normal, f"condition `{cond}`")
@@ -178,7 +182,8 @@ class Problem:
                             f"Condition `{cond}`: {data.size} values for {region.points.shape[0]} "
                             "observation points; give one value per point."
                         )
-                lowered.append(LoweredCondition(name, cond, region, form, data))
+                extra = {} if lhs_form is None else {"lhs_form": lhs_form, "jump_rhs": cond.rhs}
+                lowered.append(LoweredCondition(name, cond, region, form, data, **extra))
         self.lowered_conditions = tuple(lowered)
         self._check_contradictions()
         self._check_interface_counts()
@@ -221,25 +226,21 @@ class Problem:
 
     def _lower(self, residual, normal, context):
         kw = dict(values=self.parameters, normal=normal, context=context)
+        interfaces = tuple((self.coords[a], v) for a, v in self.interfaces)
         if not self.unknown_parameters:
-            interfaces = tuple((self.coords[a], v) for a, v in self.interfaces)
             try:
                 return lower_linear(residual, self.unknown, self.coords, interfaces=interfaces, **kw)
             except NonlinearError as e:
-                if self.interfaces:
-                    raise NotImplementedError(
-                        f"Interface conditions are supported for linear problems only; the {context} "
-                        f"is nonlinear ({str(e).split('. Nonlinear')[0]})."
-                    ) from None
                 # kept to name the culprit if a linear-only solver is asked for later
                 if not getattr(self, "nonlinear_terms", None):
                     self.nonlinear_terms = str(e).split(". Nonlinear")[0] + "."
-        elif self.interfaces:
-            raise NotImplementedError(
-                "Interface conditions are not supported together with unknown parameters yet."
-            )
         return lower_nonlinear(
-            residual, self.unknown, self.coords, unknown_parameters=self.unknown_parameters, **kw
+            residual,
+            self.unknown,
+            self.coords,
+            unknown_parameters=self.unknown_parameters,
+            interfaces=interfaces,
+            **kw,
         )
 
     def _check_identifiable(self):
@@ -290,6 +291,11 @@ class Problem:
                 continue
             if cond.data is not None:
                 raise ValueError(f"The interface condition `{cond}` takes one right-hand side, not data.")
+            if sp.sympify(cond.lhs).has(NormalDerivative):
+                raise ValueError(
+                    f"The interface condition `{cond}` uses Dn, the outward normal derivative, which an "
+                    f"interface does not have; write the derivative across it, D(u, {cond.where.coord})."
+                )
             if cond.where.coord not in self.coords:
                 raise ValueError(f"Condition `{cond}`: {cond.where.coord} is not a coordinate of the domain.")
             axis = self.domain.axis(cond.where.coord)
@@ -321,10 +327,11 @@ class Problem:
                         )
         return tuple(sorted(found))
 
-    def _check_jump_terms(self, cond) -> None:
+    def _check_jump_terms(self, cond):
         """The jump rows take the right-hand side at the interface; a term without the
         unknown on the left (e.g. `(u + H(x - c)).jump(x=c)`) would be taken there too,
-        though its own jump is what counts. Such terms belong on the right."""
+        though its own jump is what counts. Such terms belong on the right. Returns the
+        left-hand side, lowered."""
         form = self._lower(cond.lhs, None, f"condition `{cond}`")
         if isinstance(form, LinearForm) and form.rhs != 0:
             raise ValueError(
@@ -332,13 +339,14 @@ class Problem:
                 f"left-hand side ({pretty(-form.rhs)}); write the jump they make on the right-hand "
                 f"side instead: `(...).jump(...) == value`."
             )
+        return form
 
     def _check_interface_counts(self) -> None:
         """An equation of order m in the coordinate across an interface needs m
         conditions there (u and the flux for a second-order equation): fewer leave the
         two sides loosely coupled (the least-squares solution is then one of many),
         more over-determine them."""
-        if not self.interfaces or not isinstance(self.equation_form, LinearForm):
+        if not self.interfaces:
             return
         for axis, value in self.interfaces:
             order = max(a[axis] for a in self.equation_form.multi_indices)

@@ -177,12 +177,12 @@ def test_interface_mistakes_are_refused_with_a_reason():
         pd.Problem(-D(u, x, 2) == 1, dom, [u.at(x=0) == 0, u.jump(x=0.5) == 0, u.at(x=0.5) == 1])
     with pytest.raises(ValueError, match="needs 2 interface condition"):
         pd.Problem(-D(K * D(u, x), x) == 1, dom, [u.at(x=0) == 0, u.at(x=1) == 0, u.jump(x=0.5) == 0])
+    with pytest.raises(ValueError, match="outward normal derivative"):
+        pd.Problem(-D(u, x, 2) == 1, dom, [u.at(x=0) == 0, u.jump(x=0.5) == 0, pd.Dn(u).jump(x=0.5) == 0])
     with pytest.raises(ValueError, match="terms without"):
         pd.Problem(
             -D(u, x, 2) == 1, dom, [u.at(x=0) == 0, (u + x).jump(x=0.5) == 0, D(u, x).jump(x=0.5) == 0]
         )
-    with pytest.raises(NotImplementedError, match="linear problems only"):
-        pd.Problem(-D(u, x, 2) + u**3 == 1, dom, [u.at(x=0) == 0, u.jump(x=0.5) == 0])
     with pytest.raises(ValueError, match="one coordinate"):
         u.jump(x=0.5, t=1)
     with pytest.raises(ValueError, match="strictly inside"):
@@ -305,3 +305,47 @@ def test_heat_equation_in_a_layered_rod():
     model = pd.FBPINN(pd.Cut(pd.Grid(problem.domain, (10, 4), 2.0), x=c), pd.Polynomial(6))
     sol = pd.solve(problem, model)
     assert sol.errors(sp.exp(-(a**2) * t) * g)["rel_l2"] < 1e-5  # measured 9.7e-7
+
+
+@pytest.mark.parametrize("solver", [pd.GaussNewton(), pd.LevenbergMarquardt()], ids=["GN", "LM"])
+def test_nonlinear_layered_medium(solver):
+    """-(k (1 + u^2) u')' = f, k = 1 | 10 at 1/2, with the nonlinear flux continuous:
+    a manufactured piecewise quadratic, which degree 4 represents exactly."""
+    a, b = sp.symbols("a b")
+    half = sp.Rational(1, 2)
+    left = x + a * x**2
+    right = b * (1 - x) + (1 - x) ** 2
+    coef = sp.solve(
+        [(left - right).subs(x, half), (sp.diff(left, x) - 10 * sp.diff(right, x)).subs(x, half)], [a, b]
+    )
+    left, right = left.subs(coef), right.subs(coef)
+    flux = lambda w, kk: kk * (1 + w**2) * sp.diff(w, x)  # noqa: E731
+    f = sp.Piecewise((-sp.diff(flux(left, 1), x), x < 0.5), (-sp.diff(flux(right, 10), x), True))
+    problem = pd.Problem(
+        -D(K * (1 + u**2) * D(u, x), x) == f,
+        pd.Interval(x, 0, 1),
+        [u.at(x=0) == 0, u.at(x=1) == 0, u.jump(x=0.5) == 0, (K * (1 + u**2) * D(u, x)).jump(x=0.5) == 0],
+    )
+    assert not problem.linear
+    model = pd.FBPINN(pd.Cut(pd.Grid(problem.domain, 8, 2.0), x=0.5), pd.Polynomial(4))
+    sol = pd.solve(problem, model, solver=solver)
+    assert sol.errors(sp.Piecewise((left, x < 0.5), (right, True)))["rel_l2"] < 1e-11  # measured 3.7e-14
+
+
+def test_cuts_along_two_coordinates():
+    v = pd.Function("v")(x, y)
+    dom = pd.Box([x, y], [0, 0], [1, 1])
+    exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) + x * y
+    problem = pd.Problem(
+        -(D(v, x, 2) + D(v, y, 2)) == 2 * sp.pi**2 * sp.sin(sp.pi * x) * sp.sin(sp.pi * y),
+        dom,
+        [
+            v.on(pd.boundary) == exact,
+            v.jump(x=0.3) == 0,
+            D(v, x).jump(x=0.3) == 0,
+            v.jump(y=0.6) == 0,
+            D(v, y).jump(y=0.6) == 0,
+        ],
+    )
+    sol = pd.solve(problem, pd.FBPINN(pd.Cut(pd.Grid(dom, 9, 2.0), x=0.3, y=0.6), pd.Polynomial(6)))
+    assert sol.errors(exact)["rel_l2"] < 2e-8  # measured 1.8e-9

@@ -179,13 +179,21 @@ def lower_nonlinear(
     normal=None,
     unknown_parameters: Sequence[sp.Symbol] = (),
     context: str = "equation",
+    interfaces=(),
 ) -> NonlinearForm:
     """Lower `residual == 0` (any sympy-expressible dependence on the unknown and
     its derivatives) to a `NonlinearForm`. Unknown parameters stay symbolic."""
     coords = tuple(coords)
     unknown_parameters = tuple(unknown_parameters)
     expr = prepare(
-        residual, unknown, coords, values=values, normal=normal, keep=unknown_parameters, context=context
+        residual,
+        unknown,
+        coords,
+        values=values,
+        normal=normal,
+        keep=unknown_parameters,
+        context=context,
+        interfaces=interfaces,
     )
     repl: dict[sp.Basic, sp.Symbol] = {}
     index_of: dict[sp.Symbol, MultiIndex] = {}

@@ -67,6 +67,10 @@ class _Block(eqx.Module):
     # known part of each `U_a` (N, A) not carried by `index`/`derivs`: the frozen
     # subdomains' contribution when time marching (it enters inside the nonlinearity)
     offset: Float[Array, "N A"] | None = None
+    # an interface condition's rows: the lower side's points (just below the cut, for
+    # the coefficients), subdomains and basis derivatives; the residual is the form on
+    # the upper side (the fields above) minus the form on the lower side
+    lower: tuple | None = None
 
 
 class ResidualModel(eqx.Module):
@@ -95,10 +99,17 @@ class ResidualModel(eqx.Module):
         u = jnp.stack([jnp.einsum("npk,npk->n", d, c[block.index]) for d in block.derivs], axis=1)
         return u if block.offset is None else u + block.offset
 
+    def _lower_fields(self, block: _Block, c):
+        _, index, derivs = block.lower
+        return jnp.stack([jnp.einsum("npk,npk->n", d, c[index]) for d in derivs], axis=1)
+
     def raw_residual(self, c, theta):
         out = []
         for b in self.blocks:
-            out.append(b.form.residual(b.points, self.fields(b, c), theta) - b.data)
+            r = b.form.residual(b.points, self.fields(b, c), theta)
+            if b.lower is not None:
+                r = r - b.form.residual(b.lower[0], self._lower_fields(b, c), theta)
+            out.append(r - b.data)
         return self._rows(jnp.concatenate(out))
 
     def residual(self, y):
@@ -111,10 +122,22 @@ class ResidualModel(eqx.Module):
         vals, idx = [], []
         j, k, p = self.num_subdomains, self.num_features, self.num_parameters
         q = self.extra_blocks
+        width = max(b.index.shape[1] * (1 if b.lower is None else 2) for b in self.blocks)
         for b in self.blocks:
             _, du, dth = b.form.linearise(b.points, self.fields(b, c), theta)
             v = sum(du[:, i, None, None] * d for i, d in enumerate(b.derivs))
             ix = b.index
+            if b.lower is not None:
+                low_points, low_index, low_derivs = b.lower
+                _, dl, dthl = b.form.linearise(low_points, self._lower_fields(b, c), theta)
+                v = jnp.concatenate(
+                    [v, -sum(dl[:, i, None, None] * d for i, d in enumerate(low_derivs))], axis=1
+                )
+                ix = jnp.concatenate([ix, low_index], axis=1)
+                dth = dth - dthl
+            if v.shape[1] < width:  # pad with zero blocks (index 0): no contribution
+                v = jnp.pad(v, [(0, 0), (0, width - v.shape[1]), (0, 0)])
+                ix = jnp.pad(ix, [(0, 0), (0, width - ix.shape[1])])
             if q:
                 n = v.shape[0]
                 th = jnp.zeros((n, q * k), v.dtype).at[:, :p].set(dth).reshape(n, q, k)
@@ -159,7 +182,9 @@ def residual_model(
     out, groups = [], []
     start = 0
     mask = []
-    for i, (name, form, points, data) in enumerate(blocks):
+    for i, (name, form, points, data, *where) in enumerate(blocks):
+        # where: (jump, side) of an interface block (see `pd.Cut`), else absent
+        jump, side = where[0] if where else (None, None)
         if forms is not None:
             form = forms[i]
         nl = _compiled_nonlinear(form)
@@ -168,12 +193,25 @@ def residual_model(
         d = jnp.zeros(pts.shape[0], pts.dtype) if data is None else jnp.asarray(data, pts.dtype)
         n = pts.shape[0]
         mi = compiled.multi_indices
+        lower = None
+        if (jump is not None or side is not None) and devices:
+            raise NotImplementedError(
+                "Interface conditions are solved on one device for now; pass devices=1."
+            )
         if devices:
             (index, derivs), extra = sharded_rows(lambda q, mi=mi: evaluate(model, q, mi), pts, devices)
             pts, d = (_pad_repeat(a, extra, devices) for a in (pts, d))
+        elif jump is not None:
+            (index, derivs), extra = _evaluate_side(model, pts, mi, (*jump, 1)), 0
+            low_index, low_derivs = _evaluate_side(model, pts, mi, (*jump, -1))
+            lower = (_off_cut(pts, *jump, -1), low_index, tuple(low_derivs[a] for a in mi))
+            pts = _off_cut(pts, *jump, 1)
+        elif side is not None:
+            (index, derivs), extra = _evaluate_side(model, pts, mi, side), 0
+            pts = _off_cut(pts, *side)
         else:
             (index, derivs), extra = _evaluate(model, pts, mi), 0
-        out.append(_Block(pts, index, tuple(derivs[a] for a in mi), d, compiled))
+        out.append(_Block(pts, index, tuple(derivs[a] for a in mi), d, compiled, lower=lower))
         groups.append((name, start, start + n))
         mask.append(np.arange(n + extra) < n)
         start += n + extra
@@ -210,6 +248,17 @@ def _compile(form: NonlinearForm, params) -> CompiledNonlinearForm:
 @eqx.filter_jit
 def _evaluate(model, points, multi_indices):
     return evaluate(model, points, multi_indices)
+
+
+@eqx.filter_jit
+def _evaluate_side(model, points, multi_indices, side):
+    return evaluate(model, points, multi_indices, side)
+
+
+def _off_cut(points, axis, value, side):
+    """Interface points moved a relative 1e-12 to one side (`side` +1 or -1), where the
+    coefficients and data that jump there take their one-sided limits."""
+    return points.at[:, axis].set(value + side * 1e-12 * max(1.0, abs(value)))
 
 
 @eqx.filter_jit
@@ -696,7 +745,8 @@ def solve_nonlinear(problem, model, blocks, solver, *, say, progress, devices=No
     def linear_parts():
         # the same evaluated basis derivatives, with each form's linear part
         out = []
-        for (_, form, _, _), b in zip(blocks, rm.blocks):
+        for block, b in zip(blocks, rm.blocks):
+            form = block[1]
             nl = from_linear(form) if isinstance(form, LinearForm) else form
             lp = nl.linear_part()
             if lp is None:

@@ -18,7 +18,7 @@ from ..assemble import assemble
 from ..assemble.sharding import resolve_devices
 from ..geometry import SAMPLERS, Observations, PointRegion
 from ..geometry.sampling import grid_shape
-from ..lower import LinearForm, NonlinearError
+from ..lower import CompiledLinearForm, LinearForm, NonlinearError
 from ..problem import Interface, Problem
 from ..solution import Solution
 from ..symbolic import pretty
@@ -67,16 +67,30 @@ def _compiled(form):
     return form.compile() if isinstance(form, LinearForm) else form
 
 
+@dataclasses.dataclass(frozen=True)
+class _Interface:
+    """A nonlinear form on an interface: `jump` or `side` as on `CompiledLinearForm`
+    (the nonlinear path reads them and lowers the form itself)."""
+
+    form: object
+    jump: tuple | None = None
+    side: tuple | None = None
+
+
 @functools.lru_cache(maxsize=64)
 def _jump_form(compiled, axis: int, value: float):
     """The interface condition's rows (cached, so that a repeated solve finds the same
     form and reuses the compiled assembly)."""
+    if not isinstance(compiled, CompiledLinearForm):
+        return _Interface(compiled, jump=(axis, value))
     return dataclasses.replace(compiled, jump=(axis, value))
 
 
 @functools.lru_cache(maxsize=64)
 def _side_form(compiled, axis: int, value: float, side: int):
     """The equation on an interface, from one side (cached like `_jump_form`)."""
+    if not isinstance(compiled, CompiledLinearForm):
+        return _Interface(compiled, side=(axis, value, side))
     return dataclasses.replace(compiled, side=(axis, value, side))
 
 
@@ -730,9 +744,23 @@ def _solve_nonlinear(
     schedule=None,
 ):
     blocks = collocation(problem, model, points, sampler, condition_points, seed)
-    raw = [problem.equation_form] + [c.form for c in problem.lowered_conditions]
-    data = [None] + [c.data for c in problem.lowered_conditions]
-    nblocks = [(name, form, pts, d) for (name, _, pts), form, d in zip(blocks, raw, data)]
+    conds = problem.lowered_conditions
+    raw = [problem.equation_form] + [c.lhs_form if c.lhs_form is not None else c.form for c in conds]
+    data = [None] + [c.data for c in conds]
+    jump_rhs = [None] + [c.jump_rhs for c in conds]
+    nblocks = []
+    for k, (name, compiled, pts) in enumerate(blocks):
+        jump, side = getattr(compiled, "jump", None), getattr(compiled, "side", None)
+        if k >= len(raw):  # the equation on an interface, from one side (see `collocation`)
+            nblocks.append((name, problem.equation_form, pts, None, (None, side)))
+        elif jump is not None:  # the jump of the left-hand side, minus the right-hand side
+            g = np.broadcast_to(
+                np.asarray(sp.lambdify(problem.coords, jump_rhs[k], "numpy")(*np.asarray(pts).T), float),
+                pts.shape[:1],
+            )
+            nblocks.append((name, raw[k], pts, g, (jump, None)))
+        else:
+            nblocks.append((name, raw[k], pts, data[k]))
     if schedule is None:
         coeffs, info = solve_nonlinear(
             problem, model, nblocks, solver, say=say, progress=progress, devices=devices
