@@ -260,8 +260,6 @@ def _check_cuts(problem, model, what: str) -> None:
                 f"across it (e.g. {pretty(problem.unknown)}.jump({name(axis)}={value:g}) == 0 and the "
                 "jump of the flux), or remove the cut."
             )
-    if problem.interfaces and what != "solve":
-        raise NotImplementedError(f"Interface conditions are not supported by pd.{what} yet; use pd.solve.")
 
 
 def solve(

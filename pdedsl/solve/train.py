@@ -28,6 +28,7 @@ import optax
 import optimistix as optx
 
 from ..ansatz import FBPINN, evaluate
+from ..assemble.assemble import _jump_rows, _off_cut
 from ..lower import CompiledNonlinearForm, LinearForm, apply_form
 from ..lower.nonlinear import from_linear
 from ..problem import Problem
@@ -70,12 +71,23 @@ def _fields(model: FBPINN, a, form, points):
     return u, index, derivs
 
 
+def _linear_rows(model: FBPINN, form, points):
+    """(index, rows, rhs) of a linear form's rows at `points`; an interface's rows (a
+    jump, or the equation from one side of a cut) as `pd.solve` assembles them."""
+    if form.jump is not None:
+        sides = [evaluate(model, points, form.multi_indices, (*form.jump, s)) for s in (1, -1)]
+        index, rows = _jump_rows(form, sides, points)
+        return index, rows, form.rhs(points)
+    index, derivs = evaluate(model, points, form.multi_indices, form.side)
+    at = points if form.side is None else _off_cut(points, *form.side)
+    return index, apply_form(form, derivs, at), form.rhs(at)
+
+
 def _residuals(model: FBPINN, a, form, points, rhs):
     if isinstance(form, CompiledNonlinearForm):  # R(x, U) - data
         u, _, _ = _fields(model, a, form, points)
         return form.residual(points, u, _NO_THETA) - rhs
-    index, derivs = evaluate(model, points, form.multi_indices)
-    rows = apply_form(form, derivs, points)
+    index, rows, _ = _linear_rows(model, form, points)
     return jnp.einsum("npk,npk->n", rows, a[index]) - rhs
 
 
@@ -93,16 +105,14 @@ def _diagnose(model: FBPINN, a, form, points, data):
         r, du, _ = form.linearise(points, u, jnp.asarray(_NO_THETA))
         rows = sum(du[:, i, None, None] * derivs[m] for i, m in enumerate(form.multi_indices))
         return r - data, data, jnp.sqrt(jnp.sum(rows**2, axis=(1, 2)))
-    ma, norms = _rows_times(model, a, form, points)
-    rhs = form.rhs(points)
+    (ma, norms), rhs = _rows_times(model, a, form, points), _linear_rows(model, form, points)[2]
     return ma - rhs, rhs, norms
 
 
 @eqx.filter_jit
 def _rows_times(model: FBPINN, a, form, points):
     """`M_i a` and the row norms `||M_i||` of a linear form's rows at `points`."""
-    index, derivs = evaluate(model, points, form.multi_indices)
-    rows = apply_form(form, derivs, points)
+    index, rows, _ = _linear_rows(model, form, points)
     return jnp.einsum("npk,npk->n", rows, a[index]), jnp.sqrt(jnp.sum(rows**2, axis=(1, 2)))
 
 
@@ -462,6 +472,11 @@ def train(
         time after compilation).
     """
     check_problem_and_model(problem, model, "train")
+    if problem.interfaces and (not problem.linear or schedule is not None):
+        raise NotImplementedError(
+            "pd.train supports interface conditions for linear problems without time marching; "
+            "use pd.solve (Gauss-Newton) for nonlinear ones."
+        )
     if problem.unknown_parameters:
         raise NotImplementedError(
             "pd.train does not estimate unknown parameters ("
