@@ -119,18 +119,26 @@ class TimeMarching(eqx.Module):
             )
         axis = names.index(str(self.coordinate))
         dec = model.decomposition
-        if not isinstance(dec, Grid):
+        grid = getattr(dec, "base", dec)  # a pd.Cut: its grid's slabs, one per copy
+        if not isinstance(grid, Grid):
             raise TypeError(
                 f"TimeMarching needs a pd.Grid decomposition (slabs of subdomains along "
                 f"{self.coordinate}), got {type(dec).__name__}."
+            )
+        if any(a == axis for a, _ in getattr(dec, "cuts", ())):
+            raise NotImplementedError(
+                f"TimeMarching along {self.coordinate}: the model is cut across {self.coordinate}; "
+                "march along a coordinate without interfaces."
             )
         if axis in dec.periodic_axes:
             raise ValueError(
                 f"TimeMarching along {self.coordinate}: the model is periodic along {self.coordinate}, "
                 "so its last slab wraps around to the first; march along a coordinate that is not periodic."
             )
-        num_slabs = dec.shape[axis]
-        slab = np.unravel_index(np.arange(dec.num_subdomains), dec.shape)[axis]
+        num_slabs = grid.shape[axis]
+        slab = np.unravel_index(np.arange(grid.num_subdomains), grid.shape)[axis]
+        if grid is not dec:
+            slab = slab[np.asarray(dec.source)]
         active = min(self.active, num_slabs)
         step = min(self.step, active)
         starts = list(range(0, max(num_slabs - active, 0) + 1, step))
@@ -152,8 +160,8 @@ class TimeMarching(eqx.Module):
             if np.max((c + hw)[frozen_next]) > front + tol:
                 raise ValueError(
                     f"{self} would freeze subdomains before every point of their support has "
-                    f"been fitted: with overlap {dec.overlap:g} a subdomain reaches into the next "
-                    f"{math.ceil(dec.overlap - 1e-12) - 1} slab(s) (more where the grid is graded); "
+                    f"been fitted: with overlap {grid.overlap:g} a subdomain reaches into the next "
+                    f"{math.ceil(grid.overlap - 1e-12) - 1} slab(s) (more where the grid is graded); "
                     "use more active slabs or a smaller step."
                 )
         return MarchingPlan(self, axis, num_slabs, slab, stages)
@@ -376,6 +384,10 @@ def solve_linear(
         )
         touched = np.any(cv != 0, axis=2)
         row_slab = np.concatenate([row_slab, np.max(np.where(touched, plan.slab[ci], -1), axis=1)])
+        extra = system.values.shape[1] - cv.shape[1]  # interface rows are wider (both sides)
+        if extra > 0:
+            cv = np.pad(cv, [(0, 0), (0, extra), (0, 0)])
+            ci = np.pad(ci, [(0, 0), (0, extra)])
         full = LinearSystem(
             values=jnp.concatenate([system.values, jnp.asarray(cv)]),
             index=jnp.concatenate([system.index, jnp.asarray(ci, dtype=system.index.dtype)]),

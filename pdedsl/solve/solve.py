@@ -315,9 +315,10 @@ def solve(
     check_problem_and_model(problem, model, "solve")
     if schedule is not None and not isinstance(schedule, TimeMarching):
         raise TypeError(f"schedule must be pd.TimeMarching(...) or None, got {type(schedule).__name__}.")
-    if schedule is not None and problem.interfaces:
+    if schedule is not None and problem.interfaces and not problem.linear:
         raise NotImplementedError(
-            "Time marching does not support interface conditions yet; leave out schedule=."
+            "Time marching supports interface conditions for linear problems only; leave out "
+            "schedule= (one Gauss-Newton solve over the whole domain)."
         )
     nonlinear = not problem.linear
     if solver is None:
