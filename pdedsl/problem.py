@@ -81,6 +81,9 @@ class Problem:
             which makes u and all its derivatives periodic: `D(u, x).at(x=0) ==
             D(u, x).at(x=1)` may be written too but adds nothing, and `pd.boundary`
             no longer includes the faces x = 0 and x = 1.
+            Interfaces: `u.jump(x=c) == 0`, `(k*D(u, x)).jump(x=c) == 0` (upper side
+            minus lower side across the plane x = c; a coefficient k may jump there, and
+            the model must be cut there: `pd.Cut(decomposition, x=c)`).
         parameters: values for plain sympy symbols, e.g. `{m: 1.0, k: 6400.0}`.
         unknown_parameters: symbols to solve for from observed data, with initial
             guesses, e.g. `{mu: 1.0}` (a list of symbols starts them at their

@@ -112,14 +112,12 @@ def _assemble_local(model: FBPINN, forms, points, row_scaling: bool):
             index, derivs = evaluate(model, x, group[0].multi_indices, side)
         out = None
         for form, first in zip(group, starts):
-            rhs = form.rhs(x)
             if jump is not None:
                 index, values = _jump_rows(form, sides, x)
-            elif side is not None:  # coefficients and data: their limits from that side
-                y = _off_cut(x, *side)
-                index, values, rhs = index, apply_form(form, derivs, y), form.rhs(y)
-            else:
-                index, values = index, apply_form(form, derivs, x)
+                rhs = form.rhs(x)
+            else:  # on one side of a cut: coefficients and data take their limits there
+                at = x if side is None else _off_cut(x, *side)
+                values, rhs = apply_form(form, derivs, at), form.rhs(at)
             part = (_pad(index, width), *_scale(_pad(values, width), rhs, row_scaling))
             if out is None:
                 out = part
@@ -172,7 +170,10 @@ def assemble(
     rows with the points split across the devices and return a row-sharded system
     (each block padded with zero rows to a multiple of the device count).
     """
-    if devices and any(getattr(form, "jump", None) is not None for _, form, _ in blocks):
+    if devices and any(
+        getattr(form, "jump", None) is not None or getattr(form, "side", None) is not None
+        for _, form, _ in blocks
+    ):
         raise NotImplementedError(
             "Interface conditions (jumps across a pd.Cut) are assembled on one device for now; "
             "pass devices=1."

@@ -39,6 +39,7 @@ from jaxtyping import Array, Float, Int
 
 from ..ansatz import FBPINN, evaluate
 from ..assemble import LinearSystem
+from ..assemble.assemble import _off_cut
 from ..assemble.sharding import AXIS, mesh as shard_mesh, sharded_rows
 from ..lower import CompiledNonlinearForm, LinearForm, NonlinearForm
 from ..lower.nonlinear import from_linear
@@ -253,12 +254,6 @@ def _evaluate(model, points, multi_indices):
 @eqx.filter_jit
 def _evaluate_side(model, points, multi_indices, side):
     return evaluate(model, points, multi_indices, side)
-
-
-def _off_cut(points, axis, value, side):
-    """Interface points moved a relative 1e-12 to one side (`side` +1 or -1), where the
-    coefficients and data that jump there take their one-sided limits."""
-    return points.at[:, axis].set(value + side * 1e-12 * max(1.0, abs(value)))
 
 
 @eqx.filter_jit
