@@ -353,3 +353,18 @@ def test_adam_trained_fbpinn_with_an_interface():
     sol = pd.train(problem, model, steps=3000, learning_rate=1e-2)
     # measured 0.02340 against 1/44 = 0.02273 (the product rule alone gives 0.069)
     assert abs(float(sol(np.array([0.5]))[0]) - 1 / 44) < 5e-3
+
+
+def test_finite_elements_take_an_interface_cut_by_a_hole():
+    """The plane y = 0.5 crosses the hole, so each interface condition is lowered once per
+    piece; the reference must count conditions, not pieces (it refused this before). With
+    k = 1 the interface changes nothing: the same P2 solution as without it."""
+    v = pd.Function("v")(x, y)
+    dom = pd.Box([x, y], [0, 0], [1, 1]) - pd.Box([x, y], [0.4, 0.4], [0.6, 0.6])
+    lap = D(v, x, 2) + D(v, y, 2)
+    plain = pd.Problem(-lap == 1, dom, [v.on(pd.boundary) == 0])
+    cut = pd.Problem(-lap == 1, dom, [v.on(pd.boundary) == 0, v.jump(y=0.5) == 0, D(v, y).jump(y=0.5) == 0])
+    assert sum(isinstance(c.region, pd.problem.Interface) for c in cut.lowered_conditions) == 4
+    pts = dom.sample((40, 40))
+    a, b = (np.asarray(pd.finite_elements(p, 6, degree=2)(pts)) for p in (cut, plain))
+    assert np.linalg.norm(a - b) / np.linalg.norm(b) < 1e-4  # measured 9.6e-6 (the mesh differs)

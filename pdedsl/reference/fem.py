@@ -192,12 +192,12 @@ def _check_interfaces(problem, op) -> None:
 
     d = problem.dim
     for axis, value in problem.interfaces:
-        mine = [c for c in problem.lowered_conditions if isinstance(c.region, Interface)]
-        mine = [
-            c
-            for c in mine
-            if c.region.axis == axis and abs(c.region.value - value) <= 1e-12 * max(1, abs(value))
-        ]
+        mine = {}  # one per condition (a plane cut by holes is lowered once per piece)
+        for c in problem.lowered_conditions:
+            if isinstance(c.region, Interface) and c.region.axis == axis:
+                if abs(c.region.value - value) <= 1e-12 * max(1, abs(value)):
+                    mine.setdefault(id(c.condition), c)
+        mine = list(mine.values())
         pts = np.asarray(mine[0].region.sample(5) if d > 1 else mine[0].region.sample(), dtype=float)
         eps = 1e-9 * max(1.0, abs(value))
         kinds = set()
