@@ -62,7 +62,17 @@ def errors(u, ref) -> dict:
 
 
 def pdedsl_run(
-    problem_name, method, problem, model, solver, points, exact, test_points, repeats=1, schedule=None
+    problem_name,
+    method,
+    problem,
+    model,
+    solver,
+    points,
+    exact,
+    test_points,
+    repeats=1,
+    schedule=None,
+    corners=None,
 ):
     """Solve cold once (JIT compilation), then warm `repeats` times; report the best warm run.
     `repeats=0` reports the cold run itself (for solves of minutes on the host, where
@@ -72,7 +82,7 @@ def pdedsl_run(
     """
     import pdedsl as pd
 
-    kw = dict(points=points, solver=solver, throw=False, schedule=schedule)
+    kw = dict(points=points, solver=solver, throw=False, schedule=schedule, corners=corners)
     t0 = time.perf_counter()
     sol = pd.solve(problem, model, **kw)
     cold = time.perf_counter() - t0

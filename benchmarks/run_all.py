@@ -31,6 +31,7 @@ ORDER = [
     "helmholtz-lshape",
     "poisson-fem",
     "layered-medium",
+    "lshape-singular",
     "time-to-accuracy",
     "wave-2p1d",
     "poisson-3d-large",

@@ -26,6 +26,7 @@ BENCHMARKS = {
     "helmholtz-lshape": "helmholtz_lshape.py",
     "poisson-fem": "poisson_fem.py",
     "layered-medium": "layered_medium.py",
+    "lshape-singular": "lshape_singular.py",
     "time-to-accuracy": "time_to_accuracy.py",
     "wave-2p1d": "wave_2p1d.py",
     "poisson-3d-large": "poisson_3d_large.py",

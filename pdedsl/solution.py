@@ -237,6 +237,15 @@ class Solution(_Field):
                 if i.get("trainable_parameters") is None
                 else f"output weights; {i['trainable_parameters']} trainable parameters in all"
             ),
+        ]
+        if i.get("corners"):
+            c = i["corners"]
+            at = {tuple(d["point"]) for d in c}
+            lines.append(
+                f"  corners      {len(c)} singular functions at {len(at)} re-entrant corner(s) "
+                "added to the features (sol.info['corners'])"
+            )
+        lines += [
             f"  points       {i['points']} rows ({i['equation_points']} equation, "
             f"{i['points'] - i['equation_points']} condition)",
             f"  solver       {i['solver']}  [{i['solver_message']}]",

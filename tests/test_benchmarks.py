@@ -77,6 +77,7 @@ def test_new_benchmarks_are_registered():
         "laplace-multilevel-regularised",
         "windows",
         "layered-medium",
+        "lshape-singular",
     ):
         assert (BENCH / BENCHMARKS[name]).is_file()
         assert f'"{name}"' in run_all  # part of the suite that regenerates RESULTS.md
@@ -142,6 +143,18 @@ def test_layered_medium_quick(monkeypatch):
     pdedsl = [r for r in records if "pdedsl" in r["method"]]
     assert len(pdedsl) == 2 and all(r["rel_l2"] < 2e-3 for r in pdedsl)  # measured 4.8e-4, 4.1e-4
     assert sum("FEM P2" in r["method"] for r in records) == 2
+
+
+def test_lshape_singular_quick(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import lshape_singular
+
+    records = lshape_singular.run(quick=True)
+    _check(records)
+    with_corners, without = (r for r in records if "pdedsl" in r["method"])
+    assert "with corner functions" in with_corners["method"] and "corners=False" in without["method"]
+    # measured 6.5e-6 with the corner functions, 5.0e-3 without (FEM P2 h=1/16: 4.2e-4)
+    assert with_corners["rel_l2"] < 1e-4 and without["rel_l2"] > 1e-3
 
 
 @pytest.mark.slow

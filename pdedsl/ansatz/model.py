@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PyTree
 
 from ..lower.derivatives import derivative
 from .basis import AbstractBasis
+from .corners import CornerFeatures, corner_features
 from .decomposition import AbstractDecomposition, Grid
 from .windows import AbstractWindow, BSpline, Constant, Cosine
 
@@ -35,8 +37,9 @@ class FBPINN(eqx.Module):
     window: AbstractWindow
     params: PyTree
     seed: int = eqx.field(static=True)
+    corners: CornerFeatures | None = None
 
-    def __init__(self, decomposition, basis, window=None, seed: int = 0):
+    def __init__(self, decomposition, basis, window=None, seed: int = 0, corners=None):
         if not isinstance(decomposition, AbstractDecomposition):
             raise TypeError(
                 f"decomposition must be a pdedsl decomposition such as pd.Grid(...), got "
@@ -77,6 +80,13 @@ class FBPINN(eqx.Module):
         self.basis = basis
         self.window = window
         self.seed = int(seed)
+        if corners is not None and not isinstance(corners, CornerFeatures):
+            raise TypeError(
+                f"corners must come from model.with_corners(problem), got {type(corners).__name__}."
+            )
+        if corners is not None and corners.table.shape[0] != decomposition.num_subdomains:
+            raise ValueError("corners were built for a decomposition with a different number of subdomains.")
+        self.corners = corners
         self.params = basis.init(
             jax.random.PRNGKey(self.seed), decomposition.num_subdomains, decomposition.dim
         )
@@ -87,7 +97,26 @@ class FBPINN(eqx.Module):
 
     @property
     def num_features(self) -> int:
-        return self.basis.num_features(self.dim)
+        extra = 0 if self.corners is None else self.corners.num_features
+        return self.basis.num_features(self.dim) + extra
+
+    def with_corners(self, problem, terms: int = 2) -> FBPINN:
+        """This model with the singular functions of `problem`'s re-entrant corners
+        added to the features of the subdomains that contain them (see
+        `pdedsl.ansatz.corners`); `terms` per corner (2: r^(2/3) and r^(4/3) for
+        Dirichlet or Neumann conditions on both edges). Raises ValueError if the problem
+        has no corner that can be enriched, naming the reasons."""
+        if isinstance(terms, bool) or not isinstance(terms, int) or terms < 1:
+            raise ValueError(f"terms must be a positive int, got {terms!r}.")
+        features, skipped = corner_features(problem, self.decomposition, terms)
+        if features is None:
+            why = (
+                "; ".join(skipped)
+                if skipped
+                else "it has no re-entrant corner (or is not a linear 2D problem)"
+            )
+            raise ValueError(f"No corner of the problem can be enriched: {why}.")
+        return FBPINN(self.decomposition, self.basis, self.window, self.seed, corners=features)
 
     @property
     def num_subdomains(self) -> int:
@@ -112,6 +141,8 @@ class FBPINN(eqx.Module):
         w = dec.normalise(raw)
         params = jax.tree_util.tree_map(lambda p: p[idx], self.params)
         feats = jax.vmap(self.basis.features)(params, s)
+        if self.corners is not None:
+            feats = jnp.concatenate([feats, self.corners(x, idx)], axis=1)
         return w[:, None] * feats
 
 

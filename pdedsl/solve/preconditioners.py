@@ -552,7 +552,7 @@ def _coarse_coefficients(model, agg, count, degree: int):
     np.minimum.at(lo, agg, centres - half)
     np.maximum.at(hi, agg, centres + half)
     mid, rad = (lo + hi) / 2, (hi - lo) / 2
-    k, dim = model.num_features, model.dim
+    k, dim = model.basis.num_features(model.dim), model.dim
     per_axis = int(np.ceil(k ** (1.0 / dim))) + 2
     s1 = np.cos(np.pi * (np.arange(per_axis) + 0.5) / per_axis)  # Chebyshev points in (-1, 1)
     samples = jnp.asarray(np.stack(np.meshgrid(*(s1,) * dim, indexing="ij"), -1).reshape(-1, dim))
@@ -573,7 +573,10 @@ def _coarse_coefficients(model, agg, count, degree: int):
                 jnp.asarray(rad[agg[b]]),
             )
         )
-    return jnp.concatenate(out)
+    coeffs = jnp.concatenate(out)
+    # corner features (model.with_corners) take no part in the coarse space
+    extra = model.num_features - k
+    return jnp.pad(coeffs, ((0, 0), (0, extra), (0, 0))) if extra else coeffs
 
 
 @eqx.filter_jit

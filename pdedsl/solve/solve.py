@@ -14,6 +14,7 @@ import numpy as np
 import sympy as sp
 
 from ..ansatz import FBPINN, Grid, Multilevel
+from ..ansatz.corners import corner_features, reentrant_corners
 from ..assemble import assemble
 from ..assemble.sharding import resolve_devices
 from ..geometry import SAMPLERS, Observations, PointRegion
@@ -25,6 +26,7 @@ from ..symbolic import pretty
 from . import progress as _progress
 from .auto import Auto
 from .base import AbstractSolver
+from .frame import SplineFrame
 from .iterative import GMRES, LSMR, CGNormal, as_solver
 from .marching import TimeMarching, solve_linear
 from .marching_nonlinear import solve_nonlinear_marching
@@ -188,6 +190,44 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
     return blocks
 
 
+def _with_corners(problem, model, corners, schedule, solver):
+    """`model`, enriched at the problem's re-entrant corners as `corners` asks (see `solve`)."""
+    if corners not in (None, True, False):
+        raise TypeError(f"corners must be None (automatic), True or False, got {corners!r}.")
+    if corners is False or model.corners is not None:
+        return model
+    if corners is True:
+        if schedule is not None:
+            raise NotImplementedError("Corner singular functions are not supported with time marching.")
+        return model.with_corners(problem)
+    if schedule is not None or not problem.linear or isinstance(solver, SplineFrame):
+        return model
+    if isinstance(getattr(solver, "preconditioner", None), SplineFrame):
+        return model
+    dec = model.decomposition
+    if isinstance(dec, Multilevel) and dec.bspline is not None:
+        return model  # nested B-spline levels go to the SplineFrame preconditioner
+    key = (id(problem), id(model))
+    hit = _CORNER_MODELS.pop(key, None)
+    if hit is None or hit[0] is not problem or hit[1] is not model:
+        features, _ = corner_features(problem, dec)
+        enriched = (
+            model
+            if features is None
+            else FBPINN(model.decomposition, model.basis, model.window, model.seed, corners=features)
+        )
+        hit = (problem, model, enriched)
+    # the same enriched model object on repeated solves: caches keyed on the model
+    # (the compiled assembly, the sparse factorisation's ordering) then hit
+    _CORNER_MODELS[key] = hit
+    while len(_CORNER_MODELS) > 8:
+        _CORNER_MODELS.pop(next(iter(_CORNER_MODELS)))
+    return hit[2]
+
+
+_CORNER_MODELS: dict = {}
+
+
 def check_problem_and_model(problem, model, what: str) -> None:
     """The checks shared by `pd.solve` and `pd.train` (definition-time mistakes)."""
     if not isinstance(problem, Problem):
@@ -230,6 +270,20 @@ def check_problem_and_model(problem, model, what: str) -> None:
             "the grid without periodic=."
         )
     _check_cuts(problem, model)
+    if model.corners is not None:
+        if what != "solve":
+            raise NotImplementedError(
+                f"{what}() does not support corner singular functions (model.with_corners); pass the "
+                "model without them."
+            )
+        have = {tuple(float(v) for v in p) for p in np.asarray(model.corners.points)}
+        want = {c.point for c in reentrant_corners(problem.domain)}
+        if not have <= want:
+            raise ValueError(
+                f"The model's corner functions sit at {sorted(have)}, which are not all re-entrant "
+                f"corners of the problem's domain {problem.domain}; build them with "
+                "model.with_corners(problem) for this problem."
+            )
     if model.window.smoothness < problem.max_order:
         raise ValueError(
             f"The window {model.window} is only C^{model.window.smoothness:g} but the problem "
@@ -276,6 +330,7 @@ def solve(
     progress: bool | None = None,
     schedule: TimeMarching | None = None,
     devices=None,
+    corners: bool | None = None,
 ) -> Solution:
     """Solve a problem with an ansatz: linear least squares, or Gauss-Newton when it is nonlinear.
 
@@ -308,11 +363,25 @@ def solve(
             do Gauss-Newton / Levenberg-Marquardt with such a linear solver (the
             default `pd.Auto()` becomes `pd.LSMR()` when devices are given); see
             docs/solving.md. Variable projection and time marching use one device.
+        corners: add the singular functions of the domain's re-entrant corners to the
+            features of the subdomains that contain them (`model.with_corners(problem)`,
+            docs/geometry.md). None (default): when the problem is linear, 2D, second
+            order with a Laplacian-like principal part and one kind of condition on each
+            edge at a corner, and the model has none yet (a fit without them converges
+            to a wrong solution when the true one is singular there: 1e-2 to 1e-1 off on
+            an L-shape). True: insist (an error if no corner qualifies); False: never.
+            `sol.info["corners"]` lists the functions added.
 
     Returns:
         A `Solution`.
     """
     check_problem_and_model(problem, model, "solve")
+    if schedule is not None and model.corners is not None:
+        raise NotImplementedError(
+            "Time marching does not support corner singular functions (model.with_corners); solve "
+            "without schedule=, or with a model without them."
+        )
+    model = _with_corners(problem, model, corners, schedule, solver)
     if schedule is not None and not isinstance(schedule, TimeMarching):
         raise TypeError(f"schedule must be pd.TimeMarching(...) or None, got {type(schedule).__name__}.")
     if schedule is not None and problem.interfaces and not problem.linear:
@@ -457,6 +526,7 @@ def solve(
         "basis": type(model.basis).__name__,
         "window": type(model.window).__name__,
         "unknowns": model.num_unknowns,
+        "corners": None if model.corners is None else model.corners.summary(),
         "points": int(sum(b[2].shape[0] for b in blocks)),
         "equation_points": int(blocks[0][2].shape[0]),
         "residual_norm": float(result.residual_norm),
