@@ -324,6 +324,19 @@ def test_lifted_functions_accept_numbers_sympy_and_expressions():
     assert isinstance(pd.exp(u), Expression)
 
 
+def test_sympy_functions_of_the_unknown_name_the_pdedsl_ones():
+    x = pd.Symbol("x")
+    u = pd.Function("u")(x)
+    for build in (lambda: sp.sin(u), lambda: sp.exp(D(u, x)), lambda: sp.Eq(u, 1)):
+        with pytest.raises(sp.SympifyError, match=r"pd\.sin\(u\)") as info:
+            build()
+        assert isinstance(info.value, TypeError)
+    # sympy's operators still defer to the DSL's: these build expressions and equations
+    assert isinstance(sp.exp(-x) * u + x, Expression)
+    assert isinstance(sp.Integer(2) * u == sp.sin(x), Equation)
+    assert str(pd.sin(u)) == "sin(u)"
+
+
 def test_at_with_a_name_that_is_not_a_coordinate():
     with pytest.raises(ValueError, match=r"`z` in `\.at\(z=\.\.\.\)` is not a coordinate of u"):
         u.at(z=0)

@@ -55,6 +55,22 @@ def _unwrap(value: Any, what: str = "operand") -> sp.Expr:
     )
 
 
+class NotSympifiable(sp.SympifyError, TypeError):
+    """A pdedsl expression was given to sympy (e.g. `sympy.sin(u)`); the message names the fix."""
+
+    def __init__(self, value):
+        super().__init__(value)
+        self.value = value
+
+    def __str__(self):
+        return (
+            f"sympy cannot take the pdedsl expression {self.value}. Apply pdedsl's elementary "
+            "functions to it instead (pd.sin(u), pd.cos, pd.exp, pd.log, pd.sqrt, pd.tanh, pd.Abs, ...) "
+            "and write equations as `lhs == rhs` (not sympy.Eq); `.expr` gives its plain sympy form, "
+            "on which `==` compares structurally."
+        )
+
+
 def unknowns_in(expr: sp.Basic) -> set[AppliedUndef]:
     """The applied undefined functions (the unknowns) occurring in `expr`."""
     return {f for f in expr.atoms(AppliedUndef) if not isinstance(f, NormalDerivative)}
@@ -80,6 +96,13 @@ class Expression:
 
     def __init__(self, expr: Any):
         self.expr = _unwrap(expr)
+
+    @property
+    def __sympy__(self):
+        # sympify() looks this attribute up first. Raising a SympifyError keeps
+        # `x + u` and `sp.sin(t) == u` working (sympy's operators catch it and defer
+        # to ours) and turns `sp.sin(u)` into a message that names pd.sin.
+        raise NotSympifiable(self)
 
     # arithmetic -------------------------------------------------------------
     def __add__(self, other):
