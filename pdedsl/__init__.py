@@ -59,6 +59,7 @@ from .solve import (  # noqa: E402
     CancellationWarning as CancellationWarning,
     CGNormal as CGNormal,
     ColumnScaling as ColumnScaling,
+    CornerWarning as CornerWarning,
     DenseLeastSquares as DenseLeastSquares,
     GaussNewton as GaussNewton,
     Identity as Identity,

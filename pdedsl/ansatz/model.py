@@ -100,20 +100,25 @@ class FBPINN(eqx.Module):
         extra = 0 if self.corners is None else self.corners.num_features
         return self.basis.num_features(self.dim) + extra
 
-    def with_corners(self, problem, terms: int = 2) -> FBPINN:
+    def with_corners(self, problem, terms: int = 2, edge_degree: int | None = None) -> FBPINN:
         """This model with the singular functions of `problem`'s re-entrant corners
         added to the features of the subdomains that contain them (see
         `pdedsl.ansatz.corners`); `terms` per corner (2: r^(2/3) and r^(4/3) for
-        Dirichlet or Neumann conditions on both edges). Raises ValueError if the problem
-        has no corner that can be enriched, naming the reasons."""
+        Dirichlet or Neumann conditions on both edges). In more than two dimensions, a
+        re-entrant edge through the domain (an L-shape extruded along z or along time)
+        gets them times Legendre polynomials along it, up to `edge_degree` (default: the
+        basis's degree for polynomials, else 3). Raises ValueError if the problem has no
+        corner that can be enriched, naming the reasons."""
         if isinstance(terms, bool) or not isinstance(terms, int) or terms < 1:
             raise ValueError(f"terms must be a positive int, got {terms!r}.")
-        features, skipped = corner_features(problem, self.decomposition, terms)
+        if edge_degree is None:
+            edge_degree = default_edge_degree(self.basis)
+        features, skipped = corner_features(problem, self.decomposition, terms, edge_degree)
         if features is None:
             why = (
                 "; ".join(skipped)
                 if skipped
-                else "it has no re-entrant corner (or is not a linear 2D problem)"
+                else "it has no re-entrant corner or edge (or is not a linear problem)"
             )
             raise ValueError(f"No corner of the problem can be enriched: {why}.")
         return FBPINN(self.decomposition, self.basis, self.window, self.seed, corners=features)
@@ -142,8 +147,16 @@ class FBPINN(eqx.Module):
         params = jax.tree_util.tree_map(lambda p: p[idx], self.params)
         feats = jax.vmap(self.basis.features)(params, s)
         if self.corners is not None:
-            feats = jnp.concatenate([feats, self.corners(x, idx)], axis=1)
+            feats = jnp.concatenate([feats, self.corners(x, idx, s)], axis=1)
         return w[:, None] * feats
+
+
+def default_edge_degree(basis) -> int:
+    """Legendre degree of the corner functions along a re-entrant edge: the basis's
+    own degree for polynomials (so the edge's coefficient is as smooth as the rest),
+    else 3."""
+    degree = getattr(basis, "degree", None)
+    return degree if isinstance(degree, int) and not isinstance(degree, bool) else 3
 
 
 def evaluate(model: FBPINN, points: Float[Array, "N dim"], multi_indices, side=None):

@@ -30,6 +30,7 @@ from .preconditioners import (
 )
 from .solve import (
     CancellationWarning as CancellationWarning,
+    CornerWarning as CornerWarning,
     SolveError as SolveError,
     UnderdeterminedWarning as UnderdeterminedWarning,
     collocation as collocation,

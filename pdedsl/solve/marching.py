@@ -252,6 +252,8 @@ def _consistency(model: FBPINN, points):
         inside = (jax.vmap(model.window)(s) * mask) > 0
         params = jax.tree_util.tree_map(lambda a: a[idx], model.params)
         f = jax.vmap(model.basis.features)(params, s)
+        if model.corners is not None:  # the singular functions at re-entrant edges
+            f = jnp.concatenate([f, model.corners(x, idx, s)], axis=1)
         rows = []
         for p, q in pairs:
             both = (inside[p] & inside[q]).astype(f.dtype)

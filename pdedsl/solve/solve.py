@@ -15,6 +15,7 @@ import sympy as sp
 
 from ..ansatz import FBPINN, Grid, Multilevel
 from ..ansatz.corners import corner_features, reentrant_corners
+from ..ansatz.model import default_edge_degree
 from ..assemble import assemble
 from ..assemble.sharding import resolve_devices
 from ..geometry import SAMPLERS, Observations, PointRegion
@@ -56,6 +57,12 @@ class CancellationWarning(UserWarning):
     points (`info["cancellation"]` above `CANCELLATION_CHECK`) and its equation
     residual at other points is more than twice that at the collocation points: the
     solution leans on nearly dependent columns between the points."""
+
+
+class CornerWarning(UserWarning):
+    """The domain has re-entrant corners (edges) that `pd.solve` could not enrich with
+    their singular functions (the message says why): where the true solution is
+    singular there, the least-squares fit converges to a different function."""
 
 
 # Above this `info["cancellation"]`, pd.solve also evaluates the residuals at other
@@ -190,27 +197,43 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
     return blocks
 
 
-def _with_corners(problem, model, corners, schedule, solver):
+def _with_corners(problem, model, corners, solver):
     """`model`, enriched at the problem's re-entrant corners as `corners` asks (see `solve`)."""
     if corners not in (None, True, False):
         raise TypeError(f"corners must be None (automatic), True or False, got {corners!r}.")
     if corners is False or model.corners is not None:
         return model
     if corners is True:
-        if schedule is not None:
-            raise NotImplementedError("Corner singular functions are not supported with time marching.")
         return model.with_corners(problem)
-    if schedule is not None or not problem.linear or isinstance(solver, SplineFrame):
-        return model
-    if isinstance(getattr(solver, "preconditioner", None), SplineFrame):
-        return model
+    spline_levels = isinstance(solver, SplineFrame) or isinstance(
+        getattr(solver, "preconditioner", None), SplineFrame
+    )
     dec = model.decomposition
     if isinstance(dec, Multilevel) and dec.bspline is not None:
-        return model  # nested B-spline levels go to the SplineFrame preconditioner
+        spline_levels = True  # nested B-spline levels go to the SplineFrame preconditioner
     key = (id(problem), id(model))
     hit = _CORNER_MODELS.pop(key, None)
     if hit is None or hit[0] is not problem or hit[1] is not model:
-        features, _ = corner_features(problem, dec)
+        if spline_levels:
+            found = reentrant_corners(problem.domain)
+            features, skipped = None, []
+            if found:
+                where = ", ".join(str(c.point) for c in found)
+                skipped.append(
+                    f"the re-entrant corner(s) at {where}: not enriched on nested B-spline levels "
+                    "(the SplineFrame preconditioner ignores extra features)"
+                )
+        else:
+            features, skipped = corner_features(problem, dec, edge_degree=default_edge_degree(model.basis))
+        if skipped:
+            warnings.warn(
+                "The solution may be singular at corners of the domain that were not given their "
+                "singular functions: " + "; ".join(skipped) + ". If it is, the least-squares fit "
+                "converges to a different function there (check sol.residuals(), or compare "
+                "with pd.finite_elements); pass corners=False to silence this.",
+                CornerWarning,
+                stacklevel=3,
+            )
         enriched = (
             model
             if features is None
@@ -276,11 +299,14 @@ def check_problem_and_model(problem, model, what: str) -> None:
                 f"{what}() does not support corner singular functions (model.with_corners); pass the "
                 "model without them."
             )
-        have = {tuple(float(v) for v in p) for p in np.asarray(model.corners.points)}
-        want = {c.point for c in reentrant_corners(problem.domain)}
+        have = {
+            (tuple(int(a) for a in ax), tuple(float(v) for v in p))
+            for ax, p in zip(np.asarray(model.corners.axes), np.asarray(model.corners.points))
+        }
+        want = {(c.axes, c.point) for c in reentrant_corners(problem.domain)}
         if not have <= want:
             raise ValueError(
-                f"The model's corner functions sit at {sorted(have)}, which are not all re-entrant "
+                f"The model's corner functions sit at {sorted(p for _, p in have)}, which are not all re-entrant "
                 f"corners of the problem's domain {problem.domain}; build them with "
                 "model.with_corners(problem) for this problem."
             )
@@ -363,25 +389,24 @@ def solve(
             do Gauss-Newton / Levenberg-Marquardt with such a linear solver (the
             default `pd.Auto()` becomes `pd.LSMR()` when devices are given); see
             docs/solving.md. Variable projection and time marching use one device.
-        corners: add the singular functions of the domain's re-entrant corners to the
-            features of the subdomains that contain them (`model.with_corners(problem)`,
-            docs/geometry.md). None (default): when the problem is linear, 2D, second
-            order with a Laplacian-like principal part and one kind of condition on each
-            edge at a corner, and the model has none yet (a fit without them converges
-            to a wrong solution when the true one is singular there: 1e-2 to 1e-1 off on
-            an L-shape). True: insist (an error if no corner qualifies); False: never.
+        corners: add the singular functions of the domain's re-entrant corners (in 3D
+            and space-time: of its re-entrant edges through the whole domain, times
+            Legendre polynomials along them) to the features of the subdomains that
+            contain them (`model.with_corners(problem)`, docs/geometry.md). None
+            (default): when the equation is second order with a Laplacian-like principal
+            part at the corner (linear or not), one kind of condition holds on each face
+            there, and the model has none yet (a fit without them converges to a wrong
+            solution when the true one is singular there: 1e-2 to 1e-1 off on an
+            L-shape, 0.36 on a space-time L-shape). True: insist (an error if no corner
+            qualifies); False: never. Domains with corners that cannot be enriched get a
+            `pd.CornerWarning` naming the reason.
             `sol.info["corners"]` lists the functions added.
 
     Returns:
         A `Solution`.
     """
     check_problem_and_model(problem, model, "solve")
-    if schedule is not None and model.corners is not None:
-        raise NotImplementedError(
-            "Time marching does not support corner singular functions (model.with_corners); solve "
-            "without schedule=, or with a model without them."
-        )
-    model = _with_corners(problem, model, corners, schedule, solver)
+    model = _with_corners(problem, model, corners, solver)
     if schedule is not None and not isinstance(schedule, TimeMarching):
         raise TypeError(f"schedule must be pd.TimeMarching(...) or None, got {type(schedule).__name__}.")
     if schedule is not None and problem.interfaces and not problem.linear:
@@ -854,6 +879,7 @@ def _solve_nonlinear(
             "points": rows,
             "equation_points": int(blocks[0][2].shape[0]),
             "iterations": info["nonlinear_steps"],
+            "corners": None if model.corners is None else model.corners.summary(),
         }
     )
     if schedule is not None:
