@@ -41,7 +41,8 @@ def record(problem: str, method: str, **values) -> dict:
         raise KeyError(f"unknown benchmark fields {unknown}")
     out = {k: None for k in FIELDS}
     out.update(problem=problem, method=method, peak_rss_mb=round(peak_rss_mb(), 1))
-    out.update(values)
+    # NumPy / JAX scalars (an iteration count from a jitted loop) as plain numbers, for JSON
+    out.update({k: v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v for k, v in values.items()})
     from pdedsl.solve import progress
 
     if progress.enabled(None):  # a terminal (or --progress): one line per method as it finishes

@@ -32,6 +32,7 @@ ORDER = [
     "poisson-fem",
     "layered-medium",
     "lshape-singular",
+    "lshape-heat",
     "time-to-accuracy",
     "wave-2p1d",
     "poisson-3d-large",

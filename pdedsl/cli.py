@@ -27,6 +27,7 @@ BENCHMARKS = {
     "poisson-fem": "poisson_fem.py",
     "layered-medium": "layered_medium.py",
     "lshape-singular": "lshape_singular.py",
+    "lshape-heat": "lshape_heat.py",
     "time-to-accuracy": "time_to_accuracy.py",
     "wave-2p1d": "wave_2p1d.py",
     "poisson-3d-large": "poisson_3d_large.py",

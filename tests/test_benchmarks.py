@@ -78,6 +78,7 @@ def test_new_benchmarks_are_registered():
         "windows",
         "layered-medium",
         "lshape-singular",
+        "lshape-heat",
     ):
         assert (BENCH / BENCHMARKS[name]).is_file()
         assert f'"{name}"' in run_all  # part of the suite that regenerates RESULTS.md
@@ -155,6 +156,20 @@ def test_lshape_singular_quick(monkeypatch):
     assert "with corner functions" in with_corners["method"] and "corners=False" in without["method"]
     # measured 6.5e-6 with the corner functions, 5.0e-3 without (FEM P2 h=1/16: 4.2e-4)
     assert with_corners["rel_l2"] < 1e-4 and without["rel_l2"] > 1e-3
+
+
+def test_lshape_heat_quick(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import lshape_heat
+
+    records = lshape_heat.run(quick=True)
+    _check(records)
+    with_edge, without = (r for r in records if "pdedsl" in r["method"])
+    assert "with edge functions" in with_edge["method"] and "corners=False" in without["method"]
+    # measured 8.5e-4 with the edge functions, 1.6e-2 without (FEM P2 h=1/8, CN: 1.6e-3)
+    assert with_edge["rel_l2"] < 4e-3 and without["rel_l2"] > 8e-3
+    (fem,) = (r for r in records if "FEM P2" in r["method"])
+    assert fem["rel_l2"] < 5e-3 and fem["iterations"] == 10
 
 
 @pytest.mark.slow
