@@ -397,7 +397,7 @@ def solve(
             part at the corner (linear or not), one kind of condition holds on each face
             there, and the model has none yet (a fit without them converges to a wrong
             solution when the true one is singular there: 1e-2 to 1e-1 off on an
-            L-shape, 1.7e-2 on a space-time L-shape). True: insist (an error if no
+            L-shape, 1.2e-2 on a space-time L-shape). True: insist (an error if no
             corner qualifies); False: never. Domains with corners that cannot be
             enriched get a `pd.CornerWarning` naming the reason. `sol.info["corners"]`
             lists the functions added.
