@@ -138,6 +138,16 @@ class FBPINN(eqx.Module):
     def num_unknowns(self) -> int:
         return self.num_subdomains * self.num_features
 
+    def features(self, x: Float[Array, " dim"], j: Int[Array, ""]) -> Float[Array, " K"]:
+        """Subdomain `j`'s features at `x`, without its window: the basis functions,
+        then its corner functions (if any)."""
+        s = self.decomposition.local_coordinates(x, j[None])
+        params = jax.tree_util.tree_map(lambda p: p[j], self.params)
+        feats = self.basis.features(params, s[0])
+        if self.corners is not None:
+            feats = jnp.concatenate([feats, self.corners(x, j[None], s)[0]])
+        return feats
+
     def local(self, x: Float[Array, " dim"], idx: Int[Array, " P"], mask: Float[Array, " P"]):
         """`w_j(x) phi_jk(norm_j(x))` for the covering subdomains `idx`: shape (P, K)."""
         dec = self.decomposition

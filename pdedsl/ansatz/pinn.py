@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from ..geometry import Box
+from ..geometry import Box, Difference
 from .basis import MLP, PeriodicInput
 from .decomposition import Grid, _periodic_axes
 from .model import FBPINN
@@ -13,7 +13,7 @@ from .windows import Constant
 
 
 def PINN(
-    domain: Box,
+    domain: Box | Difference,
     hidden: tuple[int, ...] = (64, 64),
     activation: str | Callable = "tanh",
     output_scale: float = 1.0,
@@ -25,7 +25,8 @@ def PINN(
     The same ansatz as `pd.FBPINN` with one subdomain covering `domain`, no window
     (`Constant`) and an `pd.MLP(hidden, activation, output_scale)` basis whose last
     hidden layer is multiplied by the output weights `a`. The input is normalised
-    to `z = (x - centre) / (0.75 * length)`, in [-2/3, 2/3] per axis. Train it with
+    to `z = (x - centre) / (0.75 * length)`, in [-2/3, 2/3] per axis (of the bounding
+    box, for a box minus boxes such as the L-shape). Train it with
     `pd.train(problem, model)`, exactly like an FBPINN; `pd.solve` works too (the
     hidden layers then act as fixed random features).
 
@@ -34,10 +35,10 @@ def PINN(
     `L = b - a` (`pd.PeriodicInput`), so it is periodic along `x`, with all its
     derivatives.
     """
-    if not isinstance(domain, Box):
+    if not isinstance(domain, (Box, Difference)):
         raise TypeError(
-            f"PINN needs the problem's domain (pd.Interval/pd.Box, e.g. problem.domain), got "
-            f"{type(domain).__name__}."
+            f"PINN needs the problem's domain (pd.Interval/pd.Box or a box minus boxes, e.g. "
+            f"problem.domain), got {type(domain).__name__}."
         )
     basis = MLP(hidden=hidden, activation=activation, output_scale=output_scale)
     axes = _periodic_axes(domain, periodic)

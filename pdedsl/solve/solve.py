@@ -294,7 +294,7 @@ def check_problem_and_model(problem, model, what: str) -> None:
         )
     _check_cuts(problem, model)
     if model.corners is not None:
-        if what != "solve":
+        if what not in ("solve", "train"):
             raise NotImplementedError(
                 f"{what}() does not support corner singular functions (model.with_corners); pass the "
                 "model without them."

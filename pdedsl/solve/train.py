@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+import warnings
 from collections.abc import Mapping
 
 import equinox as eqx
@@ -28,6 +29,8 @@ import optax
 import optimistix as optx
 
 from ..ansatz import FBPINN, evaluate
+from ..ansatz.corners import corner_features, reentrant_corners
+from ..ansatz.model import default_edge_degree
 from ..assemble.assemble import _jump_rows, _off_cut
 from ..lower import CompiledNonlinearForm, LinearForm, apply_form
 from ..lower.nonlinear import from_linear
@@ -37,7 +40,7 @@ from . import progress as progress_lines
 from .marching import MarchingPlan, TimeMarching, padded
 from .nonlinear import _compile
 from .progress import enabled as progress_enabled
-from .solve import SolveError, check_problem_and_model, collocation
+from .solve import CornerWarning, SolveError, check_problem_and_model, collocation
 
 
 class _Block(eqx.Module):
@@ -122,13 +125,7 @@ def _consistency_residuals(model: FBPINN, a, c: _Consistency):
     def one(x, p, q):
         idx, _ = dec.cover(x)
         i, j = idx[p], idx[q]
-        fi = model.basis.features(
-            jax.tree_util.tree_map(lambda v: v[i], model.params), dec.local_coordinates(x, i[None])[0]
-        )
-        fj = model.basis.features(
-            jax.tree_util.tree_map(lambda v: v[j], model.params), dec.local_coordinates(x, j[None])[0]
-        )
-        return fi @ a[i] - fj @ a[j]
+        return model.features(x, i) @ a[i] - model.features(x, j) @ a[j]
 
     return jax.vmap(one)(c.points, c.p, c.q)
 
@@ -419,6 +416,30 @@ def _record_stage(
     )
 
 
+def _warn_unenriched_corners(problem: Problem, model: FBPINN) -> None:
+    """pd.train does not add corner functions itself (pd.solve does): say so where
+    the domain has re-entrant corners or edges."""
+    if not reentrant_corners(problem.domain):
+        return
+    features, skipped = corner_features(
+        problem, model.decomposition, edge_degree=default_edge_degree(model.basis)
+    )
+    if features is not None:
+        how = (
+            "pd.train does not add them itself (pd.solve does): train model.with_corners(problem), "
+            "which adds them to the features of the subdomains that contain the corners"
+        )
+    else:
+        how = "they do not qualify for singular functions: " + "; ".join(skipped)
+    warnings.warn(
+        "The domain has re-entrant corners or edges, where the solution may be singular; without "
+        "their singular functions the least-squares fit converges to a different function near "
+        f"them. {how}.",
+        CornerWarning,
+        stacklevel=3,
+    )
+
+
 def train(
     problem: Problem,
     model: FBPINN,
@@ -472,6 +493,8 @@ def train(
         time after compilation).
     """
     check_problem_and_model(problem, model, "train")
+    if model.corners is None:
+        _warn_unenriched_corners(problem, model)
     if problem.interfaces and (not problem.linear or schedule is not None):
         raise NotImplementedError(
             "pd.train supports interface conditions for linear problems without time marching; "
