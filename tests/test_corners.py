@@ -169,8 +169,6 @@ def test_corners_refused_where_they_do_not_apply(tmp_path):
         pd.solve(square, pd.FBPINN(pd.Grid(SQUARE, 2, 2.0), pd.Polynomial(3)), corners="yes")
     poisson = pd.Problem(-D(u, x, 2) - D(u, y, 2) == 1, L, [u.on(pd.boundary) == 0])
     enriched = model.with_corners(poisson)
-    with pytest.raises(NotImplementedError, match="train"):
-        pd.train(poisson, enriched, steps=1)
     other = SQUARE - pd.Box([x, y], [0.25, 0.25], [1, 1])
     with pytest.raises(ValueError, match="not all re-entrant"):
         pd.solve(pd.Problem(-D(u, x, 2) - D(u, y, 2) == 1, other, [u.on(pd.boundary) == 0]), enriched)

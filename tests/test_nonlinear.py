@@ -5,6 +5,7 @@ manufactured solutions and against sympy's evaluation of the same operators."""
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -493,3 +494,27 @@ def test_gauss_newton_with_an_iterative_linear_solver_in_2d():
     # (the damping slows it: 9 steps measured, 21 with the old initial damping 1.0)
     err, _, steps = lines[4]
     assert int(steps) <= 12 and abs(float(err) - err_auto) <= 1e-2 * err_auto
+
+
+def test_a_stationary_point_that_is_no_solution_warns():
+    """Bratu's u'' + lam e^u = 0, u(0) = u(1) = 0, has solutions only for lam below about
+    3.51. At lam = 4 Levenberg-Marquardt stops at a stationary point of the loss (it
+    "converges"), with 0.21 of the zero field's residual left: a ResidualWarning. At
+    lam = 1 it converges to the solution (2.3e-9) without one."""
+    s = pd.Symbol("s")
+    v = pd.Function("v")(s)
+    interval = pd.Interval(s, 0, 1)
+    model = pd.FBPINN(pd.Grid(interval, 8, 2.0), pd.Polynomial(6))
+
+    def bratu(lam):
+        return pd.Problem(D(v, s, 2) + lam * pd.exp(v) == 0, interval, [v.at(s=0) == 0, v.at(s=1) == 0])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.ResidualWarning)
+        sol = pd.solve(bratu(1.0), model, solver=pd.LevenbergMarquardt())
+    assert sol.info["relative_residual"] < 1e-6
+    with pytest.warns(pd.ResidualWarning, match="stationary point"):
+        sol = pd.solve(bratu(4.0), model, solver=pd.LevenbergMarquardt())
+    assert sol.info["success"] and sol.info["relative_residual"] > 0.1
+    with pytest.raises(pd.SolveError, match="diverging"):  # Gauss-Newton says so itself
+        pd.solve(bratu(4.0), model)

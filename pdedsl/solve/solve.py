@@ -59,6 +59,20 @@ class CancellationWarning(UserWarning):
     solution leans on nearly dependent columns between the points."""
 
 
+class ResidualWarning(UserWarning):
+    """A nonlinear solve stopped at a stationary point of its loss (it "converged")
+    where the residual is still more than `STATIONARY_RESIDUAL` of the zero field's:
+    a local minimum, equations without a solution, or an ansatz far too coarse."""
+
+
+# Above this `info["relative_residual"]` (the residual over the zero field's) a converged
+# nonlinear solve warns (ResidualWarning). Bratu's u'' + 4 e^u = 0, u(0) = u(1) = 0, has
+# no solution: Levenberg-Marquardt stops at a stationary point with 0.21 (Gauss-Newton
+# reports divergence). None of the nonlinear tests (test_nonlinear, test_nonlinear_marching,
+# test_corners) nor the quick burgers benchmark warns.
+STATIONARY_RESIDUAL = 0.1
+
+
 class CornerWarning(UserWarning):
     """The domain has re-entrant corners (edges) that `pd.solve` could not enrich with
     their singular functions (the message says why): where the true solution is
@@ -884,6 +898,18 @@ def _solve_nonlinear(
     )
     if schedule is not None:
         info["solver"] = f"{schedule} with {info['solver']}"
+    rel = info.get("relative_residual")
+    has_data = any(c.data is not None for c in conds)
+    if success and rel is not None and rel > STATIONARY_RESIDUAL and not has_data:
+        warnings.warn(
+            f"{solver.name} stopped at a stationary point of the least-squares loss ({message}) where "
+            f"the residual is still {rel:.2g} of the zero field's: a local minimum, equations with no "
+            "solution (check the problem and its parameters), or an ansatz far too coarse for the "
+            "solution. Try another start (initial=a Solution of an easier problem), pd.GaussNewton(), "
+            "or more subdomains; sol.info['relative_residual'] and sol.residuals() show it.",
+            ResidualWarning,
+            stacklevel=3,
+        )
     say(
         f"pdedsl: {solver.name} {'converged' if success else 'stopped'} after {info['nonlinear_steps']} steps "
         f"in {info['solve_s']:.2f} s"
