@@ -463,7 +463,10 @@ def train(
     Args:
         problem: a `pd.Problem` (the same object `pd.solve` takes).
         model: an ansatz whose basis is trainable: `pd.PINN(domain)` or
-            `pd.FBPINN(decomposition, pd.MLP(hidden=(32,)))`.
+            `pd.FBPINN(decomposition, pd.MLP(hidden=(32,)))`. On a domain with
+            re-entrant corners, `model.with_corners(problem)` adds their singular
+            functions to the trained features; unlike `pd.solve`, `pd.train` does not
+            add them itself (a `pd.CornerWarning` says so).
         steps: optimiser steps (per stage when time marching).
         learning_rate: Adam's learning rate, a float or an optax schedule
             (default 1e-3). Not together with `optimizer`.
