@@ -1,6 +1,7 @@
 """How `pd.solve` lays out a count of collocation points: shaped like the model's
 subdomain grid (the default, `pdedsl.solve.solve.default_layout`) against shaped
-like the domain (the default before), 2 points per unknown, `pd.SparseNormal()`.
+like the domain (the default before), and without the per-axis floor (the default
+before 2026-12-04), 2 points per unknown, `pd.SparseNormal()`.
 Prints the table of docs/solving.md ("Collocation points"). Not part of
 `run_all.py`; about a minute on 2 cores.
 
@@ -29,18 +30,36 @@ adv = pd.Problem(
     domain=pd.Box([x, t], [0, 0], [2 * sp.pi, 1]),
     conditions=[w.at(t=0) == sp.sin(x), w.at(x=0) == w.at(x=2 * sp.pi)],
 )
-for name, prob, exact, shape, deg, periodic in [
-    ("Poisson", poisson, ex, (4, 4), 6, []),
-    ("Poisson", poisson, ex, (8, 2), 6, []),
-    ("Poisson", poisson, ex, (6, 6), 4, []),
-    ("advection", adv, trav, (10, 4), 6, [x]),
-    ("advection", adv, trav, (8, 3), 6, [x]),
-    ("advection", adv, trav, (12, 6), 7, [x]),
+v = pd.Function("v")(x, y, t)
+heat_exact = sp.sin(2 * x) * sp.exp(y - t)
+heat = pd.Problem(
+    D(v, t) - D(v, x, 2) - D(v, y, 2) == 2 * heat_exact,
+    domain=pd.Box([x, y, t], [0, 0, 0], [1, 1, 0.5]),
+    conditions=[v.at(t=0) == heat_exact.subs(t, 0)]
+    + [v.at(**{str(c): e}) == heat_exact for c in (x, y) for e in (0, 1)],
+)
+print(
+    "| model | shaped like the domain | like the subdomains, no floor | like the subdomains with the per-axis floor (now) |"
+)
+print("|---|---|---|---|")
+for name, prob, exact, shape, deg, periodic, overlap in [
+    ("Poisson", poisson, ex, (4, 4), 6, [], 2.9),
+    ("Poisson", poisson, ex, (8, 2), 6, [], 2.9),
+    ("Poisson", poisson, ex, (6, 6), 4, [], 2.9),
+    ("advection", adv, trav, (10, 4), 6, [x], 2.9),
+    ("advection", adv, trav, (8, 3), 6, [x], 2.9),
+    ("advection", adv, trav, (12, 6), 7, [x], 2.9),
+    ("heat in space-time", heat, heat_exact, (8, 8, 2), 5, [], 2.0),
 ]:
-    model = pd.FBPINN(pd.Grid(prob.domain, shape, 2.9, periodic=periodic), pd.Polynomial(deg))
+    model = pd.FBPINN(pd.Grid(prob.domain, shape, overlap, periodic=periodic), pd.Polynomial(deg))
     n = 2 * model.num_unknowns
     row = []
-    for pts in (prob.domain.grid_shape(n), default_layout(prob, model, n)):
+    layouts = (
+        prob.domain.grid_shape(n),
+        default_layout(prob, model, n, floor=False),
+        default_layout(prob, model, n),
+    )
+    for pts in layouts:
         sol = pd.solve(prob, model, solver=pd.SparseNormal(), points=pts)
-        row.append(f"{pts[0]} x {pts[1]}: {sol.errors(exact)['rel_l2']:.1e}")
-    print(f"| {name}, {shape[0]} x {shape[1]}, degree {deg} | {row[0]} | {row[1]} |", flush=True)
+        row.append(f"{' x '.join(map(str, pts))}: {sol.errors(exact)['rel_l2']:.1e}")
+    print(f"| {name}, {' x '.join(map(str, shape))}, degree {deg} | {' | '.join(row)} |", flush=True)
