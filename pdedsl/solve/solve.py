@@ -155,9 +155,9 @@ def default_layout(problem: Problem, model: FBPINN, n: int, floor: bool = True) 
         return shape
     # Along an axis with few subdomains the same points per spacing leave each
     # subdomain too few points for its basis functions along it (8 x 8 x 2 subdomains
-    # of degree 5 in space-time: 7 points along t, rel_l2 5.8e-5; 16 points: 1.4e-7 with
-    # fewer points in x and y). So every axis gets at least twice the basis functions'
-    # count along it (degree + 1, or K^(1/d)) per subdomain width.
+    # of degree 5 in space-time: 46 x 46 x 7 points, rel_l2 5.1e-5; 46 x 46 x 13, 2.7e-7;
+    # benchmarks/default_points.py). So every axis gets at least twice the basis
+    # functions' count along it (degree + 1, or K^(1/d)) per subdomain width.
     degree = getattr(model.basis, "degree", None)
     if isinstance(degree, (int, np.integer)) and not isinstance(degree, bool):
         per_axis = int(degree) + 1
@@ -165,8 +165,8 @@ def default_layout(problem: Problem, model: FBPINN, n: int, floor: bool = True) 
         per_axis = math.ceil(model.basis.num_features(domain.dim) ** (1.0 / domain.dim) - 1e-9)
     widths = 2 * np.median(np.asarray(grid.half_widths), axis=0)
     lengths = np.asarray(domain.lengths, dtype=float)
-    floor = np.ceil(2 * per_axis * lengths / np.minimum(widths, lengths)).astype(int) + 1
-    return tuple(int(max(k, f)) for k, f in zip(shape, floor))
+    least = np.ceil(2 * per_axis * lengths / np.minimum(widths, lengths)).astype(int) + 1
+    return tuple(int(max(k, m)) for k, m in zip(shape, least))
 
 
 def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", condition_points=None, seed=0):
