@@ -130,6 +130,12 @@ def default_points(model: FBPINN) -> int:
     return max(64, 2 * model.num_unknowns)
 
 
+def _inside(domain) -> float:
+    """The fraction of the domain's bounding box that lies in it (a box with holes: < 1)."""
+    bounding = float(np.prod(domain.lengths))
+    return getattr(domain, "volume", bounding) / bounding
+
+
 def default_layout(problem: Problem, model: FBPINN, n: int, floor: bool = True) -> tuple[int, ...]:
     """Per-axis counts of a grid of about `n` equation points, shaped like the model's
     subdomain grid (its finest level): the same number of points per subdomain
@@ -148,9 +154,7 @@ def default_layout(problem: Problem, model: FBPINN, n: int, floor: bool = True) 
     cells = [k if i in grid.periodic else max(k - 1, 1) for i, k in enumerate(grid.shape)]
     if all(c == 1 for c in cells):
         return domain.grid_shape(n)
-    bounding = float(np.prod(domain.lengths))
-    fraction = getattr(domain, "volume", bounding) / bounding  # a box with holes: n inside
-    shape = grid_shape(max(1, int(round(n / fraction))), cells)
+    shape = grid_shape(max(1, int(round(n / _inside(domain)))), cells)
     if not floor:
         return shape
     # Along an axis with few subdomains the same points per spacing leave each
@@ -185,10 +189,7 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
             shape = default_layout(problem, model, int(points), floor=default)
             count = int(points)
             if default:
-                domain = problem.domain
-                bounding = float(np.prod(domain.lengths))
-                inside = getattr(domain, "volume", bounding) / bounding
-                count = max(count, int(round(np.prod(shape) * inside)))
+                count = max(count, int(round(np.prod(shape) * _inside(problem.domain))))
             xs = problem.domain.sample(shape if sampler == "grid" else count, sampler, seed)
         else:
             xs = problem.domain.sample(tuple(points), sampler, seed)
