@@ -20,6 +20,7 @@ import common  # noqa: E402
 ORDER = [
     "oscillator",
     "oscillator-solvers",
+    "oscillator-weak",
     "heat-marching",
     "laplace-multiscale",
     "laplace-multilevel",

@@ -17,6 +17,7 @@ import sys
 BENCHMARKS = {
     "oscillator": "oscillator.py",
     "oscillator-solvers": "oscillator_solvers.py",
+    "oscillator-weak": "oscillator_weak.py",
     "laplace-multiscale": "laplace_multiscale.py",
     "laplace-multilevel": "laplace_multilevel.py",
     "laplace-multilevel-regularised": "laplace_multilevel_regularised.py",

@@ -213,6 +213,25 @@ class Solution(_Field):
         system = assemble(self.model, blocks, row_scaling=False)
         return system.group_rms(system.mv(self.coefficients) - system.rhs)
 
+    def _equation_terms_rms(self, points=None, sampler: str = "uniform", seed: int = 1) -> float:
+        """The size of the equation's parts at the points `residuals()` uses (same
+        arguments): the RMS over them of `sum_a |c_a D^a u| + |f|` for the linear
+        equation `sum_a c_a D^a u = f`. The scale against which an equation residual
+        there is small or not (terms that cancel each other, as u'' and w^2 u do,
+        still count with their own size)."""
+        from .solve.solve import collocation
+
+        if points is None:
+            points = int(self.info.get("equation_points") or 0) or None
+        name, form, xs = collocation(self.problem, self.model, points, sampler=sampler, seed=seed)[0]
+        assert name == "equation"
+        xs = jnp.asarray(xs)
+        total = jnp.abs(form.rhs(xs))
+        for alpha, coefficient in zip(form.multi_indices, form.coefficients):
+            field = DerivativeField(self.problem, self.model, self.coefficients, tuple(alpha))
+            total = total + jnp.abs(coefficient(xs) * field(xs))
+        return float(jnp.sqrt(jnp.mean(total**2)))
+
     def save(self, path) -> None:
         """Save to one file; `pd.load(path)` gives bit-identical predictions, no re-solve."""
         from .io import save

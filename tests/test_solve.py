@@ -316,6 +316,33 @@ def test_a_solution_that_fits_only_its_points_is_warned_about():
     assert good.info["cancellation"] < 10 and good.errors(exact)["rel_l2"] < 1e-3
 
 
+def test_a_negligible_residual_between_the_points_is_not_warned_about():
+    """Three levels of tanh features on the oscillator (w0 = 20) cancel heavily
+    (measured 4.5e3) and fit their points 100 times better than the points between
+    them, but the residual there is 5e-8 of the equation's size (its terms u'', 4 u'
+    and 400 u with their own magnitudes) and rel_l2 is 7e-9: no CancellationWarning.
+    The scale itself is checked against the exact solution's terms."""
+    problem, exact, t = oscillator(w0=20.0)
+    model = pd.FBPINN(
+        pd.Multilevel(problem.domain, subdomains=[1, 5, 10], overlap=2.9), pd.RandomFeatures(12, "tanh")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.CancellationWarning)
+        sol = pd.solve(problem, model, points=240)
+    assert sol.info["cancellation"] > 1e3
+    there = sol.info["residuals_elsewhere"]["equation"]
+    assert there > 2 * sol.info["group_rms"]["equation"]  # the first test passed; the scale decided
+    scale = sol.info["equation_terms_rms"]
+    assert there < 1e-6 * scale
+    assert sol.errors(exact)["rel_l2"] < 1e-7
+    # the scale: RMS of |u''| + |4 u'| + |400 u| at the same 240 uniform random points
+    xs = problem.domain.sample(240, "uniform", 1)[:, 0]
+    terms = sum(
+        abs(c * sp.lambdify(t, sp.diff(exact, t, n))(xs)) for n, c in ((2, 1.0), (1, 4.0), (0, 400.0))
+    )
+    assert np.isclose(scale, np.sqrt(np.mean(terms**2)), rtol=1e-6)
+
+
 def test_solution_refuses_points_outside_its_domain():
     """Outside a box the windows are zero and in a hole they extrapolate: neither is the
     solution, so evaluating there raises instead of returning 0 or a made-up value."""
