@@ -23,14 +23,12 @@ Times are warm (best of 3 after a cold call); errors on 4,000 equispaced test ti
 
 import pathlib
 import sys
-import time
 
 import numpy as np
-import scipy.integrate
-import scipy.linalg
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import common  # noqa: E402
+import references  # noqa: E402
 
 import pdedsl as pd  # noqa: E402
 from pdedsl import demos  # noqa: E402
@@ -40,70 +38,6 @@ NAME = "oscillator-weak"
 D = 2.0  # damping: u'' + 2 D u' + w0^2 u = 0
 POINTS_PER_SUBDOMAIN = 24
 LSMR_CAP = 5000
-
-
-def _best_of(fn, repeats):
-    out, best = fn(), np.inf  # the cold call (SciPy has nothing to compile; it warms caches)
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return out, best
-
-
-def classical(w0, test, ref, repeats=3):
-    """solve_ivp (DOP853) at two tolerances and the matrix-exponential propagator."""
-    t = test[:, 0]
-    a = np.array([[0.0, 1.0], [-(w0**2), -2 * D]])  # (u, u')' = a (u, u')
-    records = []
-    for rtol in (1e-8, 1e-11):
-
-        def ivp(rtol=rtol):
-            return scipy.integrate.solve_ivp(
-                lambda _, y: a @ y,
-                (0.0, 1.0),
-                [1.0, 0.0],
-                method="DOP853",
-                t_eval=t,
-                rtol=rtol,
-                atol=rtol * 1e-3,
-            )
-
-        res, wall = _best_of(ivp, repeats)
-        rec = common.record(
-            NAME,
-            f"w0={w0:g}: scipy solve_ivp DOP853, rtol {rtol:.0e}",
-            **common.errors(res.y[0], ref),
-            wall_s=wall,
-            solve_s=wall,
-            iterations=int(res.nfev),
-            unknowns=2,
-            points=len(t),
-        )
-        rec["note"] = f"{res.nfev} right-hand-side evaluations; iterations = evaluations"
-        records.append(rec)
-
-    def propagate():  # one step matrix for the test spacing, applied in sequence
-        step = scipy.linalg.expm(a * (t[1] - t[0]))
-        y = np.empty((len(t), 2))
-        y[0] = (1.0, 0.0)
-        for i in range(1, len(t)):
-            y[i] = step @ y[i - 1]
-        return y[:, 0]
-
-    u, wall = _best_of(propagate, repeats)
-    rec = common.record(
-        NAME,
-        f"w0={w0:g}: matrix-exponential propagator",
-        **common.errors(u, ref),
-        wall_s=wall,
-        solve_s=wall,
-        unknowns=2,
-        points=len(t),
-    )
-    rec["note"] = "linear constant-coefficient systems only; one 2x2 product per test time"
-    records.append(rec)
-    return records
 
 
 def run(quick=False):
@@ -158,7 +92,7 @@ def run(quick=False):
                 rec["note"] = f"stopped at its cap of {LSMR_CAP} iterations (rtol 1e-10)"
             records.append(rec)
             by[key] = rec
-        records.extend(classical(w0, test, ref, repeats))
+        records.extend(references.oscillator_references(NAME, f"w0={w0}: ", w0, D, test, ref, repeats))
         summary.append(
             f"w0={w0:4d}: norm_l1, one level / three levels: exact least squares {by['one']['norm_l1']:.1e} / "
             f"{by['three']['norm_l1']:.1e} ({by['one']['wall_s']:.2f} s / {by['three']['wall_s']:.2f} s); "
