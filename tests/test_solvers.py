@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 
 import pdedsl as pd
-from pdedsl import D
+from pdedsl import D, demos
 from pdedsl.assemble import assemble
 from pdedsl.solve import collocation
 from pdedsl.solve.iterative import normal_operator, operator
@@ -703,6 +703,46 @@ def test_sparse_normal_without_refinement_is_the_tikhonov_solution(system2d, lam
     refined = pd.SparseNormal(regularisation=lam, refine=3, ordering=ordering)(system2d).coefficients
     exact = np.linalg.lstsq(m, b, rcond=None)[0]
     assert res(exact) <= res(refined) < res(got)
+
+
+def test_sparse_normal_cg_refinement_reaches_the_dense_accuracy():
+    """The factors of the normal equations carry the squared condition number; CG
+    steps on M itself win the difference back. The w0 = 40 oscillator on 20
+    subdomains of Legendre degree 11 (240 unknowns, 480 points): measured rel_l2
+    1.45e-9 with three Richardson steps (the old default), 9.3e-11 with the default
+    CG steps, 4.6e-11 dense QR."""
+    problem, _, _, exact = demos.oscillator(w0=40.0, d=2.0)
+    model = pd.FBPINN(pd.Grid(problem.domain, 20, 2.0), pd.Polynomial(11))
+    err = {}
+    for name, solver in (
+        ("richardson", pd.SparseNormal(refinement="richardson", refine=3)),
+        ("cg", pd.SparseNormal()),
+        ("dense", pd.DenseLeastSquares()),
+    ):
+        sol = pd.solve(problem, model, points=480, solver=solver)
+        err[name] = sol.errors(exact)["rel_l2"]
+        if name == "cg":
+            assert 1 <= sol.info["iterations"] <= 5 and "cg refinement" in sol.info["solver_message"]
+    assert err["cg"] < 3e-10 and err["dense"] < 1e-10
+    assert err["richardson"] > 5 * err["cg"]
+    with pytest.raises(ValueError, match="refinement"):
+        pd.SparseNormal(refinement="lsqr")
+    with pytest.raises(ValueError, match="refine"):
+        pd.SparseNormal(refine=-1)
+
+
+def test_sparse_normal_cg_refinement_converges_to_least_squares(system2d):
+    """Heavily damped factors (lam = 1e-3) as a preconditioner: CG reaches the
+    unregularised least-squares residual where as many Richardson steps do not."""
+    m = np.asarray(system2d.dense())
+    b = np.asarray(system2d.rhs)
+    best = np.linalg.norm(m @ np.linalg.lstsq(m, b, rcond=None)[0] - b)
+    res = {}
+    for how in ("cg", "richardson"):
+        c = pd.SparseNormal(regularisation=1e-3, refine=40, refinement=how)(system2d).coefficients
+        res[how] = np.linalg.norm(m @ np.asarray(c).reshape(-1) - b)
+    assert res["cg"] <= best * (1 + 1e-8)
+    assert res["richardson"] > res["cg"]
 
 
 def test_sparse_normal_orderings(monkeypatch):

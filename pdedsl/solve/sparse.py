@@ -113,6 +113,7 @@ def normal_matrix(system: LinearSystem, scale: np.ndarray, chunk_bytes: int = 2*
 
 
 _ORDERINGS = {"symmetric", "colamd"}
+_REFINEMENTS = {"cg", "richardson"}
 
 
 def _factorise(a: sps.csc_matrix, ordering: str):
@@ -133,7 +134,23 @@ def _factorise(a: sps.csc_matrix, ordering: str):
 class SparseNormal(AbstractSolver):
     """Column-scaled, regularised normal equations `(M^T M + lam I) a = M^T b`,
     factorised once by scipy's SuperLU, then refined towards the unregularised
-    least-squares solution by `refine` steps of `a += F^{-1} M^T (b - M a)`.
+    least-squares solution by at most `refine` steps of conjugate gradients on
+    `M^T M a = M^T b` preconditioned by those factors `F` (`refinement="cg"`, the
+    default), with the residual `b - M a` kept by products with `M` (CGLS form:
+    `M^T M` is never formed for the refinement). `refinement="richardson"` takes
+    plain steps `a += F^{-1} M^T (b - M a)` instead (the default until 2026-12).
+
+    The factors are those of the normal equations, so on their own they carry the
+    squared condition number; the CG steps work with `M` itself and win most of the
+    difference back. Poisson on the unit square (`u = sin(pi x) sin(pi y)`, default
+    points, 16^2 subdomains of Legendre degree 8, 11,520 unknowns): three Richardson
+    steps reach rel_l2 3.3e-8, three CG steps 3.6e-10, five 5.8e-12, ten 5.8e-14
+    (the dense QR's accuracy); on the w0 = 320 oscillator (160 subdomains of degree
+    11) five CG steps reach 1.9e-10 against 1.2e-9 (dense: 1.6e-10). Each step costs a
+    solve with the factors and two products with `M`, a small part of the
+    factorisation. The steps stop early when the preconditioned normal residual
+    vanishes or stops being positive (the factors no longer a positive definite
+    preconditioner to rounding); `info["iterations"]` is the number taken.
 
     `lam = regularisation` (the columns have unit norm, so it is relative):
     singular values of M below about sqrt(lam) are damped, as in a truncated
@@ -159,10 +176,17 @@ class SparseNormal(AbstractSolver):
     """
 
     regularisation: float = 1e-12
-    refine: int = 3
+    refine: int = 5
     ordering: str = "symmetric"
+    refinement: str = "cg"
 
     def __check_init__(self):
+        if self.refinement not in _REFINEMENTS:
+            raise ValueError(
+                f"SparseNormal(refinement=...) must be one of {sorted(_REFINEMENTS)}, got {self.refinement!r}."
+            )
+        if not (isinstance(self.refine, (int, np.integer)) and self.refine >= 0):
+            raise ValueError(f"SparseNormal(refine=...) must be an int >= 0, got {self.refine!r}.")
         if self.ordering not in _ORDERINGS:
             raise ValueError(
                 f"SparseNormal(ordering=...) must be one of {sorted(_ORDERINGS)}, got {self.ordering!r}."
@@ -179,16 +203,54 @@ class SparseNormal(AbstractSolver):
         lu, how = _factorise(a_mat, self.ordering)
         b = np.asarray(system.rhs)
         y = lu.solve(ms.T @ b)
-        for _ in range(self.refine):
-            y = y + lu.solve(ms.T @ (b - ms @ y))
+        if self.refinement == "richardson":
+            for _ in range(self.refine):
+                y = y + lu.solve(ms.T @ (b - ms @ y))
+            steps = self.refine
+        else:
+            y, steps = _cg_refine(ms, lu, b, y, self.refine)
         coeffs = (y * scale).reshape(system.num_subdomains, system.num_features)
         res = np.linalg.norm(ms @ y - b)
         ok = bool(np.all(np.isfinite(coeffs)))
         return SolverResult(
             coefficients=jnp.asarray(coeffs),
             residual_norm=jnp.asarray(res),
-            iterations=self.refine,
+            iterations=steps,
             success=ok,
-            message=f"SuperLU on regularised normal equations ({how}; nnz(L+U)={lu.L.nnz + lu.U.nnz})",
+            message=(
+                f"SuperLU on regularised normal equations ({how}; nnz(L+U)={lu.L.nnz + lu.U.nnz}), "
+                f"{steps} {self.refinement} refinement step(s)"
+            ),
             filtered=int(np.sum(cn == 0)),
         )
+
+
+def _cg_refine(ms, lu, b, y, steps: int):
+    """At most `steps` steps of CG on the unregularised normal equations
+    `M^T M y = M^T b`, from `y`, preconditioned by the factors `lu` of the regularised
+    normal matrix, in CGLS form: the residual `b - M y` is updated with products by
+    `M`, never by `M^T M`. Stops early when the preconditioned normal residual
+    `s^T F^{-1} s` (s = M^T r) vanishes or is no longer positive (the factors are no
+    longer a positive definite preconditioner to rounding). Returns (y, steps taken)."""
+    r = b - ms @ y
+    s = ms.T @ r
+    z = lu.solve(s)
+    gamma = float(s @ z)
+    start = gamma
+    p = z
+    for k in range(steps):
+        if not (np.isfinite(gamma) and gamma > 1e-30 * start):
+            return y, k
+        q = ms @ p
+        qq = float(q @ q)
+        if not qq > 0:
+            return y, k
+        alpha = gamma / qq
+        y = y + alpha * p
+        r = r - alpha * q
+        s = ms.T @ r
+        z = lu.solve(s)
+        new = float(s @ z)
+        p = z + (new / gamma) * p
+        gamma = new
+    return y, steps
