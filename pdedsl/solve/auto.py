@@ -34,8 +34,8 @@ class Auto(AbstractSolver):
     - otherwise `SparseNormal()` — a sparse direct solve of the column-scaled,
       regularised normal equations, exact and the fastest method on mid-sized
       systems (`benchmarks/RESULTS.md`): on laplace-multiscale (11,520 unknowns)
-      it reaches rel_l2 6.7e-6 in 1.9 s warm, against 9.1 s for CG + additive
-      Schwarz (186 iterations, same error) and 29 s for LSMR + block filter
+      it reaches rel_l2 6.7e-6 in 1.5 s warm, against 9.2 s for CG + additive
+      Schwarz (186 iterations, same error) and 31 s for LSMR + block filter
       (3,000 iterations without meeting its tolerance) — always in one dimension,
       in two up to `sparse_unknowns_2d` unknowns, and in three or more up to
       `sparse_unknowns_3d`;
