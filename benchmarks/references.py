@@ -34,6 +34,10 @@ def oscillator_references(problem_name, prefix, w0, d, test, ref, repeats=3):
     import scipy.linalg
 
     t = test[:, 0]
+    if not (t[0] == 0.0 and np.allclose(np.diff(t), t[1] - t[0])):
+        raise ValueError(
+            "oscillator_references needs equispaced test times from t = 0 (the propagator steps)."
+        )
     a = np.array([[0.0, 1.0], [-(w0**2), -2 * d]])  # (u, u')' = a (u, u')
     records = []
     for rtol in (1e-8, 1e-11):
