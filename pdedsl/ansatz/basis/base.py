@@ -35,3 +35,17 @@ class AbstractBasis(eqx.Module):
     def features(self, params: PyTree, z: Float[Array, " dim"]) -> Float[Array, " K"]:
         """The K features at one normalised point `z` in [-1, 1]^dim, given one
         subdomain's slice of the parameters."""
+
+    def derivatives(self, params: PyTree, z: Float[Array, " dim"], multi_indices) -> tuple:
+        """`d^a features / dz^a` at `z` for each multi-index `a` of `multi_indices`
+        (a tuple of (K,) arrays, in the same order).
+
+        The default differentiates `features` by nested forward-mode JVPs. A family
+        whose derivatives have a closed form overrides it (`pd.Polynomial`,
+        `pd.RandomFeatures`): nested JVPs through a whole feature vector cost about
+        ten times the values for each second derivative, and assembly is mostly
+        this."""
+        from ...lower.derivatives import derivative
+
+        f = lambda y: self.features(params, y)  # noqa: E731
+        return tuple(derivative(f, a)(z) for a in multi_indices)

@@ -28,6 +28,29 @@ def _one_d(kind: str, z, degree: int):
     return jnp.stack(out)
 
 
+def _one_d_derivatives(kind: str, z, degree: int, order: int):
+    """Derivatives 0..order of the 1D family, degrees 0..degree, at z (array): shape
+    (order + 1, degree + 1, *z.shape). The three-term recurrence differentiated k
+    times: `(z p_n)^(k) = z p_n^(k) + k p_n^(k-1)`."""
+    one, zero = jnp.ones_like(z), jnp.zeros_like(z)
+    # out[k][n] = d^k p_n / dz^k
+    out = [[one if k == 0 else zero] + [zero] * degree for k in range(order + 1)]
+    if degree >= 1:
+        out[0][1] = z
+        if order >= 1:
+            out[1][1] = one
+    for n in range(1, degree):
+        for k in range(order + 1):
+            zp = z * out[k][n] + (k * out[k - 1][n] if k > 0 else 0.0)
+            if kind == "monomial":
+                out[k][n + 1] = zp
+            elif kind == "legendre":
+                out[k][n + 1] = ((2 * n + 1) * zp - n * out[k][n - 1]) / (n + 1)
+            else:
+                out[k][n + 1] = 2 * zp - out[k][n - 1]
+    return jnp.stack([jnp.stack(row) for row in out])
+
+
 class Polynomial(AbstractBasis):
     """All products `prod_i P_{a_i}(z_i)` with total degree `sum a_i <= degree`.
 
@@ -57,3 +80,16 @@ class Polynomial(AbstractBasis):
         table = _one_d(self.kind, z, self.degree)  # (degree + 1, dim)
         e = self.exponents(dim)
         return jnp.prod(table[e, np.arange(dim)[None, :]], axis=-1)
+
+    def derivatives(self, params, z, multi_indices):
+        """Closed form: each feature is a product of 1D polynomials, so its
+        derivative is the product of their derivatives (`_one_d_derivatives`)."""
+        dim = z.shape[0]
+        multi_indices = [tuple(int(i) for i in a) for a in multi_indices]
+        order = max((max(a, default=0) for a in multi_indices), default=0)
+        table = _one_d_derivatives(self.kind, z, self.degree, order)  # (order+1, degree+1, dim)
+        e = self.exponents(dim)
+        axes = np.arange(dim)[None, :]
+        return tuple(
+            jnp.prod(table[np.asarray(a, dtype=int)[None, :], e, axes], axis=-1) for a in multi_indices
+        )
