@@ -185,9 +185,7 @@ def evaluate(model: FBPINN, points: Float[Array, "N dim"], multi_indices, side=N
     multi_indices = tuple(tuple(int(i) for i in a) for a in multi_indices)
     for a in multi_indices:
         if len(a) != model.dim or min(a, default=0) < 0:
-            raise ValueError(
-                f"A multi-index needs {model.dim} non-negative orders (one per axis), got {a}."
-            )
+            raise ValueError(f"A multi-index needs {model.dim} non-negative orders (one per axis), got {a}.")
 
     dec = model.decomposition
     if side is not None and not (hasattr(dec, "has_cut") and dec.has_cut(side[0], side[1])):
