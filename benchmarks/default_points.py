@@ -1,7 +1,8 @@
 """How `pd.solve` lays out a count of collocation points: shaped like the model's
 subdomain grid (the default, `pdedsl.solve.solve.default_layout`) against shaped
-like the domain (the default before), and without the per-axis floor (the default
-before 2026-12-04), 2 points per unknown, `pd.SparseNormal()`.
+like the domain (the default before), and without the per-axis floors (the default
+before 2026-12-04; the second floor, 1.25 points per basis function along each axis
+per subdomain spacing, since 2026-12-05), 2 points per unknown, `pd.SparseNormal()`.
 Prints the table of docs/solving.md ("Collocation points"). Not part of
 `run_all.py`; about a minute on 2 cores.
 
@@ -38,6 +39,14 @@ heat = pd.Problem(
     conditions=[v.at(t=0) == heat_exact.subs(t, 0)]
     + [v.at(**{str(c): e}) == heat_exact for c in (x, y) for e in (0, 1)],
 )
+z = pd.Symbol("z")
+q = pd.Function("q")(x, y, z)
+cube_exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.sin(sp.pi * z)
+cube = pd.Problem(
+    D(q, x, 2) + D(q, y, 2) + D(q, z, 2) == -3 * sp.pi**2 * cube_exact,
+    domain=pd.Box([x, y, z], [0, 0, 0], [1, 1, 1]),
+    conditions=[q.on(pd.boundary) == 0],
+)
 print(
     "| model | shaped like the domain | like the subdomains, no floor | like the subdomains with the per-axis floor (now) |"
 )
@@ -50,6 +59,7 @@ for name, prob, exact, shape, deg, periodic, overlap in [
     ("advection", adv, trav, (8, 3), 6, [x], 2.9),
     ("advection", adv, trav, (12, 6), 7, [x], 2.9),
     ("heat in space-time", heat, heat_exact, (8, 8, 2), 5, [], 2.0),
+    ("Poisson in 3D", cube, cube_exact, (4, 4, 4), 6, [], 2.9),
 ]:
     model = pd.FBPINN(pd.Grid(prob.domain, shape, overlap, periodic=periodic), pd.Polynomial(deg))
     n = 2 * model.num_unknowns

@@ -180,7 +180,16 @@ def default_layout(problem: Problem, model: FBPINN, n: int, floor: bool = True) 
     widths = 2 * np.median(np.asarray(grid.half_widths), axis=0)
     lengths = np.asarray(domain.lengths, dtype=float)
     least = np.ceil(2 * per_axis * lengths / np.minimum(widths, lengths)).astype(int) + 1
-    return tuple(int(max(k, m)) for k, m in zip(shape, least))
+    # And every axis gets 1.25 points per basis function along it per subdomain
+    # spacing. In 3D a total-degree basis has far fewer functions per subdomain than
+    # (degree + 1)^3, so two points per unknown leave about 0.7 (degree + 1) points
+    # per spacing along each axis; near one per function the fit aliases between the
+    # points: 4^3 subdomains of degree 6 (overlap 2.9) on 20, 21, 22, 23, 25 and 28
+    # points per axis reach rel_l2 2.0e-3, 5.7e-6, 9.4e-4, 2.8e-6, 1.6e-6 and 1.6e-6
+    # (22 was the default); 4^3 of degree 5 on 19 (the default), 20, 22 and 24:
+    # 1.1e-3, 3.8e-3, 1.7e-5, 1.5e-5 (docs/solving.md, "Collocation points").
+    spacing = np.ceil(1.25 * per_axis * np.asarray(cells)).astype(int) + 1
+    return tuple(int(max(k, m, q)) for k, m, q in zip(shape, least, spacing))
 
 
 def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", condition_points=None, seed=0):
