@@ -226,21 +226,47 @@ def _leibniz(model: FBPINN, x, idx, mask, multi_indices):
         raw = jax.vmap(model.window)(dec.local_coordinates(y, idx)) * mask
         return dec.normalise(raw)
 
-    w = {b: derivative(windows, b)(x) for b in subs}  # each (P,)
+    w = _chained_derivatives(windows, subs, x)  # each (P,)
     s = dec.local_coordinates(x, idx)
     params = jax.tree_util.tree_map(lambda p: p[idx], model.params)
-    feats = jax.vmap(lambda p, z: model.basis.derivatives(p, z, subs))(params, s)  # (P, K) each
+    feats = dict(zip(subs, jax.vmap(lambda p, z: model.basis.derivatives(p, z, subs))(params, s)))
     inv_h = 1.0 / dec.half_widths[idx]  # (P, d): ds/dx along each axis
-    phi = {}
-    for b, f in zip(subs, feats):
-        scale = jnp.prod(inv_h ** jnp.asarray(b, dtype=inv_h.dtype)[None, :], axis=-1)
-        phi[b] = f * scale[:, None]
     out = []
     for a in multi_indices:
         total = 0.0
         for b in itertools.product(*(range(i + 1) for i in a)):
             rest = tuple(i - j for i, j in zip(a, b))
             c = math.prod(math.comb(i, j) for i, j in zip(a, b))
-            total = total + c * w[b][:, None] * phi[rest]
+            # the chain rule's factor (1 / half width)^rest goes with the (P,) window
+            # derivative, so each term is one (P, K) multiply-add
+            factor = c * w[b] * jnp.prod(inv_h ** jnp.asarray(rest, dtype=inv_h.dtype)[None, :], axis=-1)
+            total = total + factor[:, None] * feats[rest]
         out.append(total)
     return tuple(out)
+
+
+def _chained_derivatives(f, subs, x):
+    """`{b: d^b f(x)}` for every multi-index of `subs` (closed under b -> b - e_i), by
+    nested JVPs along paths: one pass along the axes of a multi-index returns every
+    derivative on the way (`f`, `f_x`, `f_xx` from one nested pair), where
+    differentiating each multi-index on its own recomputes the lower ones."""
+    out = {}
+    for b in sorted(subs, key=lambda b: (-sum(b), b)):
+        if b in out:
+            continue
+        axes = [axis for axis, order in enumerate(b) for _ in range(order)]
+        h = lambda y: (f(y),)  # noqa: E731
+        for axis in axes:
+
+            def h(y, h=h, axis=axis):
+                e = jnp.zeros_like(y).at[axis].set(1.0)
+                primal, tangent = jax.jvp(h, (y,), (e,))
+                return (*primal, tangent[-1])
+
+        values = h(x)
+        prefix = [0] * len(b)
+        out.setdefault(tuple(prefix), values[0])
+        for axis, value in zip(axes, values[1:]):
+            prefix[axis] += 1
+            out.setdefault(tuple(prefix), value)
+    return out

@@ -89,7 +89,16 @@ class Polynomial(AbstractBasis):
         order = max((max(a, default=0) for a in multi_indices), default=0)
         table = _one_d_derivatives(self.kind, z, self.degree, order)  # (order+1, degree+1, dim)
         e = self.exponents(dim)
-        axes = np.arange(dim)[None, :]
-        return tuple(
-            jnp.prod(table[np.asarray(a, dtype=int)[None, :], e, axes], axis=-1) for a in multi_indices
-        )
+        # each axis's factor per derivative order, gathered once: (K,) arrays
+        factors = {}
+        for a in multi_indices:
+            for i, k in enumerate(a):
+                if (i, k) not in factors:
+                    factors[i, k] = table[k, e[:, i], i]
+        out = []
+        for a in multi_indices:
+            value = factors[0, a[0]]
+            for i in range(1, dim):
+                value = value * factors[i, a[i]]
+            out.append(value)
+        return tuple(out)
