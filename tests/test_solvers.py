@@ -829,6 +829,53 @@ def test_normal_matrix_matches_dense(system2d, chunk_bytes):
     np.testing.assert_allclose(got.toarray(), want, atol=1e-13 * np.abs(want).max())
 
 
+def test_host_blocks_sort_rows_given_in_any_order(system2d):
+    """Rows whose blocks come in any order (some shuffled, some not) are sorted by
+    subdomain, padding last, by their keys alone (the values are neither copied nor
+    touched); M, its column norms and its normal matrix are unchanged."""
+    from pdedsl.solve.sparse import HostBlocks, column_norms, normal_matrix
+
+    index, values = np.asarray(system2d.index), np.asarray(system2d.values)
+    rng = np.random.default_rng(0)
+    perm = np.stack(
+        [rng.permutation(index.shape[1]) if i % 3 else np.arange(index.shape[1]) for i in range(len(index))]
+    )
+    shuffled = eqx.tree_at(
+        lambda s: (s.index, s.values),
+        system2d,
+        (
+            jnp.asarray(np.take_along_axis(index, perm, 1)),
+            jnp.asarray(np.take_along_axis(values, perm[:, :, None], 1)),
+        ),
+    )
+    before = np.asarray(shuffled.values).copy()
+    blocks = HostBlocks.of(shuffled)
+    j, p = system2d.num_subdomains, index.shape[1]
+    assert blocks.order is not None
+    assert np.all(blocks.key[:, 1:] >= blocks.key[:, :-1])
+    ordered = blocks.sorted_blocks(np.arange(len(index)), p)
+    assert np.all(np.any(ordered != 0, axis=-1) == (blocks.key < j))
+    np.testing.assert_array_equal(np.asarray(shuffled.values), before)
+    # rows already in order (padding last) need no permutation, and give the same blocks
+    in_order = eqx.tree_at(
+        lambda s: (s.index, s.values),
+        system2d,
+        (jnp.asarray(np.where(blocks.key < j, blocks.key, 0)), jnp.asarray(ordered)),
+    )
+    again = HostBlocks.of(in_order)
+    assert again.order is None
+    np.testing.assert_array_equal(again.key, blocks.key)
+    np.testing.assert_array_equal(again.sorted_blocks(np.arange(len(index)), p), ordered)
+    m = np.asarray(system2d.dense())
+    np.testing.assert_array_equal(to_scipy(shuffled, blocks).toarray(), m)
+    np.testing.assert_allclose(column_norms(shuffled, blocks), np.linalg.norm(m, axis=0), rtol=1e-13)
+    scale = np.linspace(0.5, 1.5, m.shape[1])
+    want = (m * scale).T @ (m * scale)
+    for chunk_bytes in (1, 2**28):
+        got = normal_matrix(shuffled, scale, chunk_bytes=chunk_bytes, blocks=blocks).toarray()
+        np.testing.assert_allclose(got, want, atol=1e-13 * np.abs(want).max())
+
+
 def test_normal_matrix_with_a_subdomain_twice_in_a_row(system2d):
     """A row listing one subdomain twice (its blocks add up) takes the general path."""
     from pdedsl.solve.sparse import normal_matrix
