@@ -94,7 +94,8 @@ if __name__ == "__main__":
         one(sys.argv[2], sys.argv[3])
     else:
         for name in sys.argv[1:] or ["3d-8-deg4"]:
-            names = list(SOLVERS)
+            # the spline frame needs nested B-spline levels: only the nested cases have them
+            names = [label for label in SOLVERS if label != "CG + spline frame, rtol 1e-7"]
             if name.startswith("nested-"):
                 names = ["sparse normal", "CG + spline frame, rtol 1e-7"]
             if name.startswith("3d"):
