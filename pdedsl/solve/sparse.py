@@ -334,25 +334,22 @@ class SparseNormal(AbstractSolver):
 
     def __call__(self, system: LinearSystem) -> SolverResult:
         blocks = HostBlocks.of(system)
-        m = to_scipy(system, blocks)
-        # the column norms from the CSR entries, then M D scaled in place, both a slice
-        # at a time: whole-matrix temporaries (or a scaled copy) would each cost as much
+        ms = to_scipy(system, blocks)  # M, then M D in place
+        # the column norms from the CSR entries, then the scaling, both a slice at a
+        # time: whole-matrix temporaries (or a scaled copy) would each cost as much
         # memory as M again
-        size = m.shape[1]
+        size = ms.shape[1]
         cn = np.zeros(size)
-        for lo in range(0, m.nnz, _SLICE):
-            cn += np.bincount(
-                m.indices[lo : lo + _SLICE], weights=m.data[lo : lo + _SLICE] ** 2, minlength=size
-            )
+        for lo in range(0, ms.nnz, _SLICE):
+            part = slice(lo, lo + _SLICE)
+            cn += np.bincount(ms.indices[part], weights=ms.data[part] ** 2, minlength=size)
         cn = np.sqrt(cn)
         scale = np.where(cn > 0, 1.0 / np.where(cn > 0, cn, 1.0), 0.0)
-        for lo in range(0, m.nnz, _SLICE):
-            m.data[lo : lo + _SLICE] *= scale[m.indices[lo : lo + _SLICE]]
-        ms = m
-        del m
+        for lo in range(0, ms.nnz, _SLICE):
+            part = slice(lo, lo + _SLICE)
+            ms.data[part] *= scale[ms.indices[part]]
         pairs = _normal_pairs(system, scale, blocks=blocks)
         del blocks
-        size = ms.shape[1]
         if isinstance(pairs, sps.spmatrix):
             nnz = pairs.nnz
         else:
