@@ -12,7 +12,7 @@ Prints the table of docs/solving.md ("Collocation points"). Not part of
 import sympy as sp
 
 import pdedsl as pd
-from pdedsl import D
+from pdedsl import D, demos
 from pdedsl.solve.solve import default_layout
 
 x, y, t = pd.Symbol("x"), pd.Symbol("y"), pd.Symbol("t")
@@ -39,14 +39,7 @@ heat = pd.Problem(
     conditions=[v.at(t=0) == heat_exact.subs(t, 0)]
     + [v.at(**{str(c): e}) == heat_exact for c in (x, y) for e in (0, 1)],
 )
-z = pd.Symbol("z")
-q = pd.Function("q")(x, y, z)
-cube_exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.sin(sp.pi * z)
-cube = pd.Problem(
-    D(q, x, 2) + D(q, y, 2) + D(q, z, 2) == -3 * sp.pi**2 * cube_exact,
-    domain=pd.Box([x, y, z], [0, 0, 0], [1, 1, 1]),
-    conditions=[q.on(pd.boundary) == 0],
-)
+cube, _, _, cube_exact = demos.poisson_3d()
 print(
     "| model | shaped like the domain | like the subdomains, no floor | like the subdomains with the per-axis floor (now) |"
 )

@@ -21,25 +21,19 @@ import sys
 import time
 
 import jax
-import sympy as sp
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 import pdedsl as pd  # noqa: E402
-from pdedsl import D  # noqa: E402
+from pdedsl import demos  # noqa: E402
 
 NAME = "poisson-3d-large"
 
 
 def setup():
-    x, y, z = pd.Symbol("x"), pd.Symbol("y"), pd.Symbol("z")
-    u = pd.Function("u")(x, y, z)
-    exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.sin(sp.pi * z)
-    f = -sum(sp.diff(exact, c, 2) for c in (x, y, z))
-    domain = pd.Box([x, y, z], [0, 0, 0], [1, 1, 1])
-    problem = pd.Problem(-(D(u, x, 2) + D(u, y, 2) + D(u, z, 2)) == f, domain, [u.on(pd.boundary) == 0])
-    return problem, exact, domain
+    problem, _, _, exact = demos.poisson_3d()
+    return problem, exact, problem.domain
 
 
 SOLVERS = {

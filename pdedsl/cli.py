@@ -48,11 +48,15 @@ def benchmarks_dir() -> pathlib.Path:
     return here
 
 
+# the keys of pdedsl.demos.DEMOS, listed here so that `pdedsl --help` needs no JAX import
+DEMO_NAMES = ["oscillator", "poisson", "poisson-3d"]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="pdedsl", description="pdedsl command line.")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="solve a named example and save a PNG of solution and error")
-    demo.add_argument("name", nargs="?", default="oscillator", choices=["oscillator", "poisson"])
+    demo.add_argument("name", nargs="?", default="oscillator", choices=DEMO_NAMES)
     demo.add_argument("--output", metavar="PATH", help="PNG to write (default: pdedsl-demo-NAME.png)")
     _progress_flags(demo, "print only the RESULT line, no progress")
     demo.add_argument("--json", action="store_true", help="print the result as one JSON object instead")
@@ -106,7 +110,12 @@ def _demo(args) -> int:
     sol = solve(problem, model, points=points, progress=show)
     err = sol.errors(exact)
     path = args.output or f"pdedsl-demo-{args.name}.png"
-    sol.plot(exact=exact, path=path)
+    if problem.dim == 3 and "t" not in [str(c) for c in problem.coords]:
+        from .plot import plot_slices
+
+        plot_slices(sol, exact=exact, path=path)  # lines through the cube: plot() draws 1D and 2D
+    else:
+        sol.plot(exact=exact, path=path)
     wall = time.perf_counter() - start
     if args.json:
         import json

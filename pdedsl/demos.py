@@ -42,6 +42,22 @@ def poisson():
     return problem, model, (45, 45), exact
 
 
+def poisson_3d():
+    """Poisson on the unit cube, -Laplacian(u) = 3 pi^2 u with u = sin(pi x) sin(pi y)
+    sin(pi z), zero Dirichlet data: the 3D case of the `poisson-fem` benchmark."""
+    x, y, z = Symbol("x"), Symbol("y"), Symbol("z")
+    u = Function("u")(x, y, z)
+    exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.sin(sp.pi * z)
+    domain = Box([x, y, z], [0, 0, 0], [1, 1, 1])
+    problem = Problem(
+        -(D(u, x, 2) + D(u, y, 2) + D(u, z, 2)) == 3 * sp.pi**2 * exact,
+        domain=domain,
+        conditions=[u.on(boundary) == 0],
+    )
+    model = FBPINN(Grid(domain, 2, 2.0), Polynomial(8))
+    return problem, model, (20, 20, 20), exact
+
+
 def burgers_reference(x, t, nu: float = 0.01 / np.pi, nodes: int = 200):
     """Burgers' u_t + u u_x = nu u_xx, u(x, 0) = -sin(pi x), u(+-1, t) = 0, by the
     Cole-Hopf formula: u = -int sin(pi (x - e)) f(x - e) G(e) de / int f(x - e) G(e) de
@@ -99,4 +115,4 @@ def burgers(
     return problem, model, points, exact
 
 
-DEMOS = {"oscillator": oscillator, "poisson": poisson}
+DEMOS = {"oscillator": oscillator, "poisson": poisson, "poisson-3d": poisson_3d}

@@ -16,7 +16,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,tol", [("oscillator", 1e-6), ("poisson", 1e-6)])
+@pytest.mark.parametrize("name,tol", [("oscillator", 1e-6), ("poisson", 1e-6), ("poisson-3d", 1e-4)])
 def test_demo_writes_png_and_result(tmp_path, name, tol):
     path = tmp_path / "demo.png"
     out = subprocess.run(
@@ -31,6 +31,12 @@ def test_demo_writes_png_and_result(tmp_path, name, tol):
     assert last.startswith("RESULT rel_l2=")
     assert float(last.split()[1].split("=")[1]) <= tol
     assert path.read_bytes()[:8] == PNG and path.stat().st_size > 20_000
+
+
+def test_demo_names_are_the_demos():
+    from pdedsl import cli
+
+    assert cli.DEMO_NAMES == list(demos.DEMOS)
 
 
 def _figure_data(fig):

@@ -5,7 +5,7 @@ import pytest
 import sympy as sp
 
 import pdedsl as pd
-from pdedsl import D, Dn
+from pdedsl import D, Dn, demos
 
 pytest.importorskip("skfem")
 
@@ -49,13 +49,7 @@ def helmholtz_l():
 
 
 def poisson_3d():
-    u = pd.Function("u")(x, y, z)
-    ex = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.sin(sp.pi * z)
-    p = pd.Problem(
-        -(D(u, x, 2) + D(u, y, 2) + D(u, z, 2)) == 3 * sp.pi**2 * ex,
-        domain=pd.Box([x, y, z], [0, 0, 0], [1, 1, 1]),
-        conditions=[u.on(pd.boundary) == 0],
-    )
+    p, _, _, ex = demos.poisson_3d()
     return p, ex
 
 

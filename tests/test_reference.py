@@ -6,7 +6,7 @@ import pytest
 import sympy as sp
 
 import pdedsl as pd
-from pdedsl import D, Dn
+from pdedsl import D, Dn, demos
 
 # Observed order between two resolutions (h and h/2) must fall in these bands.
 BAND = {2: (1.8, 2.35), 3: (2.7, 3.4), 4: (3.6, 4.6), 5: (4.5, 5.6)}
@@ -111,13 +111,7 @@ def test_interpolation_keeps_the_order_between_nodes(order):
 
 
 def poisson_3d():
-    u = pd.Function("u")(x, y, z)
-    ex = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.sin(sp.pi * z)
-    problem = pd.Problem(
-        D(u, x, 2) + D(u, y, 2) + D(u, z, 2) == -3 * sp.pi**2 * ex,
-        domain=pd.Box([x, y, z], [0, 0, 0], [1, 1, 1]),
-        conditions=[u.on(pd.boundary) == 0],
-    )
+    problem, _, _, ex = demos.poisson_3d()
     return problem, ex
 
 

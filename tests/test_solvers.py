@@ -493,13 +493,8 @@ def test_box_schwarz_is_the_sum_of_the_box_inverses(system2d, size):
 def test_box_schwarz_beats_block_jacobi_in_3d():
     """Degree 4 in 3D, where neighbouring subdomains' features nearly cancel in their
     overlaps: block Jacobi needs several times more CG iterations than boxes of 2."""
-    y, z = pd.Symbol("y"), pd.Symbol("z")
-    w = pd.Function("w")(x, y, z)
-    exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.sin(sp.pi * z)
-    dom = pd.Box([x, y, z], [0, 0, 0], [1, 1, 1])
-    lap = D(w, x, 2) + D(w, y, 2) + D(w, z, 2)
-    rhs = sum(sp.diff(exact, c, 2) for c in (x, y, z))
-    problem = pd.Problem(lap == rhs, domain=dom, conditions=[w.on(pd.boundary) == 0])
+    problem, _, _, exact = demos.poisson_3d()
+    dom = problem.domain
     model = pd.FBPINN(pd.Grid(dom, (4, 4, 4), 2.0), pd.Polynomial(4))
     its = {}
     for name, pre in [("block", pd.BlockFilter()), ("box", pd.BoxSchwarz())]:
@@ -967,12 +962,8 @@ def test_spline_frame_cg_reaches_the_dense_answer(dim):
         problem, exact, dom = _poisson_2d()
         model, points = pd.FBPINN(pd.Multilevel(dom, levels=3, bspline=3), pd.Polynomial(2)), (24, 24)
     else:  # linear polynomials: three tensor spline spaces per level (S4xS3xS3, ...)
-        y, z = pd.Symbol("y"), pd.Symbol("z")
-        v = pd.Function("v")(x, y, z)
-        exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.sin(sp.pi * z)
-        dom = pd.Box([x, y, z], [0, 0, 0], [1, 1, 1])
-        lap = D(v, x, 2) + D(v, y, 2) + D(v, z, 2)
-        problem = pd.Problem(lap == -3 * sp.pi**2 * exact, domain=dom, conditions=[v.on(pd.boundary) == 0])
+        problem, _, _, exact = demos.poisson_3d()
+        dom = problem.domain
         # three levels, so that the finest level's boundary strip (boundary=1) is a
         # proper part of it, as in 2D (4^3 cells, 532 subdomains, rank 931 of 2,128)
         model, points = pd.FBPINN(pd.Multilevel(dom, levels=3, bspline=3), pd.Polynomial(1)), (16, 16, 16)
