@@ -871,6 +871,29 @@ def test_host_blocks_sort_rows_given_in_any_order(system2d):
         np.testing.assert_allclose(got, want, atol=1e-13 * np.abs(want).max())
 
 
+@pytest.mark.parametrize("empty", [False, True])
+def test_sparse_normal_writes_the_shifted_normal_matrix_as_csc(system2d, empty):
+    """`_to_csc` (what SuperLU factorises) is the block-sparse normal matrix plus the
+    shift on the diagonal, in canonical CSC form; also where a subdomain touches no
+    row (its diagonal is not stored, so the shift is added the general way)."""
+    from pdedsl.solve.sparse import _normal_pairs, _to_bsr, _to_csc
+
+    system = system2d
+    if empty:  # subdomain 5's blocks zero everywhere: it is padding in every row
+        vals = np.where(np.asarray(system.index)[..., None] == 5, 0.0, np.asarray(system.values))
+        system = eqx.tree_at(lambda s: s.values, system, jnp.asarray(vals))
+    scale = np.linspace(0.5, 1.5, system.shape[1])
+    pairs = _normal_pairs(system, scale)
+    j = system.num_subdomains
+    assert (5 * j + 5 in pairs[0]) != empty
+    want = _to_bsr(*pairs).toarray() + 1e-3 * np.eye(system.shape[1])
+    got = _to_csc(*pairs, shift=1e-3)
+    assert got.format == "csc" and got.has_canonical_format
+    np.testing.assert_array_equal(got.toarray(), want)
+    m = np.asarray(system.dense()) * scale
+    np.testing.assert_allclose(want, m.T @ m + 1e-3 * np.eye(m.shape[1]), atol=1e-13 * np.abs(want).max())
+
+
 def test_normal_matrix_with_a_subdomain_twice_in_a_row(system2d):
     """A row listing one subdomain twice (its blocks add up) takes the general path."""
     from pdedsl.solve.sparse import normal_matrix

@@ -182,6 +182,57 @@ def _to_bsr(pair_keys, blocks, j, k) -> sps.bsr_matrix:
     return sps.bsr_matrix((blocks, keys % j, indptr), shape=(j * k, j * k))
 
 
+def _to_csc(pair_keys, blocks, j, k, shift: float = 0.0) -> sps.csc_matrix:
+    """The same matrix plus `shift` I in compressed sparse columns, for SuperLU.
+    It is symmetric, so its CSC arrays are its CSR arrays: they are written once,
+    block row by block row, from the upper blocks and their transposes, with the
+    shift added on the stored diagonal. The way through `_to_bsr` made three more
+    copies as large as the matrix (block-sparse, CSR, CSC) and a fourth for the sum
+    with a sparse identity."""
+    nu = pair_keys.size
+    s_, t_ = pair_keys // j, pair_keys % j
+    off = np.flatnonzero(s_ != t_)
+    keys = np.concatenate([pair_keys, t_[off] * j + s_[off]])
+    order = np.argsort(keys, kind="stable")  # every block, sorted by (row, column)
+    keys = keys[order]
+    rows, cols = keys // j, keys % j
+    del keys
+    mirror = order >= nu  # a lower block: the transpose of upper block `source`
+    source = order
+    source[mirror] = off[order[mirror] - nu]
+    counts = np.bincount(rows, minlength=j)  # blocks per block row
+    first = np.concatenate([[0], np.cumsum(counts)])
+    nnz = int(first[-1]) * k * k
+    itype = np.int32 if max(nnz, j * k) < 2**31 else np.int64
+    data = np.empty(nnz, blocks.dtype)
+    indices = np.empty(nnz, itype)
+    # row (s, a) holds row a of each of block row s's blocks, in column order
+    indptr = np.concatenate([[0], np.cumsum(np.repeat(counts * k, k))]).astype(itype)
+    # block rows with the same number of blocks are written together, a slice at a time
+    for m in np.unique(counts[counts > 0]):
+        members = np.flatnonzero(counts == m)
+        step = max(1, _SLICE // (m * k * k))
+        for lo in range(0, members.size, step):
+            rs = members[lo : lo + step]
+            q = first[rs][:, None] + np.arange(m)  # (r, m) blocks, in order
+            b = blocks[source[q]]
+            b[mirror[q]] = b[mirror[q]].transpose(0, 2, 1)
+            dest = (first[rs] * k * k)[:, None] + np.arange(m * k * k)
+            data[dest] = b.transpose(0, 2, 1, 3).reshape(rs.size, -1)
+            c = cols[q][:, None, :, None] * k + np.arange(k, dtype=itype)
+            indices[dest] = np.broadcast_to(c, (rs.size, k, m, k)).reshape(rs.size, -1)
+    out = sps.csc_matrix((data, indices, indptr), shape=(j * k, j * k), copy=False)
+    if shift:
+        diag = np.flatnonzero(rows == cols)
+        if diag.size < j:  # a subdomain in no row: its (empty) diagonal is not stored
+            return out + shift * sps.identity(j * k, format="csc")
+        s = rows[diag]
+        a = np.arange(k)
+        where = (first[s] * k * k + (diag - first[s]) * k)[:, None] + a * (counts[s] * k + 1)[:, None]
+        data[where.ravel()] += shift
+    return out
+
+
 def _to_dense(pair_keys, blocks, j, k) -> np.ndarray:
     """The same matrix dense, written straight from the upper blocks and their
     transposes (no block-sparse copy in between)."""
@@ -361,10 +412,11 @@ class SparseNormal(AbstractSolver):
             lu, how = _dense_cholesky(dense, self.regularisation, nnz)
             del dense
         if lu is None:
-            normal = pairs if isinstance(pairs, sps.spmatrix) else _to_bsr(*pairs)
+            if isinstance(pairs, sps.spmatrix):
+                a_mat = pairs.tocsc() + self.regularisation * sps.identity(size, format="csc")
+            else:
+                a_mat = _to_csc(*pairs, shift=self.regularisation)
             del pairs
-            a_mat = normal.tocsc() + self.regularisation * sps.identity(size, format="csc")
-            del normal
             lu, how = _factorise(a_mat, self.ordering)
         b = np.asarray(system.rhs)
         y = lu.solve(ms.T @ b)
