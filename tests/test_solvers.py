@@ -871,6 +871,39 @@ def test_host_blocks_sort_rows_given_in_any_order(system2d):
         np.testing.assert_allclose(got, want, atol=1e-13 * np.abs(want).max())
 
 
+def test_normal_matrix_merges_patterns_on_multilevel_windows():
+    """On a multilevel decomposition, rows of neighbouring patterns are multiplied
+    together over the union of their subdomains (`_merge_patterns`); the normal
+    matrix is the same, with no blocks for pairs of subdomains that share no row."""
+    from pdedsl.solve.sparse import HostBlocks, _merge_patterns, _normal_pairs, _to_bsr
+
+    problem, _, _, _ = demos.poisson()
+    model = pd.FBPINN(pd.Multilevel(problem.domain, levels=3, overlap=3.0), pd.Polynomial(2))
+    system = assemble(model, collocation(problem, model, points=(20, 20)))
+    j, k = system.num_subdomains, system.num_features
+    key = HostBlocks.of(system).key
+    patterns = np.unique(key, axis=0)
+    count = np.sum(patterns < j, axis=1)
+    group, union, ucount = _merge_patterns(patterns, count, j, k, 1.4)
+    assert ucount.size < patterns.shape[0] / 2  # merged
+    for g in range(ucount.size):  # each union is its members' subdomains, within the bound
+        members = patterns[group == g]
+        assert np.array_equal(union[g, : ucount[g]], np.unique(members[members < j]))
+        assert ucount[g] <= 1.4 * count[group == g].max()
+    m = np.asarray(system.dense())
+    scale = np.linspace(0.5, 1.5, m.shape[1])
+    want = (m * scale).T @ (m * scale)
+    merged = _normal_pairs(system, scale)
+    alone = _normal_pairs(system, scale, grow=1.0)
+    np.testing.assert_array_equal(merged[0], alone[0])  # the same pairs
+    np.testing.assert_allclose(merged[1], alone[1], atol=1e-14 * np.abs(want).max())
+    np.testing.assert_allclose(_to_bsr(*merged).toarray(), want, atol=1e-13 * np.abs(want).max())
+    # the stored pairs are exactly the pairs of subdomains that share a row
+    touch = (m != 0).reshape(m.shape[0], j, k).any(axis=2).astype(float)
+    share = np.triu(touch.T @ touch > 0)
+    np.testing.assert_array_equal(merged[0], np.flatnonzero(share))
+
+
 @pytest.mark.parametrize("empty", [False, True])
 def test_sparse_normal_writes_the_shifted_normal_matrix_as_csc(system2d, empty):
     """`_to_csc` (what SuperLU factorises) is the block-sparse normal matrix plus the
