@@ -110,9 +110,9 @@ def _demo(args) -> int:
     sol = solve(problem, model, points=points, progress=show)
     err = sol.errors(exact)
     path = args.output or f"pdedsl-demo-{args.name}.png"
-    if problem.dim == 3 and "t" not in [str(c) for c in problem.coords]:
-        from .plot import plot_slices
+    from .plot import _time_coord, plot_slices
 
+    if problem.dim == 3 and _time_coord(problem, None, required=False) is None:
         plot_slices(sol, exact=exact, path=path)  # lines through the cube: plot() draws 1D and 2D
     else:
         sol.plot(exact=exact, path=path)
