@@ -537,7 +537,18 @@ def _monomials(z, degree: int):
     """All monomials of total degree <= `degree` in the coordinates z (..., dim)."""
     dim = z.shape[-1]
     exps = [e for e in np.ndindex(*(degree + 1,) * dim) if sum(e) <= degree]
-    return jnp.stack([jnp.prod(z ** jnp.asarray(e, z.dtype), axis=-1) for e in exps], axis=-1)
+    # products of the nonzero powers only: `prod(z ** e)` with e = 0 left XLA a
+    # product over a broadcast constant to fold (1.2 s and an error-level log line
+    # on 16^2 x 6 subdomains in 3D)
+    ones = jnp.ones(z.shape[:-1], z.dtype)
+    columns = []
+    for e in exps:
+        column = ones
+        for i, p in enumerate(e):
+            if p:
+                column = column * z[..., i] ** p
+        columns.append(column)
+    return jnp.stack(columns, axis=-1)
 
 
 def _coarse_coefficients(model, agg, count, degree: int):
