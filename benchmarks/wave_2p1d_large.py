@@ -1,14 +1,16 @@
 """Benchmark `wave-2p1d-large`: the `wave-2p1d` problem (u_tt = u_xx + u_yy on
 [-1, 1]^2 x [0, 0.5], Gaussian pulse of width 0.2, u = 0 on the walls) on larger
-decompositions than `wave-2p1d`, solved matrix-free (LSMR with the block-filter right
-preconditioner; the sparse direct solve of `wave-2p1d` does not scale to them).
+decompositions than `wave-2p1d`, solved matrix-free: CG on the normal equations with
+boxes of 2^3 subdomains (`BoxSchwarz`), the same under a coarse level (`TwoLevel`,
+what `pd.solve` picks by default here) and LSMR with the block-filter right
+preconditioner (the method of this benchmark before 2026-12-05).
 
 Each pdedsl configuration runs in its own process, so that its peak memory (maximum
 resident set size of the whole process) is its own; its time is cold (one solve,
-JIT compilation included, reported separately as compile_s where measured). The
-reference is the same order-4 finite-difference solve on 101 x 101 x 26 nodes as in
-`wave-2p1d`, and a sweep of finite-difference solves timed in the same run shows what
-a classical method needs for the same accuracy.
+JIT compilation and the preconditioner build included). The reference is the same
+order-4 finite-difference solve on 101 x 101 x 26 nodes as in `wave-2p1d`, and a
+sweep of finite-difference solves timed in the same run shows what a classical
+method needs for the same accuracy.
 
     python benchmarks/wave_2p1d_large.py [--json PATH] [--quick]
 """
@@ -39,16 +41,29 @@ def reference(n=REF_N):
     return problem, domain, ref, test, np.asarray(ref(test)), wall
 
 
-def one(sub, degree, pts, rtol, max_steps, ref_n):
+SOLVERS = {
+    "lsmr": ("LSMR(BlockFilter)", lambda rtol, steps: pd.LSMR(rtol=rtol, max_steps=steps)),
+    "cg-box": (
+        "CG(BoxSchwarz)",
+        lambda rtol, steps: pd.CGNormal(pd.BoxSchwarz(), rtol=rtol, max_steps=steps),
+    ),
+    "cg-twolevel-box": (
+        "CG(TwoLevel(BoxSchwarz))",
+        lambda rtol, steps: pd.CGNormal(pd.TwoLevel(local=pd.BoxSchwarz()), rtol=rtol, max_steps=steps),
+    ),
+}
+
+
+def one(sub, degree, pts, rtol, max_steps, ref_n, solver_name="cg-box"):
     problem, domain, _, test, uref, _ = reference(ref_n)
     model = pd.FBPINN(pd.Grid(domain, sub, 2.0), pd.Polynomial(degree))
-    solver = pd.LSMR(rtol=rtol, max_steps=max_steps)
+    label, make = SOLVERS[solver_name]
     t0 = time.perf_counter()
-    sol = pd.solve(problem, model, points=pts, solver=solver, throw=False)
+    sol = pd.solve(problem, model, points=pts, solver=make(rtol, max_steps), throw=False)
     wall = time.perf_counter() - t0
     rec = common.record(
         NAME,
-        f"pdedsl LSMR(BlockFilter) [{'x'.join(map(str, sub))} = {int(np.prod(sub))} subdomains, "
+        f"pdedsl {label} [{'x'.join(map(str, sub))} = {int(np.prod(sub))} subdomains, "
         f"Legendre deg {degree}, {'x'.join(map(str, pts))} pts]",
         **common.errors(np.asarray(sol(test)), uref),
         wall_s=wall,
@@ -58,7 +73,7 @@ def one(sub, degree, pts, rtol, max_steps, ref_n):
         unknowns=sol.info["unknowns"],
         points=sol.info["points"],
     )
-    rec["note"] = "cold (includes JIT compilation)" + (
+    rec["note"] = "cold (includes JIT compilation and the preconditioner build)" + (
         "" if sol.info["success"] else f"; did not meet its tolerance ({sol.info['solver_message']})"
     )
     return rec
@@ -82,18 +97,26 @@ def run(quick=False):
         )
     ]
     if quick:
-        configs = [((4, 4, 2), 3, (24, 24, 8), 1e-8, 5000)]
+        configs = [((4, 4, 2), 3, (24, 24, 8), 1e-8, 5000, ref_n, "cg-box")]
     else:
         # Degree 4 on more subdomains converges faster than degree 5 on fewer: an
-        # earlier run gave 8x8x3, degree 5: 2.16e-3 after 1,960 LSMR iterations (510 s);
-        # 12x12x4, degree 4: 1.37e-3 after 723 (228 s). Larger decompositions are
-        # limited by time on 2 cores before memory.
+        # earlier run gave 8x8x3, degree 5: 2.16e-3 after 1,960 LSMR iterations (510 s).
+        # LSMR(BlockFilter) on 16x16x6 (2026-11-27): 1.32e-4 after 1,091 iterations,
+        # 631 s. The coarse level of TwoLevel (pd.solve's default above 12,000 unknowns
+        # in 3D) takes fewer iterations than boxes alone but costs more than it saves on
+        # this hyperbolic problem (measured 2026-12-05, 16x16x6: 158 iterations, 81 s
+        # against 261, 61 s); on 3D Poisson it is needed (16^3, degree 4: BoxSchwarz alone
+        # stops at 1,000 iterations with rel_l2 2.8e-3, `poisson-3d-large`).
         configs = [
-            ((12, 12, 4), 4, (72, 72, 24), 1e-9, 6000),
-            ((16, 16, 6), 4, (96, 96, 36), 1e-9, 6000),
+            ((12, 12, 4), 4, (72, 72, 24), 1e-9, 6000, ref_n, "lsmr"),
+            ((12, 12, 4), 4, (72, 72, 24), 1e-8, 3000, ref_n, "cg-twolevel-box"),
+            ((12, 12, 4), 4, (72, 72, 24), 1e-8, 3000, ref_n, "cg-box"),
+            ((16, 16, 6), 4, (96, 96, 36), 1e-8, 3000, ref_n, "cg-twolevel-box"),
+            ((16, 16, 6), 4, (96, 96, 36), 1e-8, 3000, ref_n, "cg-box"),
+            ((20, 20, 8), 4, (120, 120, 48), 1e-8, 3000, ref_n, "cg-box"),
         ]
     for c in configs:
-        records.append(isolated(*c, ref_n))
+        records.append(isolated(*c))
     sweep = [(4, 21), (4, 33)] if quick else [(4, 21), (4, 25), (4, 33), (4, 41), (4, 51), (4, 65)]
     for order, n in sweep:
         wall, sol = wave.fd_timed(problem, n, order)
@@ -116,7 +139,7 @@ def run(quick=False):
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
-        sub, degree, pts, rtol, steps, ref_n = json.loads(sys.argv[2])
-        print(json.dumps(one(tuple(sub), degree, tuple(pts), rtol, steps, ref_n)))
+        sub, degree, pts, rtol, steps, ref_n, name = json.loads(sys.argv[2])
+        print(json.dumps(one(tuple(sub), degree, tuple(pts), rtol, steps, ref_n, name)))
     else:
         common.main(NAME, run, __doc__)
