@@ -101,8 +101,9 @@ def run(quick=False):
     else:
         # Degree 4 on more subdomains converges faster than degree 5 on fewer: an
         # earlier run gave 8x8x3, degree 5: 2.16e-3 after 1,960 LSMR iterations (510 s).
-        # LSMR(BlockFilter) on 16x16x6 (2026-11-27): 1.32e-4 after 1,091 iterations,
-        # 631 s. The coarse level of TwoLevel (pd.solve's default above 12,000 unknowns
+        # LSMR(BlockFilter) on 16x16x6 (measured 2026-12-05, `--one` in its own
+        # process): 1.32e-4 after 1,091 iterations, 164 s, against 57 s for the boxes
+        # (631 s on 2026-11-27, before the faster products). The coarse level of TwoLevel (pd.solve's default above 12,000 unknowns
         # in 3D) takes fewer iterations than boxes alone but costs more than it saves on
         # this hyperbolic problem (measured 2026-12-05, 16x16x6: 158 iterations, 81 s
         # against 261, 61 s); on 3D Poisson it is needed (16^3, degree 4: BoxSchwarz alone
