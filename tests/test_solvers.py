@@ -345,6 +345,36 @@ def _dense_normal(built, system):
     return np.asarray(columns).reshape(j * k, j * k).T
 
 
+def test_additive_schwarz_patches_are_filtered_inverses_of_same_level_neighbours(system2d):
+    """Each subdomain's patch is itself and its neighbours of the same level (those
+    whose block of the normal matrix is not zero), and its inverse is the
+    eigenvalue-filtered pseudo-inverse of that patch's block of D M^T M D, all
+    computed here from the dense matrix."""
+    dense = np.asarray(system2d.dense())
+    j, k = system2d.num_subdomains, system2d.num_features
+    lev = np.asarray(system2d.levels)
+    norms = np.linalg.norm(dense, axis=0)
+    a = (dense / norms).T @ (dense / norms)
+    rtol = 1e-5
+    built = build(pd.AdditiveSchwarz(rtol=rtol), system2d)
+    members, inverses = np.asarray(built.members), np.asarray(built.inverses)
+    sizes = set()
+    for s in range(j):
+        touch = np.abs(a[s * k : (s + 1) * k]).reshape(k, j, k).max(axis=(0, 2)) > 0
+        patch = np.flatnonzero(touch & (lev == lev[s]))
+        assert s in patch
+        np.testing.assert_array_equal(members[s][members[s] >= 0], patch)
+        sizes.add(patch.size)
+        cols = (patch[:, None] * k + np.arange(k)).ravel()
+        lam, vec = np.linalg.eigh(a[np.ix_(cols, cols)])
+        keep = lam > lam[-1] * rtol**2
+        want = (vec[:, keep] / lam[keep]) @ vec[:, keep].T
+        got = inverses[s][: cols.size, : cols.size]
+        np.testing.assert_allclose(got, want, atol=1e-8 * np.abs(want).max())
+        assert not np.any(inverses[s][cols.size :]) and not np.any(inverses[s][:, cols.size :])
+    assert len(sizes) > 2  # corner, edge, interior patches and the coarse levels'
+
+
 def test_multiplicative_schwarz_is_the_symmetric_block_gauss_seidel_sweep(system2d):
     """B A = I - E^T-ordered product of the exact group corrections, groups finest
     level first and back; groups share no rows."""
