@@ -124,6 +124,22 @@ def pdedsl_run(
     return rec
 
 
+def iterative(name: str, rtol: float, max_steps: int):
+    """The matrix-free solvers the large benchmarks compare, by name ("lsmr",
+    "cg-block", "cg-box", "cg-twolevel-box"): (label, solver)."""
+    import pdedsl as pd
+
+    if name == "lsmr":
+        return "LSMR(BlockFilter)", pd.LSMR(rtol=rtol, max_steps=max_steps)
+    pre = {
+        "cg-block": ("CG(BlockFilter)", pd.BlockFilter()),
+        "cg-box": ("CG(BoxSchwarz)", pd.BoxSchwarz()),
+        "cg-twolevel-box": ("CG(TwoLevel(BoxSchwarz))", pd.TwoLevel(local=pd.BoxSchwarz())),
+    }
+    label, preconditioner = pre[name]
+    return label, pd.CGNormal(preconditioner, rtol=rtol, max_steps=max_steps)
+
+
 def isolated(script: str, args: list[str]) -> dict:
     """Run `python SCRIPT --one ARGS...` in a fresh process (so that its peak memory is
     its own) and return the record it prints as its last line of JSON."""

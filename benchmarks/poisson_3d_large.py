@@ -36,29 +36,11 @@ def setup():
     return problem, exact, problem.domain
 
 
-SOLVERS = {
-    "lsmr": ("LSMR(BlockFilter)", lambda rtol, steps: pd.LSMR(rtol=rtol, max_steps=steps)),
-    "cg-block": (
-        "CG(BlockFilter)",
-        lambda rtol, steps: pd.CGNormal(pd.BlockFilter(), rtol=rtol, max_steps=steps),
-    ),
-    "cg-box": (
-        "CG(BoxSchwarz)",
-        lambda rtol, steps: pd.CGNormal(pd.BoxSchwarz(), rtol=rtol, max_steps=steps),
-    ),
-    "cg-twolevel-box": (
-        "CG(TwoLevel(BoxSchwarz))",
-        lambda rtol, steps: pd.CGNormal(pd.TwoLevel(local=pd.BoxSchwarz()), rtol=rtol, max_steps=steps),
-    ),
-}
-
-
 def one(side: int, degree: int, n: int, rtol: float, max_steps: int, solver_name: str = "lsmr") -> dict:
     """Solve one configuration in this process and return its record."""
     problem, exact, domain = setup()
     model = pd.FBPINN(pd.Grid(domain, (side,) * 3, 2.0), pd.Polynomial(degree))
-    label, make = SOLVERS[solver_name]
-    solver = make(rtol, max_steps)
+    label, solver = common.iterative(solver_name, rtol, max_steps)
     t0 = time.perf_counter()
     sol = pd.solve(problem, model, points=(n, n, n), solver=solver, throw=False)
     wall = time.perf_counter() - t0

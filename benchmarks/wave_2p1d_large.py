@@ -41,25 +41,12 @@ def reference(n=REF_N):
     return problem, domain, ref, test, np.asarray(ref(test)), wall
 
 
-SOLVERS = {
-    "lsmr": ("LSMR(BlockFilter)", lambda rtol, steps: pd.LSMR(rtol=rtol, max_steps=steps)),
-    "cg-box": (
-        "CG(BoxSchwarz)",
-        lambda rtol, steps: pd.CGNormal(pd.BoxSchwarz(), rtol=rtol, max_steps=steps),
-    ),
-    "cg-twolevel-box": (
-        "CG(TwoLevel(BoxSchwarz))",
-        lambda rtol, steps: pd.CGNormal(pd.TwoLevel(local=pd.BoxSchwarz()), rtol=rtol, max_steps=steps),
-    ),
-}
-
-
 def one(sub, degree, pts, rtol, max_steps, ref_n, solver_name="cg-box"):
     problem, domain, _, test, uref, _ = reference(ref_n)
     model = pd.FBPINN(pd.Grid(domain, sub, 2.0), pd.Polynomial(degree))
-    label, make = SOLVERS[solver_name]
+    label, solver = common.iterative(solver_name, rtol, max_steps)
     t0 = time.perf_counter()
-    sol = pd.solve(problem, model, points=pts, solver=make(rtol, max_steps), throw=False)
+    sol = pd.solve(problem, model, points=pts, solver=solver, throw=False)
     wall = time.perf_counter() - t0
     rec = common.record(
         NAME,
