@@ -539,7 +539,7 @@ def _monomials(z, degree: int):
     exps = [e for e in np.ndindex(*(degree + 1,) * dim) if sum(e) <= degree]
     # products of the nonzero powers only: `prod(z ** e)` with e = 0 left XLA a
     # product over a broadcast constant to fold (1.2 s and an error-level log line
-    # on 16^2 x 6 subdomains in 3D)
+    # on 16 x 16 x 6 subdomains in 3D)
     ones = jnp.ones(z.shape[:-1], z.dtype)
     columns = []
     for e in exps:
