@@ -90,11 +90,12 @@ def run(quick=False):
         # earlier run gave 8x8x3, degree 5: 2.16e-3 after 1,960 LSMR iterations (510 s).
         # LSMR(BlockFilter) on 16x16x6 (measured 2026-12-05, `--one` in its own
         # process): 1.32e-4 after 1,091 iterations, 164 s, against 57 s for the boxes
-        # (631 s on 2026-11-27, before the faster products). The coarse level of TwoLevel (pd.solve's default above 12,000 unknowns
-        # in 3D) takes fewer iterations than boxes alone but costs more than it saves on
-        # this hyperbolic problem (measured 2026-12-05, 16x16x6: 158 iterations, 81 s
-        # against 261, 61 s); on 3D Poisson it is needed (16^3, degree 4: BoxSchwarz alone
-        # stops at 1,000 iterations with rel_l2 2.8e-3, `poisson-3d-large`).
+        # (631 s on 2026-11-27, before the faster products). The coarse level of
+        # TwoLevel (pd.solve's default above 12,000 unknowns in 3D) takes fewer
+        # iterations than boxes alone but costs more than it saves on this hyperbolic
+        # problem (2026-12-05 run, 16x16x6: 158 iterations, 78 s against 261, 57 s); on
+        # 3D Poisson it is needed (16^3, degree 4: BoxSchwarz alone stops at 1,000
+        # iterations with rel_l2 2.8e-3, `poisson-3d-large`).
         configs = [
             ((12, 12, 4), 4, (72, 72, 24), 1e-9, 6000, ref_n, "lsmr"),
             ((12, 12, 4), 4, (72, 72, 24), 1e-8, 3000, ref_n, "cg-twolevel-box"),
