@@ -324,11 +324,15 @@ class CGNormal(_PreconditionedIterative):
 @eqx.filter_jit
 def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
     dot = lambda a, b: jnp.sum(a * b)
-    x0 = jnp.zeros((system.num_subdomains, system.num_features), system.values.dtype)
-    r0 = system.rmv(system.rhs)
-    z0 = pre.normal(r0)
+    b = system.rmv(system.rhs)
+    # (a two-level preconditioner in deflation form starts from its coarse solution;
+    # `done` is the part of the start's measure b^T B b that this removes)
+    x0, done = pre.cg_start(b)
+    r0 = b - system.rmv(system.mv(x0))
+    z0 = pre.cg_apply(r0)
     g0 = dot(r0, z0)
-    tol = (self.rtol**2) * g0
+    start = g0 + done
+    tol = (self.rtol**2) * start
 
     def cond(c):
         k, _, _, _, g, _, best_g, _, _ = c
@@ -347,18 +351,22 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
             lambda: system.rmv(system.rhs - system.mv(x)),
             lambda: r - alpha * system.rmv(q),
         )
-        z = pre.normal(r)
+        z = pre.cg_apply(r)
         g_new = dot(r, z)
         p = z + (g_new / g) * p
         better = (g_new < best_g) & (g_new >= 0)
         best_x = jnp.where(better, x, best_x)
         best_k = jnp.where(better, k + 1, best_k)
-        hist = hist.at[k + 1].set(jnp.sqrt(jnp.abs(g_new / g0)))
+        hist = hist.at[k + 1].set(jnp.sqrt(jnp.abs(g_new / start)))
         if self.progress:
             _tick("CG", k + 1, hist[k + 1])
         return k + 1, x, r, p, g_new, best_x, jnp.where(better, g_new, best_g), best_k, hist
 
-    hist0 = jnp.full((self.max_steps + 1,), jnp.nan, g0.dtype).at[0].set(1.0)
+    hist0 = (
+        jnp.full((self.max_steps + 1,), jnp.nan, g0.dtype)
+        .at[0]
+        .set(jnp.sqrt(jnp.abs(g0 / jnp.where(start == 0, 1.0, start))))
+    )
     init = (jnp.array(0), x0, r0, z0, g0, x0, g0, jnp.array(0), hist0)
     k, _, _, _, g, best_x, best_g, best_k, hist = jax.lax.while_loop(cond, body, init)
     ok = (best_g <= tol) & (g0 >= 0)
@@ -369,7 +377,7 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         ok,
         f"CG on the normal equations (CGLS form), {self.preconditioner.name} preconditioner",
         filtered=pre.filtered,
-        stop_measure=jnp.sqrt(jnp.abs(best_g / jnp.where(g0 == 0, 1.0, g0))),
+        stop_measure=jnp.sqrt(jnp.abs(best_g / jnp.where(start == 0, 1.0, start))),
         stop_rule="the preconditioned normal residual sqrt(r^T P r) relative to its start",
     )
     result = eqx.tree_at(lambda r: r.breakdown, result, ~ok & ((g < 0) | (g0 < 0)))

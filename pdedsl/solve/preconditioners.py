@@ -46,6 +46,13 @@ class BuiltPreconditioner(eqx.Module):
         """An SPD approximation of (M^T M)^+ applied to r (default R R^T r)."""
         return self.right(jax.linear_transpose(self.right, r)(r)[0])
 
+    def cg_start(self, b):
+        """CG's start for A a = b and the part of b^T P b it removes (default 0, 0)."""
+        return jnp.zeros_like(b), jnp.zeros((), b.dtype)
+
+    def cg_apply(self, r):
+        return self.normal(r)
+
 
 class AbstractPreconditioner(eqx.Module):
     """Builds a `BuiltPreconditioner` for a system. `host = True` (a class attribute)
@@ -667,6 +674,7 @@ class _TwoLevel(BuiltPreconditioner):
     coarse_rows: LinearSystem  # M Z, block-sparse over the aggregates
     key: Array  # which host factorisation of (M Z)^T (M Z) to use
     system: LinearSystem
+    deflated: bool = eqx.field(static=True)  # CG in the adapted-deflation form (below)
 
     @property
     def has_right(self) -> bool:
@@ -676,19 +684,42 @@ class _TwoLevel(BuiltPreconditioner):
         out = jax.ShapeDtypeStruct(zr.shape, zr.dtype)
         return jax.pure_callback(_host_coarse_solve, out, self.key, zr, vmap_method="sequential")
 
+    def _coarse(self, r):  # A_c^{-1} Z^T r
+        num = self.coarse_rows.num_subdomains
+        zr = jax.ops.segment_sum(jnp.einsum("jkm,jk->jm", self.basis, r), self.agg, num_segments=num)
+        return self._coarse_solve(zr)
+
     def _prolong(self, yc):  # Z y
         return jnp.einsum("jkm,jm->jk", self.basis, yc[self.agg])
 
     def normal(self, r):
         # balancing two-level Schwarz: B = Q + (I - Q A) B1 (I - A Q),
         # Q = Z A_c^{-1} Z^T, A = M^T M, A_c = Z^T A Z = (M Z)^T (M Z)
-        num = self.coarse_rows.num_subdomains
-        zr = jax.ops.segment_sum(jnp.einsum("jkm,jk->jm", self.basis, r), self.agg, num_segments=num)
-        yc = self._coarse_solve(zr)
+        yc = self._coarse(r)
         s = r - self.system.rmv(self.coarse_rows.mv(yc))
         t = self.local.normal(s)
         tc = self._coarse_solve(self.coarse_rows.rmv(self.system.mv(t)))
         return self._prolong(yc) + t - self._prolong(tc)
+
+    # Adapted deflation (A-DEF2 in Tang, Nabben, Vuik & Erlangga 2009): CG started from
+    # a0 = Q b, whose residual has Z^T r0 = 0, applies P = Q + (I - Q A) B1. On residuals
+    # with Z^T r = 0, P r = B r (there (I - A Q) r = r), so CG takes B's steps without
+    # B's products with M Z and M^T. Rounding moves r off Z^T r = 0; an inexact coarse
+    # solve (nearly dependent levels) turns that into stagnation, hence `deflated` only
+    # on one-level decompositions by default.
+    def cg_start(self, b):
+        if not self.deflated:
+            return super().cg_start(b)
+        a0 = self._prolong(self._coarse(b))
+        # b^T B b = b^T Q b + r0^T P r0: the same start as the balancing form's from 0
+        return a0, jnp.sum(b * a0)
+
+    def cg_apply(self, r):
+        if not self.deflated:
+            return self.normal(r)
+        t = self.local.normal(r)
+        tc = self._coarse_solve(self.coarse_rows.rmv(self.system.mv(t)))
+        return self._prolong(self._coarse(r)) + t - self._prolong(tc)
 
 
 class TwoLevel(AbstractPreconditioner):
@@ -712,6 +743,15 @@ class TwoLevel(AbstractPreconditioner):
     In a `pd.Multilevel` decomposition only the finest level gets aggregates (the
     coarser levels are coarse spaces already).
 
+    `form` is how CG applies the two levels. `"balancing"` is `B` above.
+    `"deflation"` starts CG from `Q b` and applies `Q + (I - Q A) B1` (adapted
+    deflation): the same iterations in exact arithmetic, one product with M and one
+    with M^T fewer per step (3D wave, 16 x 16 x 6 subdomains of degree 4: 158
+    iterations either way, 72 s against 83 s), but it forgives no inexact coarse
+    solve: on a 3-level decomposition it needed 460 iterations to rtol 1e-8 where
+    the balancing form needs 115. `"auto"` (the default) takes deflation on one-level
+    decompositions and balancing on multilevel ones.
+
     It needs the model (to fit the monomials in each subdomain's basis): `pd.solve`
     binds it; a system assembled by hand needs `TwoLevel(...).bind(model)`. The
     coarse problem is limited to `max_coarse` unknowns (aggregates x monomials).
@@ -722,6 +762,7 @@ class TwoLevel(AbstractPreconditioner):
     degree: int = 2
     local: AbstractPreconditioner = BlockFilter()
     max_coarse: int = 200_000
+    form: str = "auto"
     # set by `bind`: the coarse coefficients (J, K, Kc) and each subdomain's aggregate
     # (J,); static (compared by content) so that a bound solver stays hashable
     bound: "_Bound | None" = eqx.field(default=None, static=True)
@@ -740,6 +781,8 @@ class TwoLevel(AbstractPreconditioner):
             raise ValueError(
                 f"TwoLevel needs aggregate >= 1 and degree >= 0, got {self.aggregate}, {self.degree}."
             )
+        if self.form not in ("auto", "balancing", "deflation"):
+            raise ValueError(f"TwoLevel: form must be 'auto', 'balancing' or 'deflation', got {self.form!r}.")
 
     def bind(self, model) -> "TwoLevel":
         """This preconditioner with its coarse space fitted to `model`'s basis."""
@@ -798,6 +841,8 @@ class TwoLevel(AbstractPreconditioner):
             key=jnp.asarray(_register(factor)),
             system=system,
             filtered=local.filtered,
+            deflated=self.form == "deflation"
+            or (self.form == "auto" and (levels is None or np.unique(np.asarray(levels)).size <= 1)),
         )
 
 
