@@ -89,11 +89,12 @@ def run(quick=False):
         # Degree 4 on more subdomains converges faster than degree 5 on fewer: an
         # earlier run gave 8x8x3, degree 5: 2.16e-3 after 1,960 LSMR iterations (510 s).
         # LSMR(BlockFilter) on 16x16x6 (measured 2026-12-05, `--one` in its own
-        # process): 1.32e-4 after 1,091 iterations, 164 s, against 57 s for the boxes
+        # process): 1.32e-4 after 1,091 iterations, 164 s, against 60 s for the boxes
         # (631 s on 2026-11-27, before the faster products). The coarse level of
         # TwoLevel (pd.solve's default above 12,000 unknowns in 3D) takes fewer
-        # iterations than boxes alone but costs more than it saves on this hyperbolic
-        # problem (2026-12-05 run, 16x16x6: 158 iterations, 78 s against 261, 57 s); on
+        # iterations than boxes alone but costs a little more than it saves on this
+        # hyperbolic problem (2026-12-05 run, 16x16x6: 158 iterations, 66 s against
+        # 261, 60 s; 78 s in the balancing form, before the deflated one); on
         # 3D Poisson it is needed (16^3, degree 4: BoxSchwarz alone stops at 1,000
         # iterations with rel_l2 2.8e-3, `poisson-3d-large`).
         configs = [

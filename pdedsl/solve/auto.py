@@ -66,8 +66,8 @@ class Auto(AbstractSolver):
       against 76 s for CG + additive Schwarz. Above it, on the same wave problem
       at degree 4 (cold, own process each; the CG rows are `wave-2p1d-large`'s):
       12 x 12 x 4 subdomains (20,160 unknowns) SparseNormal 23.8 s, 2.8 GB
-      against 35.7 s, 1.4 GB for the two-level CG; 16 x 16 x 6 (53,760) 125 s,
-      9.2 GB against 78 s, 2.3 GB (all rel_l2 1.4e-3 and 1.3e-4). Random
+      against 27.6 s, 1.4 GB for the two-level CG; 16 x 16 x 6 (53,760) 125 s,
+      9.2 GB against 66 s, 2.3 GB (all rel_l2 1.4e-3 and 1.3e-4). Random
       features, multilevel decompositions, cut domains, `pd.BSpline()` windows and systems without
       their model keep `SparseNormal()` in 2D (robust to near-dependent columns);
       in 3D they get `LSMR(BlockFilter())`. (With B-spline windows, 65^2
