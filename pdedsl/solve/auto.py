@@ -60,7 +60,7 @@ class Auto(AbstractSolver):
       ordering). So in 2D the factorisation is faster in every case up to 98,304
       unknowns and slower, with 3x the memory, at 393,216; in 3D the two tie at
       17,920, where the CG needs less memory. At 16^3 subdomains of degree 4
-      in 3D (143,360 unknowns) the CG takes 181 iterations and 3.1 GB to rtol
+      in 3D (143,360 unknowns) the CG takes 182 iterations and 3.0 GB to rtol
       1e-6 (`poisson-3d-large`). Below the 3D threshold the factorisation wins:
       at 10,752 unknowns (wave-2p1d, 3D space-time, degree 5) it took 9.5 s
       against 76 s for CG + additive Schwarz. Above it, on the same wave problem
