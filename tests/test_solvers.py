@@ -1094,11 +1094,15 @@ def test_spline_frame_cg_reaches_the_dense_answer(dim):
         model, points = pd.FBPINN(pd.Multilevel(dom, levels=3, bspline=3), pd.Polynomial(1)), (16, 16, 16)
     dense = pd.solve(problem, model, points=points, solver=pd.DenseLeastSquares())
     test = dom.sample(500, "uniform", seed=2)
-    for boundary in (0, 1):
-        solver = pd.CGNormal(pd.SplineFrame(boundary=boundary), rtol=1e-10, max_steps=500)
+    its = {}
+    for boundary, form in [(0, "deflation"), (1, "deflation"), (1, "balancing")]:
+        solver = pd.CGNormal(pd.SplineFrame(boundary=boundary, form=form), rtol=1e-10, max_steps=500)
         cg = pd.solve(problem, model, points=points, solver=solver)
         assert cg.info["success"]
         np.testing.assert_allclose(cg(test), dense(test), atol=1e-7 * np.abs(dense(test)).max())
+        its[boundary, form] = cg.info["iterations"]
+    # the deflated form takes the balancing form's steps (from Q b, on Z^T r = 0)
+    assert abs(its[1, "deflation"] - its[1, "balancing"]) <= max(2, its[1, "balancing"] // 20)
     assert dense.errors(exact)["rel_l2"] < (2e-3 if dim < 3 else 5e-4)  # 3D: 1.5e-4
 
 
@@ -1154,3 +1158,5 @@ def test_spline_frame_binding_compares_by_content_and_errors_are_clear():
         pd.SplineFrame().bind(pd.FBPINN(pd.Multilevel(dom, levels=2, bspline=3), pd.RandomFeatures(6)))
     with pytest.raises(ValueError, match="boundary"):
         pd.SplineFrame(boundary=-1)
+    with pytest.raises(ValueError, match="form must be"):
+        pd.SplineFrame(form="auto")

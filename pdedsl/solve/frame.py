@@ -152,6 +152,7 @@ class _Frame(BuiltPreconditioner):
     key: Array | None  # which host factorisation of the strip's Gram matrix to use
     system: LinearSystem | None  # for the products with M^T M of the balancing form
     bound: _FrameBound = eqx.field(static=True)
+    deflated: bool = eqx.field(static=True, default=False)  # CG in adapted-deflation form
 
     @property
     def has_right(self) -> bool:
@@ -190,6 +191,20 @@ class _Frame(BuiltPreconditioner):
         t = self._additive(r - self.system.rmv(self.system.mv(y)))
         return y + t - self._exact(self.system.rmv(self.system.mv(t)))
 
+    # adapted deflation, as in TwoLevel: from a0 = Q b, P = Q + (I - Q A) B1 takes the
+    # balancing form's steps with one product with M and one with M^T fewer
+    def cg_start(self, b):
+        if not (self.deflated and self.strip is not None):
+            return super().cg_start(b)
+        a0 = self._exact(b)
+        return a0, jnp.sum(b * a0)
+
+    def cg_apply(self, r):
+        if not (self.deflated and self.strip is not None):
+            return self.normal(r)
+        t = self._additive(r)
+        return self._exact(r) + t - self._exact(self.system.rmv(self.system.mv(t)))
+
 
 def _level_ranges(bound):
     sizes = [int(np.prod(s)) for s in bound.shapes]
@@ -217,6 +232,13 @@ class SplineFrame(AbstractPreconditioner):
     the balancing form costs two more products with M and M^T), where every other
     preconditioner stops at its cap (docs/solving.md).
 
+    `form="deflation"` (the default) starts CG from `Q b` and applies
+    `Q + (I - Q A) B1`, as `TwoLevel` does on grids: the same steps in exact
+    arithmetic with one product with M and one with M^T fewer (7 levels: 46
+    iterations, 22.8 s for the whole warm `pd.solve`, against 45 and 28.4 s in the
+    balancing form, `form="balancing"`). The strip's exact solve is what the
+    deflated form needs; it is a solve on one level's B-splines, well conditioned.
+
     Built on the host: a small 1D fit per level, axis and degree, then one product
     with (the level's part of) M per colour class of B-splines with disjoint
     supports (about 75 per level in 2D with quadratics) to measure the frame
@@ -226,6 +248,7 @@ class SplineFrame(AbstractPreconditioner):
     """
 
     boundary: int = 1
+    form: str = "deflation"
     bound: _FrameBound | None = eqx.field(default=None, static=True)
     host = True
 
@@ -234,6 +257,8 @@ class SplineFrame(AbstractPreconditioner):
             raise ValueError(
                 f"SplineFrame boundary must be a number of cell layers >= 0, got {self.boundary!r}."
             )
+        if self.form not in ("deflation", "balancing"):
+            raise ValueError(f"SplineFrame: form must be 'balancing' or 'deflation', got {self.form!r}.")
 
     def bind(self, model) -> "SplineFrame":
         """This preconditioner with the frame fitted to `model`'s levels."""
@@ -379,6 +404,7 @@ class SplineFrame(AbstractPreconditioner):
             system=system if strip_count else None,
             bound=b,
             filtered=dropped,
+            deflated=self.form == "deflation",
         )
 
 
