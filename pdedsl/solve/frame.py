@@ -225,19 +225,19 @@ class SplineFrame(AbstractPreconditioner):
     The boundary conditions' rows weigh boundary values like the finest level's
     scale on every level, which the Jacobi scaling cannot balance; so by default the
     finest level's B-splines whose support meets the outer `boundary` layers of cells
-    are solved together exactly (a sparse factorisation on the host), combined with
-    the frame in the balancing form `Q + (I - Q A) B1 (I - A Q)`. On
-    `laplace-multilevel` with 7 nested levels CG then converges to rtol 1e-6 in 45
-    iterations (150 with `boundary=0`, the plain additive frame; each iteration of
-    the balancing form costs two more products with M and M^T), where every other
-    preconditioner stops at its cap (docs/solving.md).
+    are solved together exactly (a sparse factorisation on the host) and combined
+    with the frame as a coarse level. On `laplace-multilevel` with 7 nested levels
+    CG then converges to rtol 1e-6 in 46 iterations (150 with `boundary=0`, the
+    plain additive frame), where every other preconditioner stops at its cap
+    (docs/solving.md).
 
-    `form="deflation"` (the default) starts CG from `Q b` and applies
-    `Q + (I - Q A) B1`, as `TwoLevel` does on grids: the same steps in exact
-    arithmetic with one product with M and one with M^T fewer (7 levels: 46
-    iterations, 22.8 s for the whole warm `pd.solve`, against 45 and 28.4 s in the
-    balancing form, `form="balancing"`). The strip's exact solve is what the
-    deflated form needs; it is a solve on one level's B-splines, well conditioned.
+    `form` is how they are combined. `"balancing"`: `Q + (I - Q A) B1 (I - A Q)`,
+    `Q` the exact solve, `B1` the frame, `A = M^T M`. `"deflation"` (the default):
+    CG starts from `Q b` and applies `Q + (I - Q A) B1`, as `TwoLevel` does on
+    grids, the same steps in exact arithmetic with one product with M and one with
+    M^T fewer per iteration (7 levels: 46 iterations and 22.8 s for a warm
+    `pd.solve`, against 45 and 28.4 s balanced). The deflated form needs the exact
+    solve to be accurate; here it is, a solve on one level's B-splines.
 
     Built on the host: a small 1D fit per level, axis and degree, then one product
     with (the level's part of) M per colour class of B-splines with disjoint
