@@ -59,7 +59,9 @@ class Auto(AbstractSolver):
       (the same rel_l2 where only one is given; SparseNormal with its symmetric
       ordering). So in 2D the factorisation is faster in every case up to 98,304
       unknowns and slower, with 3x the memory, at 393,216; in 3D the two tie at
-      17,920, where the CG needs less memory. At 16^3 subdomains of degree 4
+      17,920, where the CG needs less memory (with `TwoLevel`'s deflated form, a
+      later run: 13.0 s against 21.1 s, and at 98,304 in 2D 11.0 s against 12.5 s,
+      a near tie given the 10-40% run-to-run variation of cold runs here). At 16^3 subdomains of degree 4
       in 3D (143,360 unknowns) the CG takes 182 iterations and 3.0 GB to rtol
       1e-6 (`poisson-3d-large`). Below the 3D threshold the factorisation wins:
       at 10,752 unknowns (wave-2p1d, 3D space-time, degree 5) it took 9.5 s
