@@ -328,7 +328,11 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
     # (a two-level preconditioner in deflation form starts from its coarse solution;
     # `done` is the part of the start's measure b^T B b that this removes)
     x0, done = pre.cg_start(b)
-    r0 = b - system.rmv(system.mv(x0))
+    if x0 is None:  # from zero
+        x0 = jnp.zeros_like(b)
+        r0 = b
+    else:
+        r0 = b - system.rmv(system.mv(x0))
     z0 = pre.cg_apply(r0)
     g0 = dot(r0, z0)
     start = g0 + done

@@ -49,8 +49,8 @@ class BuiltPreconditioner(eqx.Module):
     def cg_start(self, b):
         """CG's start for `A a = b` (`A = M^T M`) and the part of the measure `b^T B b`
         (B: `normal`) that this start has removed, so that a relative tolerance means
-        the same from any start; by default zero and zero."""
-        return jnp.zeros_like(b), jnp.zeros((), b.dtype)
+        the same from any start; by default None (zero) and zero."""
+        return None, jnp.zeros((), b.dtype)
 
     def cg_apply(self, r):
         """The preconditioner as CG applies it from `cg_start` (by default `normal`)."""
@@ -702,7 +702,7 @@ class _TwoLevel(BuiltPreconditioner):
         s = r - self.system.rmv(self.coarse_rows.mv(yc))
         t = self.local.normal(s)
         tc = self._coarse_solve(self.coarse_rows.rmv(self.system.mv(t)))
-        return self._prolong(yc) + t - self._prolong(tc)
+        return t + self._prolong(yc - tc)
 
     # Adapted deflation (A-DEF2 in Tang, Nabben, Vuik & Erlangga 2009): CG started from
     # a0 = Q b, whose residual has Z^T r0 = 0, applies P = Q + (I - Q A) B1. On residuals
@@ -722,7 +722,7 @@ class _TwoLevel(BuiltPreconditioner):
             return self.normal(r)
         t = self.local.normal(r)
         tc = self._coarse_solve(self.coarse_rows.rmv(self.system.mv(t)))
-        return self._prolong(self._coarse(r)) + t - self._prolong(tc)
+        return t + self._prolong(self._coarse(r) - tc)
 
 
 class TwoLevel(AbstractPreconditioner):
