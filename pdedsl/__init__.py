@@ -68,6 +68,7 @@ from .solve import (  # noqa: E402
     ResidualWarning as ResidualWarning,
     SolveError as SolveError,
     SparseNormal as SparseNormal,
+    SparseQR as SparseQR,
     SplineFrame as SplineFrame,
     TimeMarching as TimeMarching,
     TwoLevel as TwoLevel,

@@ -30,6 +30,7 @@ SOLVERS = [
     pd.DenseLeastSquares(),
     pd.DenseLeastSquares("qr"),
     pd.SparseNormal(),
+    pd.SparseQR(),
     pd.LSMR(pd.ColumnScaling()),
     pd.LSMR(pd.BlockFilter()),
     pd.CGNormal(pd.Identity()),
@@ -636,9 +637,18 @@ def test_auto_choice_by_size_dimension_and_basis():
     ref2 = pd.solve(prob2, grid2, points=(12, 12), solver=pd.DenseLeastSquares())
     p2 = dom2.sample((9, 9))
     assert np.linalg.norm(sol2(p2) - ref2(p2)) <= 1e-5 * np.linalg.norm(ref2(p2))
-    assert isinstance(
-        small.choose(sys2, pd.FBPINN(pd.Grid(dom2, 3, 2.0), pd.RandomFeatures(6))), pd.SparseNormal
-    )
+    # random features on one level: the QR of M in 1D and 2D (at any size where the
+    # factorisation is chosen); on several levels, or in 3D, the normal equations
+    assert isinstance(small.choose(sys2, rf2), pd.SparseQR)
+    assert isinstance(pd.Auto(dense_unknowns=10).choose(sys2, rf2), pd.SparseQR)
+    rf1 = pd.FBPINN(pd.Grid(PROBLEM.domain, 6, 2.0), pd.RandomFeatures(7))
+    assert isinstance(small.choose(one_d, rf1), pd.SparseQR)
+    rf_levels = pd.FBPINN(pd.Multilevel(dom2, levels=2), pd.RandomFeatures(6))
+    assert isinstance(pd.Auto(dense_unknowns=10).choose(sys2, rf_levels), pd.SparseNormal)
+    sol_rf = pd.solve(prob2, rf2, points=(12, 12), solver=pd.Auto(dense_unknowns=10))
+    assert sol_rf.info["solver"] == "SparseQR"
+    ref_rf = pd.solve(prob2, rf2, points=(12, 12), solver=pd.DenseLeastSquares())
+    assert np.linalg.norm(sol_rf(p2) - ref_rf(p2)) <= 1e-6 * np.linalg.norm(ref_rf(p2))
     bspline = pd.FBPINN(pd.Grid(dom2, 4, 4.0), pd.Polynomial(2), window=pd.BSpline())
     sys_b = assemble(bspline, collocation(prob2, bspline, (12, 12)))
     assert isinstance(small.choose(sys_b, bspline), pd.SparseNormal)
@@ -668,6 +678,7 @@ def test_auto_choice_by_size_dimension_and_basis():
     assert bool(capped(system).success)
     _, tanh, _ = _poisson_3d(pd.RandomFeatures(10))
     assert isinstance(small.choose(system, tanh), pd.LSMR)
+    assert isinstance(pd.Auto(dense_unknowns=10).choose(system, tanh), pd.SparseNormal)  # 3D
     _, ml, _ = _poisson_3d(pd.Polynomial(2), lambda d: pd.Multilevel(d, levels=2))
     assert isinstance(small.choose(system, ml), pd.LSMR)
 

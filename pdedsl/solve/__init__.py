@@ -38,4 +38,5 @@ from .solve import (
     solve as solve,
 )
 from .sparse import SparseNormal as SparseNormal
+from .sparse_qr import SparseQR as SparseQR
 from .train import LBFGS as LBFGS, train as train

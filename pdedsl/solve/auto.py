@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..ansatz import BSpline, Grid, Multilevel, Polynomial
+from ..ansatz import BSpline, Grid, Multilevel, Polynomial, RandomFeatures
 from ..assemble import LinearSystem
 from ..geometry import Box
 from .base import AbstractSolver, SolverResult
@@ -13,6 +13,7 @@ from .frame import SplineFrame
 from .iterative import LSMR, CGNormal
 from .preconditioners import BlockFilter, BoxSchwarz, TwoLevel
 from .sparse import SparseNormal
+from .sparse_qr import SparseQR
 
 
 class Auto(AbstractSolver):
@@ -71,12 +72,24 @@ class Auto(AbstractSolver):
       against 27.6 s, 1.4 GB for the two-level CG; 16 x 16 x 6 (53,760) 125 s,
       9.2 GB against 66 s, 2.3 GB (all rel_l2 1.4e-3 and 1.3e-4). Random
       features, multilevel decompositions, cut domains, `pd.BSpline()` windows and systems without
-      their model keep `SparseNormal()` in 2D (robust to near-dependent columns);
+      their model keep the factorisation in 2D (`SparseQR()` for random features on one
+      level, below; `SparseNormal()` otherwise);
       in 3D they get `LSMR(BlockFilter())`. (With B-spline windows, 65^2
       quadratics on the `laplace-multilevel` problem, the two-level CG stopped at
       1,000 iterations without converging; the factorisation takes 7.4 s.) On a cut
       domain (an L-shape: 12^2 subdomains of degree 8, 5,355 unknowns) the
       two-level CG stalls at rel_l2 3.4e-3 where the factorisation reaches 6.6e-4.
+    - random features (`pd.RandomFeatures`) on one level, in 1D and 2D where
+      `SparseNormal()` would be chosen: `SparseQR()`, a sparse QR of M itself.
+      Their near-dependent columns cost the normal equations half their digits:
+      on 16^2 subdomains x 40 tanh features of the laplace-multiscale problem
+      (10,240 unknowns, 200^2 points; `python benchmarks/sparse_qr.py`, warm)
+      rel_l2 5.6e-4 in 1.8 s against 1.1e-3 in 1.2 s; on 20 subdomains x 12 tanh
+      features of the oscillator 8.9e-9 against 7.3e-6. Where the ansatz, not the
+      solve, limits the error (32^2 x 20, 48^2 x 12) both give the same error and
+      the QR takes about 1.7x the time. Multilevel random features keep
+      `SparseNormal()`: their coarse levels make the QR's fronts wide (7 levels of
+      the laplace-multilevel ansatz: see docs/solving.md).
     - nested B-spline levels in 2D (`pd.Multilevel(..., bspline=p)` with a
       polynomial basis) above `frame_unknowns_2d`: CG with `SplineFrame()` to
       `rtol=1e-7`. On `laplace-multilevel` (`python benchmarks/auto_choice.py
@@ -138,7 +151,14 @@ class Auto(AbstractSolver):
         if nested and dim == 2 and m > self.frame_unknowns_2d:
             return CGNormal(SplineFrame(), rtol=1e-7, max_steps=self.max_steps)
         if dim == 1 or (dim == 2 and (m <= self.sparse_unknowns_2d or not on_box)):
-            return SparseNormal()
+            # random features on one level: QR of M, not the normal equations, whose
+            # squared condition number costs them half their digits
+            random = (
+                model is not None
+                and isinstance(model.basis, RandomFeatures)
+                and not isinstance(model.decomposition, Multilevel)
+            )
+            return SparseQR() if random else SparseNormal()
         if dim >= 3 and m <= self.sparse_unknowns_3d:
             return SparseNormal()
         if polynomial_grid:

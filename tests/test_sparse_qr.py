@@ -1,0 +1,136 @@
+"""`pd.SparseQR`: the multifrontal QR of M against dense least squares."""
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import sympy as sp
+
+import pdedsl as pd
+from pdedsl import D
+from pdedsl.assemble import assemble
+from pdedsl.solve import collocation
+
+x, y = pd.Symbol("x"), pd.Symbol("y")
+
+
+def _dense_answer(system, damp=0.0):
+    """min ||M D c - b||^2 + damp^2 ||c||^2 by NumPy's SVD least squares, D the unit
+    column scaling; returns (coefficients a = D c, residual norm ||M a - b||)."""
+    m = np.asarray(system.dense())
+    b = np.asarray(system.rhs)
+    norms = np.linalg.norm(m, axis=0)
+    scale = np.where(norms > 0, 1 / np.where(norms > 0, norms, 1), 0)
+    ms = m * scale
+    if damp:
+        ms = np.vstack([ms, damp * np.eye(ms.shape[1])])
+        b = np.concatenate([b, np.zeros(ms.shape[1])])
+    c = np.linalg.lstsq(ms, b, rcond=None)[0]
+    a = c * scale
+    return a, np.linalg.norm(m @ a - np.asarray(system.rhs))
+
+
+def _poisson(decomposition, basis, points):
+    v = pd.Function("v")(x, y)
+    dom = pd.Box([x, y], [0, 0], [1, 1])
+    exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.exp(x)
+    f = sp.diff(exact, x, 2) + sp.diff(exact, y, 2)
+    problem = pd.Problem(D(v, x, 2) + D(v, y, 2) == f, domain=dom, conditions=[v.on(pd.boundary) == 0])
+    model = pd.FBPINN(decomposition(dom), basis)
+    return problem, model, assemble(model, collocation(problem, model, points=points)), exact
+
+
+def test_sparse_qr_is_the_dense_least_squares_solution():
+    """A well-conditioned (Legendre) basis on a grid: the same coefficients as the
+    dense solve, and the residual it reports is ||M a - b||."""
+    problem, model, system, _ = _poisson(lambda d: pd.Grid(d, (5, 4), 2.0), pd.Polynomial(3), (17, 17))
+    want, res = _dense_answer(system)
+    got = pd.SparseQR()(system)
+    assert got.success
+    a = np.asarray(got.coefficients).ravel()
+    np.testing.assert_allclose(a, want, atol=1e-8 * np.abs(want).max())
+    assert float(got.residual_norm) == pytest.approx(res, rel=1e-8)
+    m = np.asarray(system.dense())
+    assert np.linalg.norm(m @ a - np.asarray(system.rhs)) == pytest.approx(res, rel=1e-8)
+    assert "fronts" in got.message
+
+
+def test_sparse_qr_on_rank_deficient_levels_fits_like_the_dense_solve():
+    """Three levels of quadratics repeat the global quadratics on every level (an
+    exact null space): the QR is not the minimum-norm solution there, but it fits
+    the points as well, and the function is the same."""
+    problem, model, system, _ = _poisson(
+        lambda d: pd.Multilevel(d, levels=3, overlap=2.0), pd.Polynomial(3), (17, 17)
+    )
+    want, res = _dense_answer(system)
+    got = pd.SparseQR()(system)
+    a = np.asarray(got.coefficients).ravel()
+    m = np.asarray(system.dense())
+    assert np.linalg.norm(m @ a - np.asarray(system.rhs)) == pytest.approx(res, rel=1e-6)
+    assert float(got.residual_norm) == pytest.approx(res, rel=1e-6)
+    np.testing.assert_allclose(m @ a, m @ want, atol=1e-6 * np.abs(m @ want).max())
+
+
+def test_sparse_qr_keeps_the_accuracy_of_qr_on_random_features():
+    """Nearly dependent tanh features (cond(M D) ~ 1e10 here): the QR of M reaches
+    the dense least-squares residual, the normal equations' factors do not."""
+    t = pd.Symbol("t")
+    u = pd.Function("u")(t)
+    w0, d = 60.0, 2.0
+    problem = pd.Problem(
+        D(u, t, 2) + 2 * d * D(u, t) + w0**2 * u == 0,
+        domain=pd.Interval(t, 0, 1),
+        conditions=[u.at(t=0) == 1, D(u, t).at(t=0) == 0],
+    )
+    w = sp.sqrt(w0**2 - d**2)
+    phi = sp.atan(-d / w)
+    exact = sp.exp(-d * t) * sp.cos(phi + w * t) / sp.cos(phi)
+    model = pd.FBPINN(pd.Grid(problem.domain, 20, 2.9), pd.RandomFeatures(12))
+    system = assemble(model, collocation(problem, model, 720))
+    ms = np.asarray(system.dense())
+    cond = np.linalg.cond(ms / np.linalg.norm(ms, axis=0))
+    assert cond > 1e9
+    _, res = _dense_answer(system)
+    qr = pd.SparseQR()(system)
+    normal = pd.SparseNormal()(system)
+    assert float(qr.residual_norm) <= 3 * res
+    assert float(normal.residual_norm) > 100 * res  # what the squared condition number costs
+    sol = pd.solve(problem, model, points=720, solver=pd.SparseQR())
+    assert sol.errors(exact)["rel_l2"] <= 1e-7
+    assert sol.info["solver"] == "SparseQR"
+
+
+def test_sparse_qr_damping_and_empty_subdomains():
+    """`damp` solves min ||M D c - b||^2 + damp^2 ||c||^2 (the dense answer with the
+    rows damp * I); a subdomain without rows gets zero coefficients, not NaN."""
+    problem, model, system, _ = _poisson(lambda d: pd.Grid(d, (4, 4), 2.0), pd.RandomFeatures(8), (13, 13))
+    want, _ = _dense_answer(system, damp=1e-3)
+    got = np.asarray(pd.SparseQR(damp=1e-3)(system).coefficients).ravel()
+    np.testing.assert_allclose(got, want, atol=1e-9 * np.abs(want).max())
+    # subdomain 5's blocks zeroed: its column is empty
+    values = np.asarray(system.values).copy()
+    values[np.asarray(system.index) == 5] = 0.0
+    empty = eqx.tree_at(lambda s: s.values, system, jnp.asarray(values))
+    result = pd.SparseQR()(empty)
+    c = np.asarray(result.coefficients)
+    assert np.all(np.isfinite(c)) and np.all(c[5] == 0) and result.filtered == 8
+    want, res = _dense_answer(empty)
+    assert float(result.residual_norm) == pytest.approx(res, rel=1e-6)
+
+
+def test_sparse_qr_with_a_subdomain_twice_in_a_row():
+    """A row that lists one subdomain twice: its two blocks add up, as in M."""
+    problem, model, system, _ = _poisson(lambda d: pd.Grid(d, (3, 3), 2.0), pd.Polynomial(2), (11, 11))
+    index = np.asarray(system.index).copy()
+    index[0, 1] = index[0, 0]
+    dup = eqx.tree_at(lambda s: s.index, system, jnp.asarray(index))
+    want, res = _dense_answer(dup)
+    got = pd.SparseQR()(dup)
+    np.testing.assert_allclose(np.asarray(got.coefficients).ravel(), want, atol=1e-8 * np.abs(want).max())
+    assert float(got.residual_norm) == pytest.approx(res, rel=1e-8)
+
+
+@pytest.mark.parametrize("bad", [0, -1e-12, float("nan"), float("inf"), True, "1e-12"])
+def test_sparse_qr_rejects_a_bad_damping(bad):
+    with pytest.raises(ValueError, match="damp"):
+        pd.SparseQR(damp=bad)
