@@ -36,6 +36,7 @@ SOLVERS = [
     ("dense SVD", pd.DenseLeastSquares()),
     ("dense QR", pd.DenseLeastSquares("qr")),
     ("sparse normal (SuperLU)", pd.SparseNormal()),
+    ("sparse QR (multifrontal)", pd.SparseQR()),
     ("LSMR + column scaling", pd.LSMR(pd.ColumnScaling())),
     ("LSMR + block-filter (RRQR-like)", pd.LSMR(pd.BlockFilter())),
     ("CG-normal + Jacobi", pd.CGNormal(pd.ColumnScaling())),

@@ -54,7 +54,7 @@ PDEDSL = {
         (GRID, 8, pd.Polynomial(6), 64, pd.SparseNormal()),
         (RANDOM, 2, pd.RandomFeatures(60), 40, None),
         (RANDOM, 4, pd.RandomFeatures(40), 48, None),
-        (RANDOM, 8, pd.RandomFeatures(40), 96, pd.SparseNormal()),
+        (RANDOM, 8, pd.RandomFeatures(40), 96, pd.SparseQR()),
     ],
     "laplace-multiscale": [
         (GRID, 8, pd.Polynomial(8), 100, pd.SparseNormal()),
@@ -62,7 +62,8 @@ PDEDSL = {
         (GRID, 16, pd.Polynomial(6), 160, pd.SparseNormal()),
         (GRID, 16, pd.Polynomial(8), 200, pd.SparseNormal()),
         (GRID, 16, pd.Polynomial(10), 240, pd.SparseNormal()),
-        (RANDOM, 16, pd.RandomFeatures(40), 200, pd.SparseNormal()),
+        (RANDOM, 8, pd.RandomFeatures(60), 120, pd.SparseQR()),
+        (RANDOM, 16, pd.RandomFeatures(40), 200, pd.SparseQR()),
     ],
 }
 # element sizes 1/n, n doubling with a step of 1.5 in between
