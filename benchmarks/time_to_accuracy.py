@@ -64,6 +64,8 @@ PDEDSL = {
         (GRID, 16, pd.Polynomial(10), 240, pd.SparseNormal()),
         (RANDOM, 8, pd.RandomFeatures(60), 120, pd.SparseQR()),
         (RANDOM, 16, pd.RandomFeatures(40), 200, pd.SparseQR()),
+        (RANDOM, 16, pd.RandomFeatures(60), 240, pd.SparseQR()),
+        (RANDOM, 16, pd.RandomFeatures(80), 280, pd.SparseQR()),
     ],
 }
 # element sizes 1/n, n doubling with a step of 1.5 in between
