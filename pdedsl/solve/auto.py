@@ -84,10 +84,11 @@ class Auto(AbstractSolver):
       Their near-dependent columns cost the normal equations half their digits:
       on 16^2 subdomains x 40 tanh features of the laplace-multiscale problem
       (10,240 unknowns, 200^2 points; `python benchmarks/sparse_qr.py`, warm)
-      rel_l2 5.6e-4 in 1.8 s against 1.1e-3 in 1.2 s; on 20 subdomains x 12 tanh
+      rel_l2 5.6e-4 in 2.0 s against 1.1e-3 in 1.2 s, on 16^2 x 80 (20,480)
+      2.4e-7 in 13.6 s against 9.6e-6 in 6.8 s; on 20 subdomains x 12 tanh
       features of the oscillator 8.9e-9 against 7.3e-6. Where the ansatz, not the
       solve, limits the error (32^2 x 20, 48^2 x 12) both give the same error and
-      the QR takes 1.4-1.6x the time. Multilevel random features keep
+      the QR takes 1.6-1.7x the time. Multilevel random features keep
       `SparseNormal()`: their coarse levels make the QR's fronts wide (7 levels of
       the laplace-multilevel ansatz: see docs/solving.md).
     - nested B-spline levels in 2D (`pd.Multilevel(..., bspline=p)` with a
