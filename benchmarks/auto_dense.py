@@ -1,6 +1,6 @@
 """Where `pd.Auto()` should leave the dense SVD: `DenseLeastSquares()` against
-`SparseNormal()` on 2D Poisson problems of 700 to 3,000 unknowns, the sizes where
-Auto used to pick the dense solve for every basis. Both solvers run in the same
+`SparseNormal()` and `SparseQR()` on 2D Poisson problems of 700 to 3,000 unknowns,
+the sizes where Auto used to pick the dense solve for every basis. The solvers run in the same
 process on the same model, twice each (cold, then warm); the errors are on a
 101^2 grid. Not part of `run_all.py`.
 
@@ -45,24 +45,26 @@ def main(names):
     )
     points = domain.sample((101, 101))
     print(
-        "| case | unknowns | Auto picks | dense: warm s, rel_l2 | sparse normal: warm s, rel_l2 | time ratio |"
+        "| case | unknowns | Auto picks | dense: warm s, rel_l2 | sparse normal: warm s, rel_l2 "
+        "| sparse QR: warm s, rel_l2 | time ratio dense / normal |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for name in names:
         n, family, size = CASES[name]
         basis = pd.Polynomial(size) if family == "poly" else pd.RandomFeatures(size)
         model = pd.FBPINN(pd.Grid(domain, n, 2.9), basis)
         row = {}
-        for solver in (pd.DenseLeastSquares(), pd.SparseNormal()):
+        for solver in (pd.DenseLeastSquares(), pd.SparseNormal(), pd.SparseQR()):
             for _ in range(2):  # cold, then warm
                 start = time.perf_counter()
                 sol = pd.solve(problem, model, solver=solver, progress=False)
                 wall = time.perf_counter() - start
             row[type(solver).__name__] = (wall, sol.errors(exact, points=points)["rel_l2"])
         auto = pd.solve(problem, model, progress=False).info["solver"]
-        (td, ed), (ts, es) = row["DenseLeastSquares"], row["SparseNormal"]
+        (td, ed), (ts, es), (tq, eq) = row["DenseLeastSquares"], row["SparseNormal"], row["SparseQR"]
         print(
-            f"| {name} | {model.num_unknowns:,} | {auto} | {td:.2f}, {ed:.1e} | {ts:.2f}, {es:.1e} | {td / ts:.1f} |",
+            f"| {name} | {model.num_unknowns:,} | {auto} | {td:.2f}, {ed:.1e} | {ts:.2f}, {es:.1e} "
+            f"| {tq:.2f}, {eq:.1e} | {td / ts:.1f} |",
             flush=True,
         )
 

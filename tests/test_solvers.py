@@ -615,14 +615,20 @@ def test_auto_choice_by_size_dimension_and_basis():
     grid2 = pd.FBPINN(pd.Grid(dom2, 3, 2.0), pd.Polynomial(2))
     sys2 = assemble(grid2, collocation(prob2, grid2, (12, 12)))
     assert isinstance(pd.Auto(dense_unknowns=10).choose(sys2, grid2), pd.SparseNormal)
-    # polynomials on a grid leave the dense SVD earlier (benchmarks/auto_dense.py);
-    # random features, or a system without its model, keep it up to dense_unknowns
+    # polynomials on a grid, and random features on one level, leave the dense SVD
+    # earlier (benchmarks/auto_dense.py); multilevel random features, or a system
+    # without its model, keep it up to dense_unknowns
     assert isinstance(pd.Auto().choose(sys2, grid2), pd.DenseLeastSquares)  # 54 unknowns
     early = pd.Auto(dense_unknowns_polynomial=50)
     assert isinstance(early.choose(sys2, grid2), pd.SparseNormal)
     assert isinstance(early.choose(sys2), pd.DenseLeastSquares)
     rf2 = pd.FBPINN(pd.Grid(dom2, 3, 2.0), pd.RandomFeatures(6))
-    assert isinstance(early.choose(sys2, rf2), pd.DenseLeastSquares)
+    assert isinstance(pd.Auto().choose(sys2, rf2), pd.DenseLeastSquares)
+    assert isinstance(early.choose(sys2, rf2), pd.SparseQR)
+    assert isinstance(
+        early.choose(sys2, pd.FBPINN(pd.Multilevel(dom2, levels=2), pd.RandomFeatures(6))),
+        pd.DenseLeastSquares,
+    )
     chosen2 = small.choose(sys2, grid2)
     assert isinstance(chosen2, pd.CGNormal) and isinstance(chosen2.preconditioner, pd.TwoLevel)
     assert isinstance(small.choose(sys2), pd.SparseNormal)

@@ -29,9 +29,12 @@ class Auto(AbstractSolver):
       2 cores): Legendre degree 7 on 9^2 subdomains (2,916 unknowns) dense 18.6 s
       against 0.54 s (rel_l2 4.2e-9 and 1.1e-8); degree 6 on 8^2 (1,792) 4.3 s
       against 0.22 s (2.1e-7 both); degree 5 on 7^2 (1,029) 0.75 s against 0.09 s
-      (5.4e-6 both). With random features the dense solve is worth its time:
-      150 tanh features on 3^2 subdomains (1,350 unknowns) reach 1.2e-9 in 1.8 s
-      against 4.7e-6 in 0.54 s;
+      (5.4e-6 both). The same for random features on one level in 1D and 2D,
+      whose sparse choice is `SparseQR()` (below): it is as accurate as the dense
+      solve, and faster (the same script, warm: 150 tanh features on 3^2
+      subdomains, 1,350 unknowns, rel_l2 7.0e-11 in 0.59 s against 4.1e-10 in
+      0.88 s; 40 on 8^2, 2,560 unknowns, 1.6e-7 in 0.67 s against 1.6e-7 in
+      8.9 s). `SparseNormal()` is not: it reaches only 3.8e-6 on the first;
     - otherwise `SparseNormal()` — a sparse direct solve of the column-scaled,
       regularised normal equations, exact and the fastest method on mid-sized
       systems (`benchmarks/RESULTS.md`): on laplace-multiscale (11,520 unknowns)
@@ -134,10 +137,20 @@ class Auto(AbstractSolver):
             and isinstance(getattr(model.decomposition, "base", None), Grid)
             and not isinstance(model.window, BSpline)
         )
-        dense = self.dense_unknowns_polynomial if polynomial_grid or cut_grid else self.dense_unknowns
+        dim = _dimension(system)
+        # random features on one level, in 1D and 2D: the QR of M (SparseQR), not the
+        # normal equations, whose squared condition number costs them half their
+        # digits; as accurate as the dense solve and faster from a few hundred unknowns
+        random = (
+            model is not None
+            and isinstance(model.basis, RandomFeatures)
+            and not isinstance(model.decomposition, Multilevel)
+            and dim <= 2
+        )
+        early = polynomial_grid or cut_grid or random
+        dense = self.dense_unknowns_polynomial if early else self.dense_unknowns
         if m <= min(dense, self.dense_unknowns) and n * m * 8 <= self.dense_bytes:
             return DenseLeastSquares()
-        dim = _dimension(system)
         # in 2D only on a box: on cut domains (subdomains partly outside, e.g. an L) the
         # CG's accuracy stalls short of the factorisation's (helmholtz-lshape, 12^2
         # subdomains of degree 8: rel_l2 3.4e-3 at rtol 1e-7, no progress past it, vs 6.6e-4)
@@ -152,13 +165,6 @@ class Auto(AbstractSolver):
         if nested and dim == 2 and m > self.frame_unknowns_2d:
             return CGNormal(SplineFrame(), rtol=1e-7, max_steps=self.max_steps)
         if dim == 1 or (dim == 2 and (m <= self.sparse_unknowns_2d or not on_box)):
-            # random features on one level: QR of M, not the normal equations, whose
-            # squared condition number costs them half their digits
-            random = (
-                model is not None
-                and isinstance(model.basis, RandomFeatures)
-                and not isinstance(model.decomposition, Multilevel)
-            )
             return SparseQR() if random else SparseNormal()
         if dim >= 3 and m <= self.sparse_unknowns_3d:
             return SparseNormal()
