@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 
 import pdedsl as pd
-from pdedsl import D
+from pdedsl import D, demos
 from pdedsl.assemble import assemble
 from pdedsl.solve import collocation
 
@@ -74,19 +74,8 @@ def test_sparse_qr_on_rank_deficient_levels_fits_like_the_dense_solve():
 def test_sparse_qr_keeps_the_accuracy_of_qr_on_random_features():
     """Nearly dependent tanh features (cond(M D) ~ 1e10 here): the QR of M reaches
     the dense least-squares residual, the normal equations' factors do not."""
-    t = pd.Symbol("t")
-    u = pd.Function("u")(t)
-    w0, d = 60.0, 2.0
-    problem = pd.Problem(
-        D(u, t, 2) + 2 * d * D(u, t) + w0**2 * u == 0,
-        domain=pd.Interval(t, 0, 1),
-        conditions=[u.at(t=0) == 1, D(u, t).at(t=0) == 0],
-    )
-    w = sp.sqrt(w0**2 - d**2)
-    phi = sp.atan(-d / w)
-    exact = sp.exp(-d * t) * sp.cos(phi + w * t) / sp.cos(phi)
-    model = pd.FBPINN(pd.Grid(problem.domain, 20, 2.9), pd.RandomFeatures(12))
-    system = assemble(model, collocation(problem, model, 720))
+    problem, model, points, exact = demos.oscillator(w0=60.0)  # 20 subdomains x 12 tanh
+    system = assemble(model, collocation(problem, model, points))
     ms = np.asarray(system.dense())
     cond = np.linalg.cond(ms / np.linalg.norm(ms, axis=0))
     assert cond > 1e9
@@ -95,7 +84,7 @@ def test_sparse_qr_keeps_the_accuracy_of_qr_on_random_features():
     normal = pd.SparseNormal()(system)
     assert float(qr.residual_norm) <= 3 * res
     assert float(normal.residual_norm) > 100 * res  # what the squared condition number costs
-    sol = pd.solve(problem, model, points=720, solver=pd.SparseQR())
+    sol = pd.solve(problem, model, points=points, solver=pd.SparseQR())
     assert sol.errors(exact)["rel_l2"] <= 1e-7
     assert sol.info["solver"] == "SparseQR"
 
