@@ -21,8 +21,9 @@ class Auto(AbstractSolver):
     `pd.solve`).
 
     - up to `dense_unknowns` unknowns (and a dense matrix under `dense_bytes`):
-      `DenseLeastSquares()` — exact, and the only choice that is robust to the
-      near-dependent columns of random features (cond(M) ~ 1e16). For polynomial
+      `DenseLeastSquares()` — exact, and its truncated SVD (the minimum-norm
+      solution) is robust to columns that are dependent to rounding, as random
+      features on several levels can be (cond(M) ~ 1e16). For polynomial
       bases on a one-level grid only up to `dense_unknowns_polynomial`: there the
       factorisation below is as accurate and the dense SVD's cost (cubic) shows
       early. Measured with `python benchmarks/auto_dense.py` (2D Poisson, warm,
