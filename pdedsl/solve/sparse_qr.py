@@ -182,7 +182,7 @@ def _supernodes(key, rows_by_front, starts, order, pos, j):
     for s in order:
         rows = rows_by_front[starts[s] : starts[s + 1]]
         touched = [key[rows].ravel()] + struct.pop(s, [])
-        cols = np.unique(np.concatenate(touched))  # never empty: the rows are in it
+        cols = np.unique(np.concatenate(touched))  # (a subdomain without rows: empty, below)
         cols = cols[cols < j]
         if cols.size == 0:
             cols = np.array([s])
