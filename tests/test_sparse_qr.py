@@ -123,3 +123,36 @@ def test_sparse_qr_with_a_subdomain_twice_in_a_row():
 def test_sparse_qr_rejects_a_bad_damping(bad):
     with pytest.raises(ValueError, match="damp"):
         pd.SparseQR(damp=bad)
+
+
+@pytest.mark.parametrize("rows, width, gap", [(300, 150, False), (300, 150, True), (80, 150, False)])
+def test_staircase_qr_is_an_orthogonal_triangularisation(rows, width, gap):
+    """The panel QR of a front whose rows are sorted by their leading column: the
+    result is [A b] transformed by an orthogonal matrix (same Gram matrix), zero
+    below its staircase, with the residual of b in the rows after R; also with
+    columns no row starts at (`gap`) and with fewer rows than columns."""
+    from pdedsl.solve.sparse_qr import _staircase_qr
+
+    rng = np.random.default_rng(3)
+    lead = np.sort(rng.integers(0, width, rows))
+    if gap:
+        lead = np.where((lead >= 40) & (lead < 110), 110, lead)  # no row starts in 40..109
+    a = rng.standard_normal((rows, width + 1))
+    a[:, :width][np.arange(width)[None, :] < lead[:, None]] = 0.0
+    out = np.asfortranarray(np.concatenate([a, np.zeros((rows, 3))], axis=1))
+    done = _staircase_qr(out, lead, width, panel=32)
+    t = out[:, : width + 1]
+    np.testing.assert_allclose(t.T @ t, a.T @ a, atol=1e-10 * np.abs(a.T @ a).max())
+    # R's rows are zero before their own index; the rest is zero in A's columns
+    assert np.all(np.tril(t[:done, :width], -1) == 0)
+    assert np.all(t[done:, :width] == 0)
+    assert done <= min(rows, width)
+    # the rows after R hold residual that no coefficients can reduce; where every
+    # column has a row starting at or before it, all of the least-squares residual
+    want = np.linalg.norm(
+        a[:, width] - a[:, :width] @ np.linalg.lstsq(a[:, :width], a[:, width], rcond=None)[0]
+    )
+    assert np.linalg.norm(t[done:, width]) <= want * (1 + 1e-8)
+    if rows > width and not gap:
+        assert done == width
+        assert np.linalg.norm(t[done:, width]) == pytest.approx(want, rel=1e-8)

@@ -9,6 +9,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sps
 import scipy.sparse.linalg as spl
+from scipy.linalg import lapack
 
 from ..assemble import LinearSystem
 from .base import AbstractSolver, SolverResult
@@ -23,14 +24,17 @@ class SparseQR(AbstractSolver):
     by minimum degree on the graph of subdomains that share rows, and eliminated in
     that order (a multifrontal, row-merge QR): the front of subdomain `s` gathers the
     rows whose first subdomain in that order is `s`, plus the rows its earlier
-    fronts passed on, as a dense matrix over the subdomains they touch; LAPACK's
+    fronts passed on, as a dense matrix over the subdomains they touch; a
     Householder QR of it (with `b` as one more column) gives `s`'s block row of `R`
     and `Q^T b`, and its remaining rows go on to the front of the next subdomain
     they touch (a chain of subdomains with one column structure shares one front,
-    which spares a dense QR of each triangle passed along it: 10 s against 2.2 s on
-    48^2 subdomains x 12 tanh features). A back substitution over the blocks gives
-    the coefficients. The
-    result is the dense QR's (it is the same factorisation, up to the order of the
+    which spares a QR of each triangle passed along it: 10 s against 2.2 s on
+    48^2 subdomains x 12 tanh features). The front's rows are sorted by their
+    leading column and its QR runs in column panels (LAPACK's `dgeqrf` and
+    `dormqr`) over only the rows that reach each panel, so the zeros below that
+    staircase (the triangles passed on from earlier fronts are half zeros) cost
+    nothing: 1.4-2.2x faster than a dense QR of each front. A back substitution
+    over the blocks gives the coefficients. The result is the dense QR's (it is the same factorisation, up to the order of the
     rows), at the cost of the fronts.
 
     This is the accurate choice for random features, whose nearly dependent columns
@@ -135,39 +139,93 @@ def _factor_solve(blocks: HostBlocks, b: np.ndarray, scale: np.ndarray, j: int, 
         slot[cols] = np.arange(nc)
         slot[j] = nc + 1  # padding blocks land past the right-hand side's column
         count = rows.size + sum(r.shape[0] for _, r in incoming) + m * k
+        # each row's leading column (structurally: a row is zero before it); the front
+        # is written with its rows sorted by it, so that the QR can skip the zeros
+        # below the staircase they form
+        at_raw = _raw_columns(slot, keys, k, nc)
+        at_in = [(slot[c][:, None] * k + np.arange(k)).ravel() for c, _ in incoming]
+        lead = np.concatenate(
+            [np.arange(m * k), np.min(at_raw, axis=1, initial=width)]  # the damping rows, then M's
+            + [
+                at[: r.shape[0]] for at, (_, r) in zip(at_in, incoming)
+            ]  # passed row i starts at or after column i
+        )
+        perm = np.argsort(lead, kind="stable")
+        dest = np.empty(count, np.int64)
+        dest[perm] = np.arange(count)
         # Fortran order: the leading `width + 1` columns are then one contiguous block
-        # that LAPACK factorises in place
         front = np.zeros((count, width + 1 + k), order="F")
+        front[dest[: m * k], np.arange(m * k)] = damp
+        top = m * k
         if rows.size:
             vals = blocks.sorted_blocks(rows, p) * col_scale[keys]
-            at = (slot[keys][:, :, None] * k + np.arange(k)).reshape(rows.size, -1)
-            at = np.where(at >= (nc + 1) * k, at - k + 1, at)  # padding: columns after b's
-            where = np.arange(rows.size)[:, None]
+            at = at_raw
+            where = dest[top : top + rows.size][:, None]
             if repeated:
                 np.add.at(front, (np.broadcast_to(where, at.shape), at), vals.reshape(rows.size, -1))
             else:
                 front[where, at] = vals.reshape(rows.size, -1)
-            front[: rows.size, width] = b[rows]
-        top = rows.size
-        for c, r in incoming:
-            at = (slot[c][:, None] * k + np.arange(k)).ravel()
-            front[top : top + r.shape[0], at] = r[:, :-1]
-            front[top : top + r.shape[0], width] = r[:, -1]
+            front[where[:, 0], width] = b[rows]
+            top += rows.size
+        for at, (_, r) in zip(at_in, incoming):
+            where = dest[top : top + r.shape[0]]
+            front[where[:, None], at[None, :]] = r[:, :-1]
+            front[where, width] = r[:, -1]
             top += r.shape[0]
-        front[top : top + m * k, : m * k] = damp * np.eye(m * k)
-        r = sla.qr(front[:, : width + 1], mode="r", overwrite_a=True, check_finite=False)[0]
-        del front
+        done = _staircase_qr(front, lead[perm], width)
         pivots = m * k
-        factor.append((cols, m, np.array(r[:pivots])))
+        factor.append((cols, m, np.array(front[:pivots, : width + 1])))
         stored += pivots * (width + 1)
-        if nc > m:  # the rest of the rows go on to the next subdomain they touch
-            passed.setdefault(cols[m], []).append((cols[m:], np.array(r[pivots:width, pivots:])))
-        res2 += float(np.sum(r[width:, width] ** 2))  # rows left with b's column alone
+        if nc > m and done > pivots:  # the rest of the rows go on to the next subdomain they touch
+            passed.setdefault(cols[m], []).append(
+                (cols[m:], np.array(front[pivots:done, pivots : width + 1]))
+            )
+        res2 += float(np.sum(front[done:, width] ** 2))  # rows left with b's column alone
+        del front
     y = np.zeros((j, k))
     for cols, m, rs in reversed(factor):
         c = rs[:, -1] - rs[:, m * k : -1] @ y[cols[m:]].ravel()
         y[cols[:m]] = sla.solve_triangular(rs[:, : m * k], c, check_finite=False).reshape(m, k)
     return y, res2, widest + 1, stored, len(factor)
+
+
+def _raw_columns(slot, keys, k, nc):
+    """The front columns of raw rows' entries: (rows, P * K); padding blocks land
+    past the right-hand side's column (which is column `nc * k`)."""
+    at = (slot[keys][:, :, None] * k + np.arange(k)).reshape(keys.shape[0], keys.shape[1] * k)
+    return np.where(at >= (nc + 1) * k, at - k + 1, at)
+
+
+def _staircase_qr(a, lead, width, panel=64):
+    """Householder QR, in place, of the leading `width` columns of the F-ordered `a`,
+    whose rows are sorted by `lead` (row i is zero before column lead[i]); column
+    `width` (the right-hand side) is transformed with them. Column panels of `panel`
+    take only the rows that reach them, so the zeros below the staircase are never
+    touched (stacked triangles from earlier fronts are most of it). The first rows
+    hold R (row i's diagonal at column i, at least while every column has a row
+    starting at or before it); returns the number of rows of R. The rows after it
+    hold the right-hand side's residual in column `width`."""
+    m = a.shape[0]
+    top = 0
+    for c0 in range(0, width, panel):
+        c1 = min(c0 + panel, width)
+        end = int(np.searchsorted(lead, c1))  # the rows that start before c1
+        if end <= top:
+            continue
+        qr, tau, _, info = lapack.dgeqrf(a[top:end, c0:c1])
+        if info != 0:
+            raise RuntimeError(f"LAPACK dgeqrf failed (info={info}).")
+        c, _, info = lapack.dormqr(
+            "L", "T", qr[:, : tau.size], tau, a[top:end, c1 : width + 1], (width + 1 - c1) * panel
+        )
+        if info != 0:
+            raise RuntimeError(f"LAPACK dormqr failed (info={info}).")
+        a[top:end, c1 : width + 1] = c
+        a[top:end, c0:c1] = np.triu(qr)
+        top += min(c1 - c0, end - top)
+        if top >= m:
+            break
+    return top
 
 
 def _supernodes(key, rows_by_front, starts, order, pos, j):
