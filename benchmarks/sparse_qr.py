@@ -10,14 +10,16 @@ five CG steps), warm, best of 2, in the same process (2 cores):
   subdomains: 8^2 x 60 (with the dense QR for reference), 16^2 x 40, 16^2 x 80,
   32^2 x 20 and 48^2 x 12;
 - the same problem with Legendre degree 8 on 16^2 subdomains (the benchmark's own
-  model), where the normal equations lose nothing and are the faster choice.
+  model), where the normal equations lose nothing and are the faster choice;
+- Poisson on the unit cube (`demos.poisson_3d`) with tanh features on 3^3 x 200
+  (5,400 unknowns, 26^3 points) and 8^3 x 20 (10,240, 32^3 points).
 
-`pd.Auto()` picks `SparseQR()` for random features on one level in 1D and 2D
-because of these numbers. Not part of `run_all.py`.
+`pd.Auto()` picks `SparseQR()` for random features in 1D to 3D because of these
+numbers. Not part of `run_all.py`.
 
 `--multilevel` adds the 7-level `laplace-multilevel` ansatz with 6 tanh features
-(32,766 unknowns, 320^2 points), one cold `SparseQR()` solve: its exact
-least-squares solution (about a minute and 2 GB).
+(32,766 unknowns, 320^2 points), one cold solve each by `SparseQR()` (its exact
+least-squares solution) and `SparseNormal()` (about a minute together, 2-3 GB).
 
     python benchmarks/sparse_qr.py [--json PATH] [--quick] [--multilevel]
 """
@@ -88,6 +90,17 @@ def run(quick=False):
         for name, solver in solvers[:2]:
             label = f"{name} [16^2 subdomains x Legendre deg 8, 200^2 pts]"
             one("laplace-multiscale", label, problem, model, solver, (200, 200), exact, test)
+    if not quick:
+        from pdedsl import demos
+
+        problem, _, _, exact = demos.poisson_3d()
+        domain = problem.domain
+        test = domain.sample((30, 30, 30))
+        for side, k, pts in [(3, 200, 26), (8, 20, 32)]:
+            model = pd.FBPINN(pd.Grid(domain, (side,) * 3, 2.0), pd.RandomFeatures(k))
+            for name, solver in solvers[:2]:
+                label = f"{name} [{side}^3 subdomains x {k} tanh, {pts}^3 pts]"
+                one("poisson-3d", label, problem, model, solver, (pts,) * 3, exact, test)
     if MULTILEVEL:
         import laplace_multilevel
 
@@ -95,13 +108,14 @@ def run(quick=False):
         model = pd.FBPINN(
             pd.Multilevel(domain, levels=7, overlap=laplace_multilevel.OVERLAP), pd.RandomFeatures(6)
         )
-        label = "sparse QR [7 levels x 6 tanh, 320^2 pts, cold]"
         test = domain.sample((200, 200))
-        records.append(
-            common.pdedsl_run(
-                "laplace-multilevel", label, problem, model, pd.SparseQR(), (320, 320), exact, test, repeats=0
+        for name, solver in solvers[:2]:
+            label = f"{name} [7 levels x 6 tanh, 320^2 pts, cold]"
+            records.append(
+                common.pdedsl_run(
+                    "laplace-multilevel", label, problem, model, solver, (320, 320), exact, test, repeats=0
+                )
             )
-        )
     return records
 
 

@@ -615,9 +615,9 @@ def test_auto_choice_by_size_dimension_and_basis():
     grid2 = pd.FBPINN(pd.Grid(dom2, 3, 2.0), pd.Polynomial(2))
     sys2 = assemble(grid2, collocation(prob2, grid2, (12, 12)))
     assert isinstance(pd.Auto(dense_unknowns=10).choose(sys2, grid2), pd.SparseNormal)
-    # polynomials on a grid, and random features on one level, leave the dense SVD
-    # earlier (benchmarks/auto_dense.py); multilevel random features, or a system
-    # without its model, keep it up to dense_unknowns
+    # polynomials on a grid, and random features, leave the dense SVD earlier
+    # (benchmarks/auto_dense.py); a system without its model keeps it up to
+    # dense_unknowns
     assert isinstance(pd.Auto().choose(sys2, grid2), pd.DenseLeastSquares)  # 54 unknowns
     early = pd.Auto(dense_unknowns_polynomial=50)
     assert isinstance(early.choose(sys2, grid2), pd.SparseNormal)
@@ -627,7 +627,7 @@ def test_auto_choice_by_size_dimension_and_basis():
     assert isinstance(early.choose(sys2, rf2), pd.SparseQR)
     assert isinstance(
         early.choose(sys2, pd.FBPINN(pd.Multilevel(dom2, levels=2), pd.RandomFeatures(6))),
-        pd.DenseLeastSquares,
+        pd.SparseQR,
     )
     chosen2 = small.choose(sys2, grid2)
     assert isinstance(chosen2, pd.CGNormal) and isinstance(chosen2.preconditioner, pd.TwoLevel)
@@ -643,14 +643,14 @@ def test_auto_choice_by_size_dimension_and_basis():
     ref2 = pd.solve(prob2, grid2, points=(12, 12), solver=pd.DenseLeastSquares())
     p2 = dom2.sample((9, 9))
     assert np.linalg.norm(sol2(p2) - ref2(p2)) <= 1e-5 * np.linalg.norm(ref2(p2))
-    # random features on one level: the QR of M in 1D and 2D (at any size where the
-    # factorisation is chosen); on several levels, or in 3D, the normal equations
+    # random features: the QR of M in 1D to 3D, on one level or several (at any size
+    # where the factorisation is chosen)
     assert isinstance(small.choose(sys2, rf2), pd.SparseQR)
     assert isinstance(pd.Auto(dense_unknowns=10).choose(sys2, rf2), pd.SparseQR)
     rf1 = pd.FBPINN(pd.Grid(PROBLEM.domain, 6, 2.0), pd.RandomFeatures(7))
     assert isinstance(small.choose(one_d, rf1), pd.SparseQR)
     rf_levels = pd.FBPINN(pd.Multilevel(dom2, levels=2), pd.RandomFeatures(6))
-    assert isinstance(pd.Auto(dense_unknowns=10).choose(sys2, rf_levels), pd.SparseNormal)
+    assert isinstance(pd.Auto(dense_unknowns=10).choose(sys2, rf_levels), pd.SparseQR)
     sol_rf = pd.solve(prob2, rf2, points=(12, 12), solver=pd.Auto(dense_unknowns=10))
     assert sol_rf.info["solver"] == "SparseQR"
     ref_rf = pd.solve(prob2, rf2, points=(12, 12), solver=pd.DenseLeastSquares())
@@ -684,7 +684,7 @@ def test_auto_choice_by_size_dimension_and_basis():
     assert bool(capped(system).success)
     _, tanh, _ = _poisson_3d(pd.RandomFeatures(10))
     assert isinstance(small.choose(system, tanh), pd.LSMR)
-    assert isinstance(pd.Auto(dense_unknowns=10).choose(system, tanh), pd.SparseNormal)  # 3D
+    assert isinstance(pd.Auto(dense_unknowns=10).choose(system, tanh), pd.SparseQR)  # 3D
     _, ml, _ = _poisson_3d(pd.Polynomial(2), lambda d: pd.Multilevel(d, levels=2))
     assert isinstance(small.choose(system, ml), pd.LSMR)
 

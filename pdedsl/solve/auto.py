@@ -139,15 +139,11 @@ class Auto(AbstractSolver):
             and not isinstance(model.window, BSpline)
         )
         dim = _dimension(system)
-        # random features on one level, in 1D and 2D: the QR of M (SparseQR), not the
-        # normal equations, whose squared condition number costs them half their
-        # digits; as accurate as the dense solve and faster from a few hundred unknowns
-        random = (
-            model is not None
-            and isinstance(model.basis, RandomFeatures)
-            and not isinstance(model.decomposition, Multilevel)
-            and dim <= 2
-        )
+        # random features (on one level or several) in 1D to 3D: the QR of M
+        # (SparseQR), not the normal equations, whose squared condition number costs
+        # them half their digits; as accurate as the dense solve and faster from a few
+        # hundred unknowns
+        random = model is not None and isinstance(model.basis, RandomFeatures) and dim <= 3
         early = polynomial_grid or cut_grid or random
         dense = self.dense_unknowns_polynomial if early else self.dense_unknowns
         if m <= min(dense, self.dense_unknowns) and n * m * 8 <= self.dense_bytes:
@@ -168,7 +164,7 @@ class Auto(AbstractSolver):
         if dim == 1 or (dim == 2 and (m <= self.sparse_unknowns_2d or not on_box)):
             return SparseQR() if random else SparseNormal()
         if dim >= 3 and m <= self.sparse_unknowns_3d:
-            return SparseNormal()
+            return SparseQR() if random else SparseNormal()
         if polynomial_grid:
             return CGNormal(TwoLevel(local=BoxSchwarz()), rtol=1e-7, max_steps=self.max_steps)
         return LSMR(BlockFilter(), max_steps=self.max_steps)
