@@ -30,12 +30,15 @@ class Auto(AbstractSolver):
       2 cores): Legendre degree 7 on 9^2 subdomains (2,916 unknowns) dense 18.6 s
       against 0.54 s (rel_l2 4.2e-9 and 1.1e-8); degree 6 on 8^2 (1,792) 4.3 s
       against 0.22 s (2.1e-7 both); degree 5 on 7^2 (1,029) 0.75 s against 0.09 s
-      (5.4e-6 both). The same for random features on one level in 1D and 2D,
-      whose sparse choice is `SparseQR()` (below): it is as accurate as the dense
-      solve, and faster (the same script, warm: 150 tanh features on 3^2
-      subdomains, 1,350 unknowns, rel_l2 7.0e-11 in 0.59 s against 4.1e-10 in
-      0.88 s; 40 on 8^2, 2,560 unknowns, 1.6e-7 in 0.67 s against 1.6e-7 in
-      8.9 s). `SparseNormal()` is not: it reaches only 3.8e-6 on the first;
+      (5.4e-6 both). The same for random features in 1D to 3D, on one level or
+      several, whose sparse choice is `SparseQR()` (below): it is as accurate as
+      the dense solve, and faster (the same script, warm: 150 tanh features on
+      3^2 subdomains, 1,350 unknowns, rel_l2 7.0e-11 in 0.59 s against 4.1e-10
+      in 0.88 s; 40 on 8^2, 2,560 unknowns, 1.6e-7 in 0.67 s against 1.6e-7 in
+      8.9 s; measured separately, in 3D 40 on 4^3, 2,560 unknowns, 5.6e-4 in
+      0.60 s against 12.7 s, and 5 levels of the laplace-multilevel tanh ansatz,
+      2,046 unknowns, 2.87e-2 in 0.5 s against 4.9 s). `SparseNormal()` is not
+      as accurate: it reaches only 3.8e-6 on the first;
     - otherwise `SparseNormal()` — a sparse direct solve of the column-scaled,
       regularised normal equations, exact and the fastest method on mid-sized
       systems (`benchmarks/RESULTS.md`): on laplace-multiscale (11,520 unknowns)
@@ -76,25 +79,27 @@ class Auto(AbstractSolver):
       against 27.6 s, 1.4 GB for the two-level CG; 16 x 16 x 6 (53,760) 125 s,
       9.2 GB against 66 s, 2.3 GB (all rel_l2 1.4e-3 and 1.3e-4). Random
       features, multilevel decompositions, cut domains, `pd.BSpline()` windows and systems without
-      their model keep the factorisation in 2D (`SparseQR()` for random features on one
-      level, below; `SparseNormal()` otherwise);
+      their model keep the factorisation in 2D (`SparseQR()` for random features,
+      below; `SparseNormal()` otherwise);
       in 3D they get `LSMR(BlockFilter())`. (With B-spline windows, 65^2
       quadratics on the `laplace-multilevel` problem, the two-level CG stopped at
       1,000 iterations without converging; the factorisation takes 7.4 s.) On a cut
       domain (an L-shape: 12^2 subdomains of degree 8, 5,355 unknowns) the
       two-level CG stalls at rel_l2 3.4e-3 where the factorisation reaches 6.6e-4.
-    - random features (`pd.RandomFeatures`) on one level, in 1D and 2D where
-      `SparseNormal()` would be chosen: `SparseQR()`, a sparse QR of M itself.
-      Their near-dependent columns cost the normal equations half their digits:
-      on 16^2 subdomains x 40 tanh features of the laplace-multiscale problem
-      (10,240 unknowns, 200^2 points; `python benchmarks/sparse_qr.py`, warm)
-      rel_l2 5.6e-4 in 2.0 s against 1.1e-3 in 1.2 s, on 16^2 x 80 (20,480)
-      2.4e-7 in 13.6 s against 9.6e-6 in 6.8 s; on 20 subdomains x 12 tanh
-      features of the oscillator 8.9e-9 against 7.3e-6. Where the ansatz, not the
-      solve, limits the error (32^2 x 20, 48^2 x 12) both give the same error and
-      the QR takes 1.6-1.7x the time. Multilevel random features keep
-      `SparseNormal()`: their coarse levels make the QR's fronts wide (7 levels of
-      the laplace-multilevel ansatz: see docs/solving.md).
+    - random features (`pd.RandomFeatures`), on one level or several, in 1D to 3D
+      where `SparseNormal()` would be chosen: `SparseQR()`, a sparse QR of M
+      itself. Their near-dependent columns cost the normal equations half their
+      digits: on 16^2 subdomains x 40 tanh features of the laplace-multiscale
+      problem (10,240 unknowns, 200^2 points; `python benchmarks/sparse_qr.py`,
+      warm) rel_l2 5.6e-4 in 1.25 s against 1.1e-3 in 1.18 s, on 16^2 x 80
+      (20,480) 2.4e-7 in 7.3 s against 9.6e-6 in 6.7 s; in 3D on 3^3 x 200
+      (5,400) 7.2e-8 in 6.0 s against 7.3e-7 in 3.4 s; on 20 subdomains x 12
+      tanh features of the oscillator 8.9e-9 against 7.3e-6. Where the ansatz,
+      not the solve, limits the error (32^2 x 20, 48^2 x 12, 8^3 x 20) both give
+      the same error and the QR takes 1.1-1.3x the time. On the 7 levels of the
+      laplace-multilevel tanh ansatz (32,766 unknowns, cold, `--multilevel`) the
+      QR is faster and lighter: 15.3 s and a 2.5 GB process against 19.7 s and
+      4.0 GB (rel_l2 3.7e-2 against 3.1e-2: the ansatz limits both).
     - nested B-spline levels in 2D (`pd.Multilevel(..., bspline=p)` with a
       polynomial basis) above `frame_unknowns_2d`: CG with `SplineFrame()` to
       `rtol=1e-7`. On `laplace-multilevel` (`python benchmarks/auto_choice.py
