@@ -683,8 +683,10 @@ def test_auto_choice_by_size_dimension_and_basis():
     assert not bool(capped.choose(system)(system).success)
     assert bool(capped(system).success)
     _, tanh, _ = _poisson_3d(pd.RandomFeatures(10))
-    assert isinstance(small.choose(system, tanh), pd.LSMR)
-    assert isinstance(pd.Auto(dense_unknowns=10).choose(system, tanh), pd.SparseQR)  # 3D
+    assert isinstance(small.choose(system, tanh), pd.SparseQR)  # 3D random features: to 30,000
+    assert isinstance(pd.Auto(dense_unknowns=10).choose(system, tanh), pd.SparseQR)
+    beyond = pd.Auto(dense_unknowns=10, sparse_unknowns_3d=20, random_unknowns_3d=20)
+    assert isinstance(beyond.choose(system, tanh), pd.LSMR)
     _, ml, _ = _poisson_3d(pd.Polynomial(2), lambda d: pd.Multilevel(d, levels=2))
     assert isinstance(small.choose(system, ml), pd.LSMR)
 

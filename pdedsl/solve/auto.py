@@ -96,7 +96,16 @@ class Auto(AbstractSolver):
       (5,400) 7.2e-8 in 6.0 s against 7.3e-7 in 3.4 s; on 20 subdomains x 12
       tanh features of the oscillator 8.9e-9 against 7.3e-6. Where the ansatz,
       not the solve, limits the error (32^2 x 20, 48^2 x 12, 8^3 x 20) both give
-      the same error and the QR takes 1.1-1.3x the time. On the 7 levels of the
+      the same error and the QR takes 1.1-1.3x the time. In 3D up to
+      `random_unknowns_3d`, past the factorisation's 3D limit: LSMR with block
+      Jacobi does not converge where features are many (3^3 x 200 tanh, 5,400
+      unknowns: 5,000 iterations, 434 s, rel_l2 2.6e-5 against the QR's 7.2e-8),
+      and on 4^3 x 200 (12,800 unknowns, 34^3 points, cold, measured separately)
+      the QR takes 44 s and 2.1 GB for 4.3e-8 (`SparseNormal()` 32 s, 3.7 GB,
+      2.0e-7); where few features limit the error it converges faster (12^3 x 16,
+      27,648 unknowns: 496 iterations, 10.7 s, 0.6 GB against the QR's 23.8 s,
+      1.6 GB, both rel_l2 0.37), but the QR's answer does not depend on
+      convergence. On the 7 levels of the
       laplace-multilevel tanh ansatz (32,766 unknowns, cold, `--multilevel`) the
       QR is faster and lighter: 15.3 s and a 2.5 GB process against 19.7 s and
       4.0 GB (rel_l2 3.7e-2 against 3.1e-2: the ansatz limits both).
@@ -113,6 +122,7 @@ class Auto(AbstractSolver):
     dense_bytes: int = 2 * 2**30
     sparse_unknowns_2d: int = 100_000
     sparse_unknowns_3d: int = 12_000
+    random_unknowns_3d: int = 30_000
     frame_unknowns_2d: int = 20_000
     # where an iterative choice fails, `pd.solve` solves again with SparseNormal() up
     # to these sizes (at most about 8 GB: 256^2 quadratics in 2D, 393,216 unknowns,
@@ -170,6 +180,8 @@ class Auto(AbstractSolver):
             return SparseQR() if random else SparseNormal()
         if dim >= 3 and m <= self.sparse_unknowns_3d:
             return SparseQR() if random else SparseNormal()
+        if random and m <= self.random_unknowns_3d:  # 3D
+            return SparseQR()
         if polynomial_grid:
             return CGNormal(TwoLevel(local=BoxSchwarz()), rtol=1e-7, max_steps=self.max_steps)
         return LSMR(BlockFilter(), max_steps=self.max_steps)
