@@ -34,8 +34,8 @@ class SparseQR(AbstractSolver):
     `dormqr`) over only the rows that reach each panel, so the zeros below that
     staircase (the triangles passed on from earlier fronts are half zeros) cost
     nothing: 1.4-2.2x faster than a dense QR of each front. A back substitution
-    over the blocks gives the coefficients. The result is the dense QR's (it is the same factorisation, up to the order of the
-    rows), at the cost of the fronts.
+    over the blocks gives the coefficients. The result is the dense QR's (it is the
+    same factorisation, up to the order of the rows), at the cost of the fronts.
 
     This is the accurate choice for random features, whose nearly dependent columns
     (cond(M) ~ 1e8 and more) lose half the digits in `SparseNormal`'s normal
@@ -149,12 +149,10 @@ def _factor_solve(blocks: HostBlocks, b: np.ndarray, scale: np.ndarray, j: int, 
         # below the staircase they form
         at_raw = _raw_columns(slot, keys, k, nc)
         at_in = [(slot[c][:, None] * k + np.arange(k)).ravel() for c, _ in incoming]
-        lead = np.concatenate(
-            [np.arange(m * k), np.min(at_raw, axis=1, initial=width)]  # the damping rows, then M's
-            + [
-                at[: r.shape[0]] for at, (_, r) in zip(at_in, incoming)
-            ]  # passed row i starts at or after column i
-        )
+        # the damping rows, M's rows, then the passed rows (row i of a passed block
+        # starts at or after its column i)
+        passed_lead = [at[: r.shape[0]] for at, (_, r) in zip(at_in, incoming)]
+        lead = np.concatenate([np.arange(m * k), np.min(at_raw, axis=1, initial=width)] + passed_lead)
         perm = np.argsort(lead, kind="stable")
         dest = np.empty(count, np.int64)
         dest[perm] = np.arange(count)
@@ -164,12 +162,11 @@ def _factor_solve(blocks: HostBlocks, b: np.ndarray, scale: np.ndarray, j: int, 
         top = m * k
         if rows.size:
             vals = blocks.sorted_blocks(rows, p) * col_scale[keys]
-            at = at_raw
             where = dest[top : top + rows.size][:, None]
             if repeated:
-                np.add.at(front, (np.broadcast_to(where, at.shape), at), vals.reshape(rows.size, -1))
+                np.add.at(front, (np.broadcast_to(where, at_raw.shape), at_raw), vals.reshape(rows.size, -1))
             else:
-                front[where, at] = vals.reshape(rows.size, -1)
+                front[where, at_raw] = vals.reshape(rows.size, -1)
             front[where[:, 0], width] = b[rows]
             top += rows.size
         for at, (_, r) in zip(at_in, incoming):
