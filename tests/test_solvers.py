@@ -687,6 +687,11 @@ def test_auto_choice_by_size_dimension_and_basis():
     assert isinstance(pd.Auto(dense_unknowns=10).choose(system, tanh), pd.SparseQR)
     beyond = pd.Auto(dense_unknowns=10, sparse_unknowns_3d=20, random_unknowns_3d=20)
     assert isinstance(beyond.choose(system, tanh), pd.LSMR)
+    # past the sparse limits, the QR only while its estimated memory fits qr_bytes
+    tight = pd.Auto(dense_unknowns=10, sparse_unknowns_2d=20, sparse_unknowns_3d=20, qr_bytes=1)
+    assert isinstance(tight.choose(system, tanh), pd.LSMR)
+    assert isinstance(tight.choose(sys2, rf2), pd.LSMR)
+    assert isinstance(small.choose(sys2, rf2), pd.SparseQR)  # 2D: no limit but memory
     _, ml, _ = _poisson_3d(pd.Polynomial(2), lambda d: pd.Multilevel(d, levels=2))
     assert isinstance(small.choose(system, ml), pd.LSMR)
 
@@ -752,16 +757,33 @@ def test_auto_falls_back_to_the_factorisation_when_its_iterative_choice_fails():
     failed = sol.info["fallback_from"]
     assert failed["solver"].startswith("CGNormal") and failed["iterations"] == 2
     assert sol.errors(exact)["rel_l2"] < 1e-3
-    # no fallback above the limit: the failure is reported
+    # above SparseNormal's limit the QR of M, where its estimated memory fits qr_bytes
+    past = pd.Auto(dense_unknowns=10, sparse_unknowns_2d=20, max_steps=2, fallback_unknowns_2d=20)
+    sol_qr = pd.solve(prob, model, points=(20, 20), solver=past)
+    assert sol_qr.info["success"] and sol_qr.info["solver"] == "SparseQR"
+    assert sol_qr.info["fallback_from"]["iterations"] == 2
+    p = dom.sample((9, 9))
+    assert np.linalg.norm(sol_qr(p) - sol(p)) <= 1e-8 * np.linalg.norm(sol(p))
+    # no fallback where neither fits: the failure is reported
     with pytest.raises(pd.SolveError, match="without meeting its tolerance"):
-        pd.solve(
-            prob,
-            model,
-            points=(20, 20),
-            solver=pd.Auto(dense_unknowns=10, sparse_unknowns_2d=20, max_steps=2, fallback_unknowns_2d=20),
-        )
+        pd.solve(prob, model, points=(20, 20), solver=eqx.tree_at(lambda a: a.qr_bytes, past, 1))
     # and none needed when the choice converges
     assert pd.solve(prob, model, points=(20, 20)).info["fallback_from"] is None
+
+
+def test_auto_falls_back_to_the_qr_for_random_features():
+    """Random features past the 3D limits: LSMR, and when it fails the QR of M (more
+    accurate than the normal equations on them) even where SparseNormal would fit."""
+    problem, model, exact = _poisson_3d(pd.RandomFeatures(10))
+    auto = pd.Auto(dense_unknowns=10, sparse_unknowns_3d=20, random_unknowns_3d=20, max_steps=2)
+    sol = pd.solve(problem, model, points=(8, 8, 8), solver=auto)
+    assert sol.info["solver"] == "SparseQR" and sol.info["fallback_from"]["solver"].startswith("LSMR")
+    reference = pd.solve(problem, model, points=(8, 8, 8), solver=pd.DenseLeastSquares())
+    p = problem.domain.sample((6, 6, 6))
+    assert np.linalg.norm(sol(p) - reference(p)) <= 1e-6 * np.linalg.norm(reference(p))
+    # where the QR does not fit qr_bytes, SparseNormal within its limit
+    tight = eqx.tree_at(lambda a: a.qr_bytes, auto, 1)
+    assert pd.solve(problem, model, points=(8, 8, 8), solver=tight).info["solver"] == "SparseNormal"
 
 
 @pytest.mark.parametrize("ordering", ["symmetric", "colamd"])

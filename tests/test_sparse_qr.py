@@ -1,5 +1,7 @@
 """`pd.SparseQR`: the multifrontal QR of M against dense least squares."""
 
+import sys
+
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -123,6 +125,65 @@ def test_sparse_qr_with_a_subdomain_twice_in_a_row():
 def test_sparse_qr_rejects_a_bad_damping(bad):
     with pytest.raises(ValueError, match="damp"):
         pd.SparseQR(damp=bad)
+
+
+def _poisson_3d(side, features, points):
+    problem, _, _, _ = demos.poisson_3d()
+    model = pd.FBPINN(pd.Grid(problem.domain, (side,) * 3, 2.0), pd.RandomFeatures(features))
+    return assemble(model, collocation(problem, model, points=(points,) * 3))
+
+
+@pytest.mark.parametrize(
+    "system",
+    [
+        lambda: _poisson(lambda d: pd.Grid(d, (8, 8), 2.0), pd.RandomFeatures(12), (40, 40))[2],
+        lambda: _poisson(lambda d: pd.Multilevel(d, levels=3), pd.RandomFeatures(6), (30, 30))[2],
+        lambda: _poisson_3d(4, 20, 14),
+    ],
+    ids=["2d", "levels", "3d"],
+)
+def test_sparse_qr_estimate_bounds_the_factorisation(system):
+    """`estimate` from the structure alone: the fronts, widest front and entries of R
+    the factorisation reports, and a peak memory that bounds the one `tracemalloc`
+    measures for the factorisation (NumPy's allocations; M's blocks and column norms
+    are made before it) without being loose by more than 3 times."""
+    import re
+    import tracemalloc
+
+    from pdedsl.solve.sparse import HostBlocks, column_norms
+
+    sparse_qr = sys.modules["pdedsl.solve.sparse_qr"]  # the module, not pd.solve
+    system = system()
+    est = pd.SparseQR().estimate(system)
+    result = pd.SparseQR()(system)
+    blocks = HostBlocks.of(system)
+    j, k = system.num_subdomains, system.num_features
+    scale = 1.0 / column_norms(system, blocks)
+    rhs = np.asarray(system.rhs)
+    tracemalloc.start()
+    sparse_qr._factor_solve(blocks, rhs, scale, j, k, 1e-12)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    fronts, widest, entries = map(
+        int, re.search(r"\((\d+) fronts .* over (\d+) columns, (\d+) entries", result.message).groups()
+    )
+    assert (est["fronts"], est["widest"], est["r_entries"]) == (fronts, widest, entries)
+    assert peak <= est["peak_bytes"] <= 3 * peak
+    assert est["flops"] > 0
+
+
+def test_sparse_qr_refuses_what_would_not_fit_before_factorising():
+    _, _, system, _ = _poisson(lambda d: pd.Grid(d, (4, 4), 2.0), pd.RandomFeatures(8), (13, 13))
+    need = pd.SparseQR().estimate(system)["peak_bytes"]
+    with pytest.raises(
+        MemoryError,
+        match=r"SparseQR would need up to [\d.]+ MiB .*, more than [\d.]+ MiB\. .*pd.LSMR\(pd.BlockFilter\(\)\)",
+    ):
+        pd.SparseQR(max_bytes=need - 1)(system)
+    assert bool(pd.SparseQR(max_bytes=need)(system).success)
+    for bad in (0, -1, True, "8e9", float("nan")):
+        with pytest.raises(ValueError, match="max_bytes"):
+            pd.SparseQR(max_bytes=bad)
 
 
 @pytest.mark.parametrize("rows, width, gap", [(300, 150, False), (300, 150, True), (80, 150, False)])

@@ -13,7 +13,7 @@ from .frame import SplineFrame
 from .iterative import LSMR, CGNormal
 from .preconditioners import BlockFilter, BoxSchwarz, TwoLevel
 from .sparse import SparseNormal
-from .sparse_qr import SparseQR
+from .sparse_qr import SparseQR, memory_limit
 
 
 class Auto(AbstractSolver):
@@ -108,7 +108,15 @@ class Auto(AbstractSolver):
       convergence. On the 7 levels of the
       laplace-multilevel tanh ansatz (32,766 unknowns, cold, `--multilevel`) the
       QR is faster and lighter: 15.3 s and a 2.5 GB process against 19.7 s and
-      4.0 GB (rel_l2 3.7e-2 against 3.1e-2: the ansatz limits both).
+      4.0 GB (rel_l2 3.7e-2 against 3.1e-2: the ansatz limits both). Past
+      `sparse_unknowns_2d` (2D) or `sparse_unknowns_3d` (3D) the QR is chosen only
+      where `SparseQR.estimate`'s bound on its memory fits `qr_bytes` (8 GiB, and
+      the machine's memory); `LSMR(BlockFilter())` otherwise. (In 3D, 5^3 x 200
+      tanh features, 25,000 unknowns, are estimated at 6.7 GB; 10^3 x 40, 40,000
+      unknowns, at 4.4 GB.)
+    - when an iterative choice fails, `pd.solve` solves again with `SparseNormal()`
+      up to `fallback_unknowns_2d` / `_3d` unknowns, and past them with `SparseQR()`
+      where its estimated memory fits `qr_bytes` (`fallback`).
     - nested B-spline levels in 2D (`pd.Multilevel(..., bspline=p)` with a
       polynomial basis) above `frame_unknowns_2d`: CG with `SplineFrame()` to
       `rtol=1e-7`. On `laplace-multilevel` (`python benchmarks/auto_choice.py
@@ -129,6 +137,9 @@ class Auto(AbstractSolver):
     # took 8.1 GB; 8^3 of degree 4 in 3D, 17,920, took 2.4 GB)
     fallback_unknowns_2d: int = 400_000
     fallback_unknowns_3d: int = 24_000
+    # SparseQR past the sizes above (random features; a fallback) only while its
+    # estimated peak memory (`SparseQR.estimate`, an upper bound) is below this
+    qr_bytes: int = 8 * 2**30
     max_steps: int = 5000  # of the iterative choices
 
     def choose(self, system: LinearSystem, model=None) -> AbstractSolver:
@@ -176,34 +187,60 @@ class Auto(AbstractSolver):
         )
         if nested and dim == 2 and m > self.frame_unknowns_2d:
             return CGNormal(SplineFrame(), rtol=1e-7, max_steps=self.max_steps)
+        if random:
+            if dim == 1 or m <= (self.sparse_unknowns_2d if dim == 2 else self.sparse_unknowns_3d):
+                return SparseQR()
+            # larger: while the factorisation's memory, estimated from the structure,
+            # fits (in 3D only up to random_unknowns_3d, past which LSMR is faster
+            # where few features limit the error)
+            if (dim <= 2 or m <= self.random_unknowns_3d) and self._qr_fits(system):
+                return SparseQR()
+            return LSMR(BlockFilter(), max_steps=self.max_steps)
         if dim == 1 or (dim == 2 and (m <= self.sparse_unknowns_2d or not on_box)):
-            return SparseQR() if random else SparseNormal()
+            return SparseNormal()
         if dim >= 3 and m <= self.sparse_unknowns_3d:
-            return SparseQR() if random else SparseNormal()
-        if random and m <= self.random_unknowns_3d:  # 3D
-            return SparseQR()
+            return SparseNormal()
         if polynomial_grid:
             return CGNormal(TwoLevel(local=BoxSchwarz()), rtol=1e-7, max_steps=self.max_steps)
         return LSMR(BlockFilter(), max_steps=self.max_steps)
 
-    def fallback(self, system: LinearSystem, chosen: AbstractSolver) -> AbstractSolver | None:
-        """What to solve `system` with when `chosen` (this Auto's choice) failed:
-        `SparseNormal()` after an iterative solver, where the factorisation should fit
-        in memory (`fallback_unknowns_2d` / `_3d`); None otherwise."""
-        if isinstance(chosen, (DenseLeastSquares, SparseNormal)):
+    def fallback(self, system: LinearSystem, chosen: AbstractSolver, model=None) -> AbstractSolver | None:
+        """What to solve `system` with when `chosen` (this Auto's choice) failed: after
+        an iterative solver, `SparseNormal()` where its factorisation should fit in
+        memory (`fallback_unknowns_2d` / `_3d`), else `SparseQR()` where its estimated
+        memory does (`qr_bytes`); for random features (`model`, the ansatz) the QR
+        first, whose answer is the more accurate. None otherwise."""
+        if isinstance(chosen, (DenseLeastSquares, SparseNormal, SparseQR)):
             return None
         dim = _dimension(system)
         limit = self.fallback_unknowns_2d if dim <= 2 else self.fallback_unknowns_3d
-        return SparseNormal() if system.shape[1] <= limit else None
+        normal = system.shape[1] <= limit
+        # 3D, 4^3 x 200 tanh (12,800 unknowns, 34^3 points), after LSMR stopped at 300
+        # iterations: SparseNormal rel_l2 2.0e-7 in 105 s, 3.7 GB; the QR 4.3e-8 in 44 s,
+        # 2.1 GB (cold, each in its own process)
+        if model is not None and isinstance(model.basis, RandomFeatures) and self._qr_fits(system):
+            return SparseQR()
+        if normal:
+            return SparseNormal()
+        return SparseQR() if self._qr_fits(system) else None
 
-    def run(self, chosen: AbstractSolver, system: LinearSystem, say=None):
+    def _qr_fits(self, system: LinearSystem) -> bool:
+        """Whether `SparseQR`'s estimated peak memory fits `qr_bytes` (and the
+        machine's memory)."""
+        budget = self.qr_bytes
+        machine = memory_limit()
+        if machine is not None:
+            budget = min(budget, machine)
+        return SparseQR().estimate(system)["peak_bytes"] <= budget
+
+    def run(self, chosen: AbstractSolver, system: LinearSystem, say=None, model=None):
         """Solve `system` with `chosen` (this Auto's choice, bound to its model where
-        needed) and, if that fails, with `fallback`'s solver. Returns the solver that
-        produced the result, the result, and the failed attempt (its solver, message,
-        iterations and seconds) or None."""
+        needed) and, if that fails, with `fallback`'s solver (`model`: the ansatz, for
+        `fallback`). Returns the solver that produced the result, the result, and the
+        failed attempt (its solver, message, iterations and seconds) or None."""
         t0 = time.perf_counter()
         result = chosen(system)
-        backup = None if bool(result.success) else self.fallback(system, chosen)
+        backup = None if bool(result.success) else self.fallback(system, chosen, model)
         if backup is None:
             return chosen, result, None
         failed = {

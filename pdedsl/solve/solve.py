@@ -581,7 +581,7 @@ def solve(
         if auto is None:
             result = solver(system)
         else:
-            solver, result, fallback = auto.run(solver, system, say)
+            solver, result, fallback = auto.run(solver, system, say, model)
         stages = None
     else:
         # Auto chooses per stage: the stages' systems are much smaller than the whole
