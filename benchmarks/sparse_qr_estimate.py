@@ -24,7 +24,7 @@ from pdedsl.solve import collocation
 from pdedsl.solve.sparse import HostBlocks, column_norms
 
 # (subdomains per axis, features, points per axis)
-MEASURED = [(4, 40, 20), (3, 200, 26), (8, 20, 26), (12, 16, 26)]
+MEASURED = [(4, 40, 20), (3, 200, 26), (8, 20, 26), (12, 16, 40)]
 ESTIMATED = [(14, 12, 44), (16, 12, 48), (20, 8, 56), (10, 40, 40), (5, 200, 40), (6, 150, 40)]
 
 
