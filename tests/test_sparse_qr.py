@@ -186,12 +186,14 @@ def test_sparse_qr_refuses_what_would_not_fit_before_factorising():
             pd.SparseQR(max_bytes=bad)
 
 
+@pytest.mark.parametrize("inplace", [True, False], ids=["inplace", "wrappers"])
 @pytest.mark.parametrize("rows, width, gap", [(300, 150, False), (300, 150, True), (80, 150, False)])
-def test_staircase_qr_is_an_orthogonal_triangularisation(rows, width, gap):
+def test_staircase_qr_is_an_orthogonal_triangularisation(rows, width, gap, inplace):
     """The panel QR of a front whose rows are sorted by their leading column: the
     result is [A b] transformed by an orthogonal matrix (same Gram matrix), zero
     below its staircase, with the residual of b in the rows after R; also with
-    columns no row starts at (`gap`) and with fewer rows than columns."""
+    columns no row starts at (`gap`) and with fewer rows than columns. Both
+    LAPACK paths: in place on the front's memory, and SciPy's copying wrappers."""
     from pdedsl.solve.sparse_qr import _staircase_qr
 
     rng = np.random.default_rng(3)
@@ -201,7 +203,7 @@ def test_staircase_qr_is_an_orthogonal_triangularisation(rows, width, gap):
     a = rng.standard_normal((rows, width + 1))
     a[:, :width][np.arange(width)[None, :] < lead[:, None]] = 0.0
     out = np.asfortranarray(np.concatenate([a, np.zeros((rows, 3))], axis=1))
-    done = _staircase_qr(out, lead, width, panel=32)
+    done = _staircase_qr(out, lead, width, panel=32, inplace=inplace)
     t = out[:, : width + 1]
     np.testing.assert_allclose(t.T @ t, a.T @ a, atol=1e-10 * np.abs(a.T @ a).max())
     # R's rows are zero before their own index; the rest is zero in A's columns
