@@ -36,7 +36,10 @@ class SparseQR(AbstractSolver):
     leading column and its QR runs in column panels (LAPACK's `dgeqrf` and
     `dormqr`) over only the rows that reach each panel, so the zeros below that
     staircase (the triangles passed on from earlier fronts are half zeros) cost
-    nothing: 1.4-2.2x faster than a dense QR of each front. A back substitution
+    nothing: 1.4-2.2x faster than a dense QR of each front. LAPACK works on the
+    front's own memory (through the pointers `scipy.linalg.cython_lapack` exports;
+    SciPy's Python wrappers copied every panel in and out, 13-23% of the time in
+    3D). A back substitution
     over the blocks gives the coefficients. The result is the dense QR's (it is the
     same factorisation, up to the order of the rows), at the cost of the fronts.
 
@@ -46,15 +49,16 @@ class SparseQR(AbstractSolver):
     features, 720 points) it reaches rel_l2 8.9e-9 where `SparseNormal()` reaches
     7.3e-6 (dense QR: 8.5e-8, dense SVD: 1.0e-8); on 16^2 subdomains x 40 tanh
     features of `laplace-multiscale` (10,240 unknowns, 200^2 points) 5.6e-4 against
-    1.1e-3, in 1.25 s against 1.18 s (warm, 2 cores; `python benchmarks/sparse_qr.py`),
-    and on 16^2 x 80 2.4e-7 against 9.6e-6 in 7.3 s against 6.7 s; in 3D on 3^3 x
-    200, 7.2e-8 against 7.3e-7 in 6.0 s against 3.4 s. It needs less memory than
+    1.1e-3, in 1.13 s against 1.17 s (warm, 2 cores; `python benchmarks/sparse_qr.py`),
+    and on 16^2 x 80 2.4e-7 against 9.6e-6 in 6.2 s against 6.4 s; in 3D on 3^3 x
+    200, 7.2e-8 against 7.3e-7 in 5.5 s against 3.4 s. It needs less memory than
     `SparseNormal` and is faster at scale (96^2 x 12 tanh, 110,592 unknowns: 12.5 s
     and 1.25 GB against 17.9 s and 3.0 GB, cold) and on several levels (7 levels of
-    6 tanh features: 15.3 s against 19.7 s). QR costs more than Cholesky: on
-    polynomial bases, where the normal equations lose nothing that their
-    refinement does not win back, `SparseNormal` is the faster choice (1.25 s
-    against 1.53 s on 16^2 x Legendre degree 8).
+    6 tanh features: 13.5 s against 20.3 s). On polynomial bases, where the normal
+    equations lose nothing that their refinement does not win back, the two give
+    the same answer in about the same time (16^2 x Legendre degree 8: 1.39 s
+    against 1.43 s; 1.53 s against 1.25 s before LAPACK ran in place), and
+    `pd.Auto()` keeps `SparseNormal` there.
 
     `damp` adds the rows `damp * I` to the column-scaled system (as LSQR's `damp`:
     the problem solved is `min ||M D y - b||^2 + damp^2 ||y||^2`, `a = D y`, `D` the
@@ -344,7 +348,7 @@ def _staircase_qr(a, lead, width, panel=64, inplace=None):
     `inplace` (default: where available): LAPACK works on `a`'s own memory through
     the function pointers SciPy exports for Cython, instead of SciPy's Python
     wrappers, which copy every strided panel and trailing block in and out (the
-    same factorisation; the solve 12-20% faster on 3D fronts)."""
+    same factorisation; 13-23% less time in 3D, 8-16% in 2D)."""
     lapack_ = _inplace_lapack() if inplace is None or inplace else None
     if inplace and lapack_ is None:
         raise RuntimeError("in-place LAPACK (scipy.linalg.cython_lapack) is not available")
