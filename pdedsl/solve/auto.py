@@ -112,8 +112,9 @@ class Auto(AbstractSolver):
       `sparse_unknowns_2d` (2D) or `sparse_unknowns_3d` (3D) the QR is chosen only
       where `SparseQR.estimate`'s bound on its memory fits `qr_bytes` (8 GiB, and
       the machine's memory); `LSMR(BlockFilter())` otherwise. (In 3D, 5^3 x 200
-      tanh features, 25,000 unknowns, are estimated at 6.7 GB; 10^3 x 40, 40,000
-      unknowns, at 4.4 GB.)
+      tanh features, 25,000 unknowns, 40^3 points, are estimated at 6.7 GB; 10^3 x
+      40, 40,000 unknowns, at 4.4 GB; `python benchmarks/sparse_qr_estimate.py
+      --large`.)
     - when an iterative choice fails, `pd.solve` solves again with `SparseNormal()`
       up to `fallback_unknowns_2d` / `_3d` unknowns, and past them with `SparseQR()`
       where its estimated memory fits `qr_bytes` (`fallback`).
@@ -216,8 +217,8 @@ class Auto(AbstractSolver):
         limit = self.fallback_unknowns_2d if dim <= 2 else self.fallback_unknowns_3d
         normal = system.shape[1] <= limit
         # 3D, 4^3 x 200 tanh (12,800 unknowns, 34^3 points), after LSMR stopped at 300
-        # iterations: SparseNormal rel_l2 2.0e-7 in 105 s, 3.7 GB; the QR 4.3e-8 in 44 s,
-        # 2.1 GB (cold, each in its own process)
+        # iterations (72 s): SparseNormal gave rel_l2 2.0e-7 in 31 s more (a 3.7 GB
+        # process), the QR 4.3e-8 in 41 s more (2.0 GB; cold, each in its own process)
         if model is not None and isinstance(model.basis, RandomFeatures) and self._qr_fits(system):
             return SparseQR()
         if normal:
