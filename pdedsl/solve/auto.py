@@ -112,7 +112,7 @@ class Auto(AbstractSolver):
       `sparse_unknowns_2d` (2D) or `sparse_unknowns_3d` (3D) the QR is chosen only
       where `SparseQR.estimate`'s bound on its memory fits `qr_bytes` (8 GiB, and
       the machine's memory); `LSMR(BlockFilter())` otherwise. (In 3D, 5^3 x 200
-      tanh features, 25,000 unknowns, 40^3 points, are estimated at 6.7 GB; 10^3 x
+      tanh features, 25,000 unknowns, 40^3 points, are estimated at 6.8 GB; 10^3 x
       40, 40,000 unknowns, at 4.4 GB; `python benchmarks/sparse_qr_estimate.py
       --large`.)
     - when an iterative choice fails, `pd.solve` solves again with `SparseNormal()`

@@ -98,14 +98,15 @@ class SparseQR(AbstractSolver):
         - `fronts`, `widest` (columns of the widest front, b's included), `r_entries`
           (entries of `R`, exact: the solver's message reports the same three);
         - `peak_bytes`: an upper bound on the memory the factorisation holds at once
-          (R so far, the rows passed between fronts, the front being factorised and
-          LAPACK's copies of it), M's own blocks not counted. Measured with
-          `tracemalloc` on 3D Poisson with tanh features (2,560 to 27,648 unknowns)
-          it was 1.3 to 1.6 times the real peak;
+          (R so far, the rows passed between fronts, the front being factorised,
+          counted three times for the copies SciPy's LAPACK wrappers make where
+          LAPACK cannot be called in place), M's own blocks not counted. Measured
+          with `tracemalloc` on 3D Poisson with tanh features (2,560 to 27,648
+          unknowns) it was 1.3 to 1.7 times the real peak;
         - `flops`: the floating-point operations of a dense Householder QR of every
           front, an upper bound (the staircase skips part of it). Those cases ran at
-          22 to 34 GFlop/s by this count on 2 cores, so here seconds are about
-          `flops / 25e9`.
+          26 to 44 GFlop/s by this count on 2 cores, so here seconds are about
+          `flops / 30e9` (`python benchmarks/sparse_qr_estimate.py`).
         """
         blocks = HostBlocks.of(system)
         j, k = system.num_subdomains, system.num_features
