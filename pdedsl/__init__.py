@@ -74,6 +74,7 @@ from .solve import (  # noqa: E402
     TwoLevel as TwoLevel,
     UnderdeterminedWarning as UnderdeterminedWarning,
     VariableProjection as VariableProjection,
+    linear_system as linear_system,
     solve as solve,
     train as train,
 )

@@ -219,3 +219,29 @@ def test_staircase_qr_is_an_orthogonal_triangularisation(rows, width, gap, inpla
     if rows > width and not gap:
         assert done == width
         assert np.linalg.norm(t[done:, width]) == pytest.approx(want, rel=1e-8)
+
+
+def test_linear_system_is_what_solve_assembles():
+    """`pd.linear_system`: the system `pd.solve` factorises (same shape and answer),
+    for asking `pd.Auto` and `SparseQR.estimate` before solving; linear problems only."""
+    problem, model, _, exact = _poisson(lambda d: pd.Grid(d, (4, 4), 2.0), pd.RandomFeatures(10), (20, 20))
+    system = pd.linear_system(problem, model, points=(20, 20))
+    sol = pd.solve(problem, model, points=(20, 20), solver=pd.SparseQR())
+    assert system.shape == (sol.info["points"], sol.info["unknowns"])
+    coefficients = np.asarray(pd.SparseQR()(system).coefficients)
+    np.testing.assert_allclose(coefficients, np.asarray(sol.coefficients), rtol=0, atol=1e-12)
+    assert isinstance(pd.Auto(dense_unknowns=10).choose(system, model), pd.SparseQR)
+    assert pd.SparseQR().estimate(system)["fronts"] >= 1
+    # the corner functions pd.solve adds on an L-shape are in it too
+    ell = problem.domain - pd.Box([x, y], [0.5, 0.5], [1, 1])
+    lp = pd.Problem(problem.equation, domain=ell, conditions=problem.conditions)
+    lm = pd.FBPINN(pd.Grid(ell, (4, 4), 2.0), pd.Polynomial(3))
+    enriched = pd.solve(lp, lm, points=(24, 24))
+    assert pd.linear_system(lp, lm, points=(24, 24)).shape[1] == enriched.info["unknowns"] > lm.num_unknowns
+    assert pd.linear_system(lp, lm, points=(24, 24), corners=False).shape[1] == lm.num_unknowns
+    u = pd.Function("u")(x, y)
+    burgers = pd.Problem(
+        D(u, x, 2) + u * D(u, x) == 1, domain=problem.domain, conditions=[u.on(pd.boundary) == 0]
+    )
+    with pytest.raises(pd.NonlinearError, match="linear problems only"):
+        pd.linear_system(burgers, model)

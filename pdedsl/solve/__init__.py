@@ -35,6 +35,7 @@ from .solve import (
     SolveError as SolveError,
     UnderdeterminedWarning as UnderdeterminedWarning,
     collocation as collocation,
+    linear_system as linear_system,
     solve as solve,
 )
 from .sparse import SparseNormal as SparseNormal

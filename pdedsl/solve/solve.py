@@ -404,6 +404,41 @@ def _check_cuts(problem, model) -> None:
             )
 
 
+def linear_system(
+    problem: Problem,
+    model: FBPINN,
+    *,
+    points=None,
+    sampler: str = "grid",
+    condition_points=None,
+    row_scaling: bool = True,
+    seed: int = 0,
+    corners: bool | None = None,
+):
+    """The least-squares system `pd.solve` would assemble for a linear problem, without solving it.
+
+    The same points, row scaling and corner functions as `pd.solve` with the same
+    arguments (see there), on one device. For looking before a long solve: which
+    solver `pd.Auto().choose(system, model)` picks, what `pd.SparseQR().estimate(system)`
+    will need in memory and arithmetic, `system.shape`, or a solver called on it
+    directly (`pd.SparseQR()(system)` gives the coefficients, `(J, K)`).
+    """
+    check_problem_and_model(problem, model, "linear_system")
+    if not problem.linear:
+        what = problem.nonlinear_terms or (
+            f"The problem has unknown parameters ({', '.join(map(str, problem.unknown_parameters))})."
+        )
+        raise NonlinearError(
+            f"pd.linear_system assembles linear problems only. {what} pd.solve linearises it at each "
+            "Gauss-Newton step."
+        )
+    model = _with_corners(problem, model, corners, None)
+    blocks = collocation(problem, model, points, sampler, condition_points, seed)
+    system = assemble(model, blocks, row_scaling=row_scaling)
+    _check_finite(problem, system, blocks)
+    return system
+
+
 def solve(
     problem: Problem,
     model: FBPINN,
