@@ -683,7 +683,7 @@ def test_auto_choice_by_size_dimension_and_basis():
     assert not bool(capped.choose(system)(system).success)
     assert bool(capped(system).success)
     _, tanh, _ = _poisson_3d(pd.RandomFeatures(10))
-    assert isinstance(small.choose(system, tanh), pd.SparseQR)  # 3D random features: to 30,000
+    assert isinstance(small.choose(system, tanh), pd.SparseQR)  # 3D random features: where the QR fits
     assert isinstance(pd.Auto(dense_unknowns=10).choose(system, tanh), pd.SparseQR)
     beyond = pd.Auto(dense_unknowns=10, sparse_unknowns_3d=20, random_unknowns_3d=20)
     assert isinstance(beyond.choose(system, tanh), pd.LSMR)

@@ -96,16 +96,23 @@ class Auto(AbstractSolver):
       (5,400) 7.2e-8 in 5.5 s against 7.3e-7 in 3.4 s; on 20 subdomains x 12
       tanh features of the oscillator 8.9e-9 against 7.3e-6. Where the ansatz,
       not the solve, limits the error (32^2 x 20, 48^2 x 12, 8^3 x 20) both give
-      the same error in about the same time (0.94-1.12x). In 3D up to
-      `random_unknowns_3d`, past the factorisation's 3D limit: LSMR with block
+      the same error in about the same time (0.94-1.12x). In 3D also past the
+      factorisation's 3D limit (`sparse_unknowns_3d`): LSMR with block
       Jacobi does not converge where features are many (3^3 x 200 tanh, 5,400
       unknowns: 5,000 iterations, 434 s, rel_l2 2.6e-5 against the QR's 7.2e-8),
       and on 4^3 x 200 (12,800 unknowns, 34^3 points, cold, measured separately)
       the QR takes 44 s and 2.1 GB for 4.3e-8 (`SparseNormal()` 32 s, 3.7 GB,
       2.0e-7); where few features limit the error it converges faster (12^3 x 16,
       27,648 unknowns: 496 iterations, 10.7 s, 0.6 GB against the QR's 23.8 s,
-      1.6 GB, both rel_l2 0.37), but the QR's answer does not depend on
-      convergence. On the 7 levels of the
+      1.6 GB, both rel_l2 0.37; 14^3 x 12, 32,928 unknowns: 779 iterations,
+      10.9 s against 19.4 s, both 0.80), but the QR's answer does not depend on
+      convergence, and from a few dozen features on the QR is 5 to 80 times
+      faster (`python benchmarks/random_features_3d.py`, cold: 6^3 x 40, 8,640
+      unknowns, 30^3 points: LSMR 2,128 iterations in
+      27.6 s against 4.8 s, both 6.7e-4; 5^3 x 80, 10,000 unknowns: LSMR not
+      converged after 3,000 iterations, 111 s, against 12.2 s, both 7.2e-5). So
+      3D random features get the QR at any size where it fits in memory (below),
+      or up to `random_unknowns_3d` where that is set. On the 7 levels of the
       laplace-multilevel tanh ansatz (32,766 unknowns, cold, `--multilevel`) the
       QR is faster and lighter: 13.5 s and a 2.5 GB process against 20.3 s and
       3.9 GB (rel_l2 3.7e-2 against 3.1e-2: the ansatz limits both). Past
@@ -131,7 +138,7 @@ class Auto(AbstractSolver):
     dense_bytes: int = 2 * 2**30
     sparse_unknowns_2d: int = 100_000
     sparse_unknowns_3d: int = 12_000
-    random_unknowns_3d: int = 30_000
+    random_unknowns_3d: int | None = None  # None: the QR wherever it fits qr_bytes
     frame_unknowns_2d: int = 20_000
     # where an iterative choice fails, `pd.solve` solves again with SparseNormal() up
     # to these sizes (at most about 8 GB: 256^2 quadratics in 2D, 393,216 unknowns,
@@ -192,9 +199,11 @@ class Auto(AbstractSolver):
             if dim == 1 or m <= (self.sparse_unknowns_2d if dim == 2 else self.sparse_unknowns_3d):
                 return SparseQR()
             # larger: while the factorisation's memory, estimated from the structure,
-            # fits (in 3D only up to random_unknowns_3d, past which LSMR is faster
-            # where few features limit the error)
-            if (dim <= 2 or m <= self.random_unknowns_3d) and self._qr_fits(system):
+            # fits (in 3D also up to random_unknowns_3d, where that is set: LSMR is up
+            # to 2x faster where few features limit the error, 5-80x slower or fails
+            # where they are many)
+            limit = self.random_unknowns_3d
+            if (dim <= 2 or limit is None or m <= limit) and self._qr_fits(system):
                 return SparseQR()
             return LSMR(BlockFilter(), max_steps=self.max_steps)
         if dim == 1 or (dim == 2 and (m <= self.sparse_unknowns_2d or not on_box)):
