@@ -105,12 +105,12 @@ class Auto(AbstractSolver):
       2.0e-7); where few features limit the error it converges faster (12^3 x 16,
       27,648 unknowns: 496 iterations, 10.7 s, 0.6 GB against the QR's 23.8 s,
       1.6 GB, both rel_l2 0.37; 14^3 x 12, 32,928 unknowns: 779 iterations,
-      10.9 s against 19.4 s, both 0.80), but the QR's answer does not depend on
-      convergence, and from a few dozen features on the QR is 5 to 80 times
+      13.7 s against 19.0 s, both 0.80), but the QR's answer does not depend on
+      convergence, and from a few dozen features on the QR is 7 to 80 times
       faster (`python benchmarks/random_features_3d.py`, cold: 6^3 x 40, 8,640
       unknowns, 30^3 points: LSMR 2,128 iterations in
-      27.6 s against 4.8 s, both 6.7e-4; 5^3 x 80, 10,000 unknowns: LSMR not
-      converged after 3,000 iterations, 111 s, against 12.2 s, both 7.2e-5). So
+      31.2 s against 4.2 s, both 6.7e-4; 5^3 x 80, 10,000 unknowns: LSMR not
+      converged after 3,000 iterations, 105 s, against 11.7 s, both 7.2e-5). So
       3D random features get the QR at any size where it fits in memory (below),
       or up to `random_unknowns_3d` where that is set. On the 7 levels of the
       laplace-multilevel tanh ansatz (32,766 unknowns, cold, `--multilevel`) the
@@ -200,7 +200,7 @@ class Auto(AbstractSolver):
                 return SparseQR()
             # larger: while the factorisation's memory, estimated from the structure,
             # fits (in 3D also up to random_unknowns_3d, where that is set: LSMR is up
-            # to 2x faster where few features limit the error, 5-80x slower or fails
+            # to 2x faster where few features limit the error, 7-80x slower or fails
             # where they are many)
             limit = self.random_unknowns_3d
             if (dim <= 2 or limit is None or m <= limit) and self._qr_fits(system):
