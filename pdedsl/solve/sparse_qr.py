@@ -354,7 +354,9 @@ def _staircase_qr(a, lead, width, panel=64, inplace=None):
     if inplace and lapack_ is None:
         raise RuntimeError("in-place LAPACK (scipy.linalg.cython_lapack) is not available")
     if lapack_ is not None and a.flags.f_contiguous and a.dtype == np.float64:
-        return _staircase_qr_inplace(a, lead, width, panel, *lapack_)
+        qr_panel = _inplace_panels(a, width, panel, *lapack_)
+    else:
+        qr_panel = functools.partial(_copied_panel, a, width, panel)
     m = a.shape[0]
     top = 0
     for c0 in range(0, width, panel):
@@ -362,25 +364,32 @@ def _staircase_qr(a, lead, width, panel=64, inplace=None):
         end = int(np.searchsorted(lead, c1))  # the rows that start before c1
         if end <= top:
             continue
-        qr, tau, _, info = lapack.dgeqrf(a[top:end, c0:c1])
-        if info != 0:
-            raise RuntimeError(f"LAPACK dgeqrf failed (info={info}).")
-        c, _, info = lapack.dormqr(
-            "L", "T", qr[:, : tau.size], tau, a[top:end, c1 : width + 1], (width + 1 - c1) * panel
-        )
-        if info != 0:
-            raise RuntimeError(f"LAPACK dormqr failed (info={info}).")
-        a[top:end, c1 : width + 1] = c
-        a[top:end, c0:c1] = np.triu(qr)
+        qr_panel(top, end, c0, c1)
         top += min(c1 - c0, end - top)
         if top >= m:
             break
     return top
 
 
-def _staircase_qr_inplace(a, lead, width, panel, geqrf, ormqr):
-    """`_staircase_qr` with LAPACK called on `a`'s memory (leading dimension: its
-    rows); the Householder vectors left below each panel's diagonal are zeroed."""
+def _copied_panel(a, width, panel, top, end, c0, c1):
+    """QR of `a[top:end, c0:c1]`, applied to the columns after it up to `width`, by
+    SciPy's LAPACK wrappers (which copy the strided blocks in and out)."""
+    qr, tau, _, info = lapack.dgeqrf(a[top:end, c0:c1])
+    if info != 0:
+        raise RuntimeError(f"LAPACK dgeqrf failed (info={info}).")
+    c, _, info = lapack.dormqr(
+        "L", "T", qr[:, : tau.size], tau, a[top:end, c1 : width + 1], (width + 1 - c1) * panel
+    )
+    if info != 0:
+        raise RuntimeError(f"LAPACK dormqr failed (info={info}).")
+    a[top:end, c1 : width + 1] = c
+    a[top:end, c0:c1] = np.triu(qr)
+
+
+def _inplace_panels(a, width, panel, geqrf, ormqr):
+    """`_copied_panel` with LAPACK called on `a`'s own memory (leading dimension: its
+    rows), its work space made once; the Householder vectors left below the panel's
+    diagonal are zeroed."""
     m = a.shape[0]
     ref = ctypes.byref
     lda = ctypes.c_int(m)
@@ -389,12 +398,8 @@ def _staircase_qr_inplace(a, lead, width, panel, geqrf, ormqr):
     # dormqr's blocked form wants (columns x block) + a 65 x 64 triangular factor
     work = np.empty(max(panel * panel, (width + 1) * panel + 65 * 64))
     lwork, info = ctypes.c_int(work.size), ctypes.c_int(0)
-    top = 0
-    for c0 in range(0, width, panel):
-        c1 = min(c0 + panel, width)
-        end = int(np.searchsorted(lead, c1))  # the rows that start before c1
-        if end <= top:
-            continue
+
+    def qr_panel(top, end, c0, c1):
         rows, cols = ctypes.c_int(end - top), ctypes.c_int(c1 - c0)
         at = base + 8 * (top + c0 * m)  # a[top, c0]
         geqrf(ref(rows), ref(cols), at, ref(lda), tau.ctypes.data, work.ctypes.data, ref(lwork), ref(info))
@@ -409,10 +414,8 @@ def _staircase_qr_inplace(a, lead, width, panel, geqrf, ormqr):
             raise RuntimeError(f"LAPACK dormqr failed (info={info.value}).")
         for q in range(min(c1 - c0, end - top - 1)):
             a[top + q + 1 : end, c0 + q] = 0.0
-        top += min(c1 - c0, end - top)
-        if top >= m:
-            break
-    return top
+
+    return qr_panel
 
 
 @functools.cache
