@@ -52,8 +52,8 @@ class SparseQR(AbstractSolver):
     1.1e-3, in 1.13 s against 1.17 s (warm, 2 cores; `python benchmarks/sparse_qr.py`),
     and on 16^2 x 80 2.4e-7 against 9.6e-6 in 6.2 s against 6.4 s; in 3D on 3^3 x
     200, 7.2e-8 against 7.3e-7 in 5.5 s against 3.4 s. It needs less memory than
-    `SparseNormal` and is faster at scale (96^2 x 12 tanh, 110,592 unknowns: 12.5 s
-    and 1.25 GB against 17.9 s and 3.0 GB, cold) and on several levels (7 levels of
+    `SparseNormal` and is faster at scale (96^2 x 12 tanh, 110,592 unknowns: 11.7 s
+    and 1.22 GB against 17.9 s and 3.0 GB, cold) and on several levels (7 levels of
     6 tanh features: 13.5 s against 20.3 s). On polynomial bases, where the normal
     equations lose nothing that their refinement does not win back, the two give
     the same answer in about the same time (16^2 x Legendre degree 8: 1.39 s
