@@ -404,6 +404,13 @@ def _check_cuts(problem, model) -> None:
             )
 
 
+def _why_nonlinear(problem: Problem) -> str:
+    """Why a problem is not a linear least-squares problem, for error messages."""
+    return problem.nonlinear_terms or (
+        f"The problem has unknown parameters ({', '.join(map(str, problem.unknown_parameters))})."
+    )
+
+
 def linear_system(
     problem: Problem,
     model: FBPINN,
@@ -425,12 +432,9 @@ def linear_system(
     """
     check_problem_and_model(problem, model, "linear_system")
     if not problem.linear:
-        what = problem.nonlinear_terms or (
-            f"The problem has unknown parameters ({', '.join(map(str, problem.unknown_parameters))})."
-        )
         raise NonlinearError(
-            f"pd.linear_system assembles linear problems only. {what} pd.solve linearises it at each "
-            "Gauss-Newton step."
+            f"pd.linear_system assembles linear problems only. {_why_nonlinear(problem)} pd.solve "
+            "linearises it at each Gauss-Newton step."
         )
     model = _with_corners(problem, model, corners, None)
     blocks = collocation(problem, model, points, sampler, condition_points, seed)
@@ -517,10 +521,7 @@ def solve(
     elif not isinstance(solver, AbstractNonlinearSolver):
         solver = as_solver(solver)
         if nonlinear:
-            what = (
-                problem.nonlinear_terms
-                or f"The problem has unknown parameters ({', '.join(map(str, problem.unknown_parameters))})."
-            )
+            what = _why_nonlinear(problem)
             raise NonlinearError(
                 f"{solver.name} solves linear least-squares problems only. {what} Use "
                 f"solver=pd.GaussNewton(linear_solver={_as_code(solver)}) (or pd.LevenbergMarquardt"
