@@ -98,6 +98,18 @@ def test_preconditioner_scaling_quick(monkeypatch):
     assert max(rel) - min(rel) < 1e-6  # every method reaches the same least-squares solution
 
 
+def test_sparse_normal_quick(monkeypatch):
+    """Both factorisations of `SparseNormal` reach the same solution."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    import sparse_normal
+
+    records = sparse_normal.run(quick=True)
+    _check(records)
+    assert [r["method"].split(" [")[0] for r in records] == ["multifrontal", "superlu"]
+    a, b = (r["rel_l2"] for r in records)
+    assert abs(a - b) <= 1e-6 * b
+
+
 def test_windows_quick(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH))
     import windows

@@ -786,29 +786,30 @@ def test_auto_falls_back_to_the_qr_for_random_features():
     assert pd.solve(problem, model, points=(8, 8, 8), solver=tight).info["solver"] == "SparseNormal"
 
 
-@pytest.mark.parametrize("ordering", ["symmetric", "colamd"])
+@pytest.mark.parametrize("ordering", ["multifrontal", "symmetric", "colamd"])
 @pytest.mark.parametrize("lam", [1e-6, 1e-3])
 def test_sparse_normal_without_refinement_is_the_tikhonov_solution(system2d, lam, ordering):
     """refine=0 gives the solution of the column-scaled, regularised normal equations
     (M_s^T M_s + lam I) y = M_s^T b, a = y / ||columns||, computed densely here, with
-    either factorisation; the default refinement moves it towards the unregularised
-    least-squares solution."""
+    each factorisation (the multifrontal Cholesky, SuperLU with either ordering); the
+    default refinement moves it towards the unregularised least-squares solution."""
+    fac = dict(ordering=ordering, factorisation="superlu") if ordering != "multifrontal" else {}
     m = np.asarray(system2d.dense())
     b = np.asarray(system2d.rhs)
     norms = np.linalg.norm(m, axis=0)
     ms = m / norms
     y = np.linalg.solve(ms.T @ ms + lam * np.eye(ms.shape[1]), ms.T @ b)
     want = (y / norms).reshape(system2d.num_subdomains, system2d.num_features)
-    # dense_fraction=2: SuperLU even though this small normal matrix is nearly full
-    result = pd.SparseNormal(regularisation=lam, refine=0, ordering=ordering, dense_fraction=2.0)(system2d)
-    assert ("minimum degree" if ordering == "symmetric" else "COLAMD") in result.message
+    # dense_fraction=2: sparse even though this small normal matrix is nearly full
+    result = pd.SparseNormal(regularisation=lam, refine=0, dense_fraction=2.0, **fac)(system2d)
+    assert {"multifrontal": "multifrontal Cholesky", "symmetric": "minimum degree", "colamd": "COLAMD"}[
+        ordering
+    ] in result.message
     got = np.asarray(result.coefficients)
     assert np.linalg.norm(got - want) <= 1e-8 * np.linalg.norm(want)
     # the damping costs residual; refinement wins most of it back
     res = lambda c: np.linalg.norm(m @ np.asarray(c).reshape(-1) - b)
-    refined = pd.SparseNormal(regularisation=lam, refine=3, ordering=ordering, dense_fraction=2.0)(
-        system2d
-    ).coefficients
+    refined = pd.SparseNormal(regularisation=lam, refine=3, dense_fraction=2.0, **fac)(system2d).coefficients
     exact = np.linalg.lstsq(m, b, rcond=None)[0]
     assert res(exact) <= res(refined) < res(got)
 
@@ -881,8 +882,8 @@ def test_sparse_normal_orderings(monkeypatch):
 
 def test_sparse_normal_dense_cholesky_where_the_normal_matrix_is_full(system2d, monkeypatch):
     """A normal matrix at least `dense_fraction` full is factorised dense (LAPACK
-    Cholesky): the same Tikhonov solution as SuperLU's factors, computed densely here;
-    where Cholesky fails it falls back to SuperLU."""
+    Cholesky): the same Tikhonov solution as the sparse factors, computed densely here;
+    where that Cholesky fails it falls back to the sparse factorisation."""
     import scipy.linalg as sla
 
     from pdedsl.solve import sparse
@@ -893,21 +894,21 @@ def test_sparse_normal_dense_cholesky_where_the_normal_matrix_is_full(system2d, 
     lam = 1e-6
     y = np.linalg.solve((m / norms).T @ (m / norms) + lam * np.eye(m.shape[1]), (m / norms).T @ b)
     want = (y / norms).reshape(system2d.num_subdomains, system2d.num_features)
-    for fraction, how in ((1e-9, "dense Cholesky"), (2.0, "SuperLU")):
+    for fraction, how in ((1e-9, "dense Cholesky"), (2.0, "multifrontal Cholesky")):
         result = pd.SparseNormal(regularisation=lam, refine=0, dense_fraction=fraction)(system2d)
         assert how in result.message
         got = np.asarray(result.coefficients)
         assert np.linalg.norm(got - want) <= 1e-8 * np.linalg.norm(want)
-    # too big for dense_bytes: SuperLU
+    # too big for dense_bytes: sparse
     small = pd.SparseNormal(dense_fraction=1e-9, dense_bytes=8)(system2d)
-    assert "SuperLU" in small.message
+    assert "multifrontal Cholesky" in small.message
 
     def fails(*args, **kwargs):
         raise np.linalg.LinAlgError("not positive definite")
 
     monkeypatch.setattr(sparse.sla, "cho_factor", fails)
     result = pd.SparseNormal(regularisation=lam, refine=0, dense_fraction=1e-9)(system2d)
-    assert "SuperLU" in result.message
+    assert "multifrontal Cholesky" in result.message
     assert np.linalg.norm(np.asarray(result.coefficients) - want) <= 1e-8 * np.linalg.norm(want)
     monkeypatch.setattr(sparse.sla, "cho_factor", sla.cho_factor)
     for bad in (0.0, -1.0, True, "dense"):

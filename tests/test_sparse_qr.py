@@ -6,7 +6,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import sympy as sp
+from helpers import dense_answer, poisson_3d_system, poisson_system
 
 import pdedsl as pd
 from pdedsl import D, demos
@@ -16,37 +16,11 @@ from pdedsl.solve import collocation
 x, y = pd.Symbol("x"), pd.Symbol("y")
 
 
-def _dense_answer(system, damp=0.0):
-    """min ||M D c - b||^2 + damp^2 ||c||^2 by NumPy's SVD least squares, D the unit
-    column scaling; returns (coefficients a = D c, residual norm ||M a - b||)."""
-    m = np.asarray(system.dense())
-    b = np.asarray(system.rhs)
-    norms = np.linalg.norm(m, axis=0)
-    scale = np.where(norms > 0, 1 / np.where(norms > 0, norms, 1), 0)
-    ms = m * scale
-    if damp:
-        ms = np.vstack([ms, damp * np.eye(ms.shape[1])])
-        b = np.concatenate([b, np.zeros(ms.shape[1])])
-    c = np.linalg.lstsq(ms, b, rcond=None)[0]
-    a = c * scale
-    return a, np.linalg.norm(m @ a - np.asarray(system.rhs))
-
-
-def _poisson(decomposition, basis, points):
-    v = pd.Function("v")(x, y)
-    dom = pd.Box([x, y], [0, 0], [1, 1])
-    exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y) * sp.exp(x)
-    f = sp.diff(exact, x, 2) + sp.diff(exact, y, 2)
-    problem = pd.Problem(D(v, x, 2) + D(v, y, 2) == f, domain=dom, conditions=[v.on(pd.boundary) == 0])
-    model = pd.FBPINN(decomposition(dom), basis)
-    return problem, model, assemble(model, collocation(problem, model, points=points)), exact
-
-
 def test_sparse_qr_is_the_dense_least_squares_solution():
     """A well-conditioned (Legendre) basis on a grid: the same coefficients as the
     dense solve, and the residual it reports is ||M a - b||."""
-    problem, model, system, _ = _poisson(lambda d: pd.Grid(d, (5, 4), 2.0), pd.Polynomial(3), (17, 17))
-    want, res = _dense_answer(system)
+    problem, model, system, _ = poisson_system(lambda d: pd.Grid(d, (5, 4), 2.0), pd.Polynomial(3), (17, 17))
+    want, res = dense_answer(system)
     got = pd.SparseQR()(system)
     assert got.success
     a = np.asarray(got.coefficients).ravel()
@@ -61,10 +35,10 @@ def test_sparse_qr_on_rank_deficient_levels_fits_like_the_dense_solve():
     """Three levels of quadratics repeat the global quadratics on every level (an
     exact null space): the QR is not the minimum-norm solution there, but it fits
     the points as well, and the function is the same."""
-    problem, model, system, _ = _poisson(
+    problem, model, system, _ = poisson_system(
         lambda d: pd.Multilevel(d, levels=3, overlap=2.0), pd.Polynomial(3), (17, 17)
     )
-    want, res = _dense_answer(system)
+    want, res = dense_answer(system)
     got = pd.SparseQR()(system)
     a = np.asarray(got.coefficients).ravel()
     m = np.asarray(system.dense())
@@ -81,7 +55,7 @@ def test_sparse_qr_keeps_the_accuracy_of_qr_on_random_features():
     ms = np.asarray(system.dense())
     cond = np.linalg.cond(ms / np.linalg.norm(ms, axis=0))
     assert cond > 1e9
-    _, res = _dense_answer(system)
+    _, res = dense_answer(system)
     qr = pd.SparseQR()(system)
     normal = pd.SparseNormal()(system)
     assert float(qr.residual_norm) <= 3 * res
@@ -94,8 +68,10 @@ def test_sparse_qr_keeps_the_accuracy_of_qr_on_random_features():
 def test_sparse_qr_damping_and_empty_subdomains():
     """`damp` solves min ||M D c - b||^2 + damp^2 ||c||^2 (the dense answer with the
     rows damp * I); a subdomain without rows gets zero coefficients, not NaN."""
-    problem, model, system, _ = _poisson(lambda d: pd.Grid(d, (4, 4), 2.0), pd.RandomFeatures(8), (13, 13))
-    want, _ = _dense_answer(system, damp=1e-3)
+    problem, model, system, _ = poisson_system(
+        lambda d: pd.Grid(d, (4, 4), 2.0), pd.RandomFeatures(8), (13, 13)
+    )
+    want, _ = dense_answer(system, damp=1e-3)
     got = np.asarray(pd.SparseQR(damp=1e-3)(system).coefficients).ravel()
     np.testing.assert_allclose(got, want, atol=1e-9 * np.abs(want).max())
     # subdomain 5's blocks zeroed: its column is empty
@@ -105,17 +81,17 @@ def test_sparse_qr_damping_and_empty_subdomains():
     result = pd.SparseQR()(empty)
     c = np.asarray(result.coefficients)
     assert np.all(np.isfinite(c)) and np.all(c[5] == 0) and result.filtered == 8
-    want, res = _dense_answer(empty)
+    want, res = dense_answer(empty)
     assert float(result.residual_norm) == pytest.approx(res, rel=1e-6)
 
 
 def test_sparse_qr_with_a_subdomain_twice_in_a_row():
     """A row that lists one subdomain twice: its two blocks add up, as in M."""
-    problem, model, system, _ = _poisson(lambda d: pd.Grid(d, (3, 3), 2.0), pd.Polynomial(2), (11, 11))
+    problem, model, system, _ = poisson_system(lambda d: pd.Grid(d, (3, 3), 2.0), pd.Polynomial(2), (11, 11))
     index = np.asarray(system.index).copy()
     index[0, 1] = index[0, 0]
     dup = eqx.tree_at(lambda s: s.index, system, jnp.asarray(index))
-    want, res = _dense_answer(dup)
+    want, res = dense_answer(dup)
     got = pd.SparseQR()(dup)
     np.testing.assert_allclose(np.asarray(got.coefficients).ravel(), want, atol=1e-8 * np.abs(want).max())
     assert float(got.residual_norm) == pytest.approx(res, rel=1e-8)
@@ -127,18 +103,12 @@ def test_sparse_qr_rejects_a_bad_damping(bad):
         pd.SparseQR(damp=bad)
 
 
-def _poisson_3d(side, features, points):
-    problem, _, _, _ = demos.poisson_3d()
-    model = pd.FBPINN(pd.Grid(problem.domain, (side,) * 3, 2.0), pd.RandomFeatures(features))
-    return assemble(model, collocation(problem, model, points=(points,) * 3))
-
-
 @pytest.mark.parametrize(
     "system",
     [
-        lambda: _poisson(lambda d: pd.Grid(d, (8, 8), 2.0), pd.RandomFeatures(12), (40, 40))[2],
-        lambda: _poisson(lambda d: pd.Multilevel(d, levels=3), pd.RandomFeatures(6), (30, 30))[2],
-        lambda: _poisson_3d(4, 20, 14),
+        lambda: poisson_system(lambda d: pd.Grid(d, (8, 8), 2.0), pd.RandomFeatures(12), (40, 40))[2],
+        lambda: poisson_system(lambda d: pd.Multilevel(d, levels=3), pd.RandomFeatures(6), (30, 30))[2],
+        lambda: poisson_3d_system(4, 20, 14),
     ],
     ids=["2d", "levels", "3d"],
 )
@@ -173,7 +143,7 @@ def test_sparse_qr_estimate_bounds_the_factorisation(system):
 
 
 def test_sparse_qr_refuses_what_would_not_fit_before_factorising():
-    _, _, system, _ = _poisson(lambda d: pd.Grid(d, (4, 4), 2.0), pd.RandomFeatures(8), (13, 13))
+    _, _, system, _ = poisson_system(lambda d: pd.Grid(d, (4, 4), 2.0), pd.RandomFeatures(8), (13, 13))
     need = pd.SparseQR().estimate(system)["peak_bytes"]
     with pytest.raises(
         MemoryError,
@@ -224,7 +194,9 @@ def test_staircase_qr_is_an_orthogonal_triangularisation(rows, width, gap, inpla
 def test_linear_system_is_what_solve_assembles():
     """`pd.linear_system`: the system `pd.solve` factorises (same shape and answer),
     for asking `pd.Auto` and `SparseQR.estimate` before solving; linear problems only."""
-    problem, model, _, exact = _poisson(lambda d: pd.Grid(d, (4, 4), 2.0), pd.RandomFeatures(10), (20, 20))
+    problem, model, _, exact = poisson_system(
+        lambda d: pd.Grid(d, (4, 4), 2.0), pd.RandomFeatures(10), (20, 20)
+    )
     system = pd.linear_system(problem, model, points=(20, 20))
     sol = pd.solve(problem, model, points=(20, 20), solver=pd.SparseQR())
     assert system.shape == (sol.info["points"], sol.info["unknowns"])

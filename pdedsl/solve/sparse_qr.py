@@ -418,27 +418,43 @@ def _inplace_panels(a, width, panel, geqrf, ormqr):
     return qr_panel
 
 
-@functools.cache
 def _inplace_lapack():
-    """LAPACK's dgeqrf and dormqr as ctypes functions, from the capsules
-    `scipy.linalg.cython_lapack` exports for Cython; None where that fails."""
+    """LAPACK's dgeqrf and dormqr as ctypes functions; None where they cannot be loaded."""
+    return _cython_functions(
+        ("lapack", "dgeqrf", "i i p i p p i i"), ("lapack", "dormqr", "c c i i i p i p p i p i i")
+    )
+
+
+_CTYPES = {
+    "c": ctypes.c_char_p,
+    "i": ctypes.POINTER(ctypes.c_int),
+    "d": ctypes.POINTER(ctypes.c_double),
+    "p": ctypes.c_void_p,
+}
+
+
+@functools.cache
+def _cython_functions(*specs):
+    """BLAS/LAPACK routines as ctypes functions, from the capsules that
+    `scipy.linalg.cython_blas` and `cython_lapack` export for Cython, so that they
+    work on an array's own memory: `specs` are (`"blas"` or `"lapack"`, name,
+    argument letters: c char*, i int*, d double*, p any pointer). None where that
+    fails (an unusual SciPy build), for the callers to take another way."""
     try:
-        from scipy.linalg import cython_lapack
+        from scipy.linalg import cython_blas, cython_lapack
 
         api = ctypes.pythonapi
         api.PyCapsule_GetName.restype = ctypes.c_char_p
         api.PyCapsule_GetName.argtypes = [ctypes.py_object]
         api.PyCapsule_GetPointer.restype = ctypes.c_void_p
         api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-        i, p, c = ctypes.POINTER(ctypes.c_int), ctypes.c_void_p, ctypes.c_char_p
-        signatures = {"dgeqrf": [i, i, p, i, p, p, i, i], "dormqr": [c, c, i, i, i, p, i, p, p, i, p, i, i]}
         out = []
-        for name, args in signatures.items():
-            capsule = cython_lapack.__pyx_capi__[name]
+        for library, name, letters in specs:
+            capsule = (cython_blas if library == "blas" else cython_lapack).__pyx_capi__[name]
             pointer = api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
-            out.append(ctypes.CFUNCTYPE(None, *args)(pointer))
+            out.append(ctypes.CFUNCTYPE(None, *(_CTYPES[x] for x in letters.split()))(pointer))
         return tuple(out)
-    except Exception:  # an unusual SciPy build: the copying wrappers instead
+    except Exception:
         return None
 
 
