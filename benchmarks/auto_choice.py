@@ -5,9 +5,13 @@ that the peak memory is its own (cold times, 2 cores). Not part of `run_all.py`.
     python benchmarks/auto_choice.py                # 3D, 8^3 subdomains of degree 4 (4 minutes)
     python benchmarks/auto_choice.py 2d-64-deg2 ... # the 2D cases below
 
-- `3d-8-deg4`: the `poisson-3d-large` problem, 8^3 subdomains of degree 4 (17,920
-  unknowns, 37^3 points) against `CGNormal(TwoLevel(local=BoxSchwarz()),
-  rtol=1e-7)`, Auto's choice in 3D above `sparse_unknowns_3d`.
+- `3d-N-degP`: the `poisson-3d-large` problem, N^3 subdomains of degree P
+  (`3d-8-deg4`: 17,920 unknowns, 37^3 points; round(37 N / 8) points per axis)
+  against `CGNormal(TwoLevel(local=BoxSchwarz()), rtol=1e-7)`, Auto's choice in
+  3D above `sparse_unknowns_3d`.
+- `wave-AxBxC`: the `wave-2p1d-large` problem on A x B x C subdomains of degree 4
+  (6 points per subdomain and axis, as that benchmark's), rel_l2 against its
+  finite-difference reference.
 - `2d-N-degP`: 2D Poisson with u = sin(pi x) sin(pi y) e^x (the
   `preconditioner-scaling` problem) on N^2 subdomains of degree P, against the
   same CG with `TwoLevel(local=MultiplicativeSchwarz())` (the 2D advice in
@@ -24,6 +28,8 @@ import resource
 import subprocess
 import sys
 import time
+
+import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
@@ -43,11 +49,20 @@ def case(name):
     import pdedsl as pd
     from pdedsl import D
 
-    if name == "3d-8-deg4":
+    if name.startswith("3d-"):
         import poisson_3d_large
 
+        side, degree = (int(part.removeprefix("deg")) for part in name.removeprefix("3d-").split("-"))
         problem, exact, domain = poisson_3d_large.setup()
-        return problem, exact, pd.FBPINN(pd.Grid(domain, 8, 2.0), pd.Polynomial(4)), (37, 37, 37)
+        n = round(37 * side / 8)  # 37^3 points on 8^3 subdomains, as poisson-3d-large's
+        return problem, exact, pd.FBPINN(pd.Grid(domain, side, 2.0), pd.Polynomial(degree)), (n, n, n)
+    if name.startswith("wave-"):
+        import wave_2p1d_large
+
+        sub = tuple(int(a) for a in name.removeprefix("wave-").split("x"))
+        problem, domain, _, test, uref, _ = wave_2p1d_large.reference()
+        model = pd.FBPINN(pd.Grid(domain, sub, 2.0), pd.Polynomial(4))
+        return problem, (test, uref), model, (6 * sub[0], 6 * sub[1], 6 * sub[2])
     if name.startswith("nested-"):
         import laplace_multilevel
 
@@ -83,8 +98,13 @@ def one(name, expr):
     sol = pd.solve(problem, model, points=points, solver=solver)
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    if isinstance(exact, tuple):  # (test points, reference values)
+        test, ref = exact
+        err = float(np.linalg.norm(np.asarray(sol(test)) - ref) / np.linalg.norm(ref))
+    else:
+        err = sol.errors(exact, n=40_000)["rel_l2"]
     print(
-        f"{model.num_unknowns} unknowns: rel_l2 {sol.errors(exact, n=40_000)['rel_l2']:.2e}, "
+        f"{model.num_unknowns} unknowns: rel_l2 {err:.2e}, "
         f"iterations {sol.info['iterations']}, wall {wall:.1f} s (cold), peak RSS {peak:.2f} GB"
     )
 
@@ -98,7 +118,7 @@ if __name__ == "__main__":
             names = [label for label in SOLVERS if label != "CG + spline frame, rtol 1e-7"]
             if name.startswith("nested-"):
                 names = ["sparse normal", "CG + spline frame, rtol 1e-7"]
-            if name.startswith("3d"):
+            if name.startswith(("3d", "wave")):
                 names.remove("CG + two-level (multiplicative Schwarz), rtol 1e-7")
             for label in names:
                 out = subprocess.run(

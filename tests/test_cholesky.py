@@ -126,3 +126,63 @@ def test_sparse_normal_falls_back_to_superlu(monkeypatch):
     result = pd.SparseNormal(dense_fraction=2.0)(dup)
     assert "SuperLU" in result.message
     np.testing.assert_allclose(np.asarray(result.coefficients).ravel(), want, atol=1e-8 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("name", sorted(SYSTEMS))
+def test_sparse_normal_estimate_bounds_the_solve(name):
+    """`SparseNormal().estimate` from the structure alone: the fronts, widest front
+    and factor entries the factorisation reports, and a peak memory that bounds the
+    one `tracemalloc` measures for the whole solve without being loose by more than
+    3 times (measured 1.9 to 2.3 on cases like these)."""
+    import re
+    import tracemalloc
+
+    system = SYSTEMS[name]()
+    est = pd.SparseNormal().estimate(system)
+    solver = pd.SparseNormal(dense_fraction=2.0)
+    solver(system)  # (a first call loads what stays loaded)
+    tracemalloc.start()
+    result = solver(system)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    fronts, widest, entries = map(
+        int,
+        re.search(
+            r"\((\d+) fronts, the widest over (\d+) columns; nnz\(L\)=(\d+)\)", result.message
+        ).groups(),
+    )
+    assert (est["fronts"], est["widest"], est["l_entries"]) == (fronts, widest, entries)
+    assert peak <= est["peak_bytes"] <= 3 * peak
+    assert est["flops"] > 0
+
+
+def test_sparse_normal_refuses_what_would_not_fit_before_factorising():
+    system = SYSTEMS["grid"]()
+    need = pd.SparseNormal().estimate(system)["peak_bytes"]
+    with pytest.raises(
+        MemoryError, match=r"SparseNormal would need up to [\d.]+ MiB .*, more than [\d.]+ MiB\."
+    ):
+        pd.SparseNormal(max_bytes=need - 1, dense_bytes=0)(system)
+    assert bool(pd.SparseNormal(max_bytes=need, dense_bytes=0)(system).success)
+    # SuperLU's fill is not estimated: no check
+    assert bool(pd.SparseNormal(max_bytes=1, factorisation="superlu")(system).success)
+    for bad in (0, -1, True, "8e9"):
+        with pytest.raises(ValueError, match="max_bytes"):
+            pd.SparseNormal(max_bytes=bad)
+
+
+def test_auto_keeps_the_factorisation_within_normal_bytes(monkeypatch):
+    """Where `SparseNormal`'s estimated memory exceeds `normal_bytes`, Auto picks the
+    iterative solver instead (the two-level CG on a grid of polynomials, LSMR
+    otherwise) and does not fall back to it."""
+    auto_module = importlib.import_module("pdedsl.solve.auto")
+    monkeypatch.setattr(auto_module, "_CHECKED", 0)  # these small systems are checked too
+    problem, model, system, _ = poisson_system(lambda d: pd.Grid(d, (6, 5), 2.0), pd.Polynomial(4), (24, 24))
+    roomy = pd.Auto(dense_unknowns=10)
+    assert isinstance(roomy.choose(system, model), pd.SparseNormal)
+    tight = pd.Auto(dense_unknowns=10, normal_bytes=1)
+    chosen = tight.choose(system, model)
+    assert isinstance(chosen, pd.CGNormal) and isinstance(chosen.preconditioner, pd.TwoLevel)
+    assert isinstance(tight.choose(system), pd.LSMR)
+    assert isinstance(roomy.fallback(system, chosen, model), pd.SparseNormal)
+    assert eqx.tree_at(lambda a: a.qr_bytes, tight, 1).fallback(system, chosen, model) is None

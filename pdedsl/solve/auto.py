@@ -42,7 +42,8 @@ class Auto(AbstractSolver):
     - otherwise `SparseNormal()` — a sparse direct solve of the column-scaled,
       regularised normal equations, exact and the fastest method on mid-sized
       systems (`benchmarks/RESULTS.md`): on laplace-multiscale (11,520 unknowns)
-      it reaches rel_l2 6.7e-6 in 1.5 s warm, against 9.2 s for CG + additive
+      it reaches rel_l2 6.7e-6 in 0.77 s warm (1.5 s with SuperLU before
+      2026-12-05's multifrontal Cholesky), against 9.2 s for CG + additive
       Schwarz (186 iterations, same error) and 31 s for LSMR + block filter
       (3,000 iterations without meeting its tolerance) — always in one dimension,
       in two up to `sparse_unknowns_2d` unknowns, and in three or more up to
@@ -64,8 +65,24 @@ class Auto(AbstractSolver):
       | 2D, 48^2 x degree 6 (64,512) | 16.2 s, 3.2 GB, 1.2e-14 | 46 s, 1.4 GB, 3.8e-9 |
       | 3D, 8^3 x degree 4 (17,920) | 21.4 s, 2.4 GB | 21.4 s, 1.0 GB |
 
-      (the same rel_l2 where only one is given; SparseNormal with its symmetric
-      ordering). So in 2D the factorisation is faster in every case up to 98,304
+      (the same rel_l2 where only one is given; SparseNormal by SuperLU with its
+      symmetric ordering). With the multifrontal Cholesky of 2026-12-05 the
+      factorisation won every case up to the sizes of today's limits (cold, own
+      process each, `auto_choice.py --one CASE SOLVER`; the CG numbers are those
+      of the deflated `TwoLevel` runs, docs/solving.md): 2D 128^2 x degree 2
+      (98,304) 7.7 s, 1.1 GB against 11.0 s, 1.2 GB; 256^2 x degree 2 (393,216)
+      27.5 s, 3.7 GB against 38.6 s, 3.2 GB; 48^2 x degree 6 (64,512) 11.8 s,
+      1.7 GB against 29.6 s; 3D 8^3 x degree 4 (17,920) 9.5 s, 1.7 GB against
+      14.2 s, 1.0 GB; 10^3 (35,000, 46^3 points) 20.8 s, 3.4 GB against 37.7 s,
+      1.3 GB (284 iterations); 12^3 (60,480, 56^3) 47.2 s, 5.7 GB against 77.3 s,
+      1.8 GB (444 iterations); wave-2p1d-large 12 x 12 x 4 (20,160) 10.8 s, 2.0 GB
+      against 27.6 s, 1.4 GB and 16 x 16 x 6 (53,760) 36.9 s, 5.7 GB against 66 s,
+      2.3 GB. Hence `sparse_unknowns_2d` = 400,000 and `sparse_unknowns_3d` =
+      64,000 (100,000 and 12,000 before), and above 20,000 unknowns the
+      factorisation is chosen only where its estimated memory
+      (`SparseNormal.estimate`, an upper bound: 6.75 GiB for the 12^3 case)
+      fits `normal_bytes` (8 GiB) and the machine. The older measurements, with
+      SuperLU: So in 2D the factorisation is faster in every case up to 98,304
       unknowns and slower, with 3x the memory, at 393,216; in 3D the two tie at
       17,920, where the CG needs less memory (with `TwoLevel`'s deflated form, a
       later run: 13.0 s against 21.1 s, and at 98,304 in 2D 11.0 s against 12.5 s,
@@ -136,17 +153,19 @@ class Auto(AbstractSolver):
     dense_unknowns: int = 3000
     dense_unknowns_polynomial: int = 1000
     dense_bytes: int = 2 * 2**30
-    sparse_unknowns_2d: int = 100_000
-    sparse_unknowns_3d: int = 12_000
+    sparse_unknowns_2d: int = 400_000
+    sparse_unknowns_3d: int = 64_000
     random_unknowns_3d: int | None = None  # None: the QR wherever it fits qr_bytes
     frame_unknowns_2d: int = 20_000
     # where an iterative choice fails, `pd.solve` solves again with SparseNormal() up
-    # to these sizes (at most about 8 GB: 256^2 quadratics in 2D, 393,216 unknowns,
-    # took 8.1 GB; 8^3 of degree 4 in 3D, 17,920, took 2.4 GB)
+    # to these sizes, where its estimated memory fits normal_bytes (256^2 quadratics
+    # in 2D, 393,216 unknowns, took 3.7 GB; 12^3 of degree 4 in 3D, 60,480, 5.7 GB)
     fallback_unknowns_2d: int = 400_000
-    fallback_unknowns_3d: int = 24_000
-    # SparseQR past the sizes above (random features; a fallback) only while its
-    # estimated peak memory (`SparseQR.estimate`, an upper bound) is below this
+    fallback_unknowns_3d: int = 100_000
+    # SparseNormal (above `_CHECKED` unknowns) and SparseQR (random features; a
+    # fallback) only while their estimated peak memory (`estimate(system)`, an upper
+    # bound) is below these, and below the machine's memory
+    normal_bytes: int = 8 * 2**30
     qr_bytes: int = 8 * 2**30
     max_steps: int = 5000  # of the iterative choices
 
@@ -196,20 +215,21 @@ class Auto(AbstractSolver):
         if nested and dim == 2 and m > self.frame_unknowns_2d:
             return CGNormal(SplineFrame(), rtol=1e-7, max_steps=self.max_steps)
         if random:
-            if dim == 1 or m <= (self.sparse_unknowns_2d if dim == 2 else self.sparse_unknowns_3d):
-                return SparseQR()
-            # larger: while the factorisation's memory, estimated from the structure,
-            # fits (in 3D also up to random_unknowns_3d, where that is set: LSMR is up
-            # to 2x faster where few features limit the error, 7-80x slower or fails
-            # where they are many)
+            # at any size while the factorisation's memory, estimated from the
+            # structure, fits (in 3D only up to random_unknowns_3d, where that is set:
+            # LSMR is up to 2x faster where few features limit the error, 7-80x slower
+            # or fails where they are many)
             limit = self.random_unknowns_3d
-            if (dim <= 2 or limit is None or m <= limit) and self._qr_fits(system):
+            # (small systems within the sparse limits are not checked)
+            sparse = self.sparse_unknowns_2d if dim <= 2 else self.sparse_unknowns_3d
+            unchecked = dim == 1 or m <= min(_CHECKED, sparse)
+            if (dim <= 2 or limit is None or m <= limit) and (unchecked or self._qr_fits(system)):
                 return SparseQR()
             return LSMR(BlockFilter(), max_steps=self.max_steps)
-        if dim == 1 or (dim == 2 and (m <= self.sparse_unknowns_2d or not on_box)):
-            return SparseNormal()
-        if dim >= 3 and m <= self.sparse_unknowns_3d:
-            return SparseNormal()
+        within = dim == 1 or (dim == 2 and (m <= self.sparse_unknowns_2d or not on_box))
+        if within or (dim >= 3 and m <= self.sparse_unknowns_3d):
+            if m <= _CHECKED or self._normal_fits(system):
+                return SparseNormal()
         if polynomial_grid:
             return CGNormal(TwoLevel(local=BoxSchwarz()), rtol=1e-7, max_steps=self.max_steps)
         return LSMR(BlockFilter(), max_steps=self.max_steps)
@@ -224,7 +244,7 @@ class Auto(AbstractSolver):
             return None
         dim = _dimension(system)
         limit = self.fallback_unknowns_2d if dim <= 2 else self.fallback_unknowns_3d
-        normal = system.shape[1] <= limit
+        normal = system.shape[1] <= limit and self._normal_fits(system)
         # 3D, 4^3 x 200 tanh (12,800 unknowns, 34^3 points), after LSMR stopped at 300
         # iterations (72 s): SparseNormal gave rel_l2 2.0e-7 in 31 s more (a 3.7 GB
         # process), the QR 4.3e-8 in 41 s more (2.0 GB; cold, each in its own process)
@@ -237,11 +257,12 @@ class Auto(AbstractSolver):
     def _qr_fits(self, system: LinearSystem) -> bool:
         """Whether `SparseQR`'s estimated peak memory fits `qr_bytes` (and the
         machine's memory)."""
-        budget = self.qr_bytes
-        machine = memory_limit()
-        if machine is not None:
-            budget = min(budget, machine)
-        return SparseQR().estimate(system)["peak_bytes"] <= budget
+        return SparseQR().estimate(system)["peak_bytes"] <= _budget(self.qr_bytes)
+
+    def _normal_fits(self, system: LinearSystem) -> bool:
+        """Whether `SparseNormal`'s estimated peak memory fits `normal_bytes` (and the
+        machine's memory)."""
+        return SparseNormal().estimate(system)["peak_bytes"] <= _budget(self.normal_bytes)
 
     def run(self, chosen: AbstractSolver, system: LinearSystem, say=None, model=None):
         """Solve `system` with `chosen` (this Auto's choice, bound to its model where
@@ -265,6 +286,16 @@ class Auto(AbstractSolver):
 
     def __call__(self, system: LinearSystem) -> SolverResult:
         return self.run(self.choose(system), system)[1]
+
+
+# systems up to this many unknowns get the factorisations without their memory
+# estimate (the plan it needs takes a few hundredths of a second here)
+_CHECKED = 20_000
+
+
+def _budget(nbytes: int) -> int:
+    machine = memory_limit()
+    return nbytes if machine is None else min(nbytes, machine)
 
 
 def _dimension(system: LinearSystem) -> int:

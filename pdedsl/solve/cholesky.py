@@ -209,3 +209,57 @@ def _extend_add(front, update, slots, k):
     for b in range(starts.size):
         c0, c1, fb = starts[b], ends[b], places[b]
         front[at[c0:], fb : fb + c1 - c0] += update[c0:, c0:c1]
+
+
+def sizes(plan, key: np.ndarray, k: int) -> dict:
+    """What `SparseNormal`'s multifrontal factorisation of the system whose sorted
+    row keys are `key` (`HostBlocks.key`) will take, from its structure alone (no
+    arithmetic on values): a dict of the number of fronts, the widest (columns),
+    the entries of the factor L (exact) and upper bounds on the bytes held at once
+    and on the flops.
+
+    The bytes count M held once as a CSR matrix (its nonzero blocks, exact), the
+    normal matrix's blocks (bounded by L's blocks: each pair of subdomains that
+    share a row is a block of L), L's arrays (allocated whole at the start), and
+    during the factorisation the front being factorised with the update matrices
+    passed on and not yet added (a whole front where the update is a view of it),
+    and a host copy of M's blocks (where the system holds them on a device)."""
+    fronts = plan[3]
+    j = sum(len(members) for members, _ in fronts)
+    n, width = key.shape
+    host = n * width * (8 * k + 16)
+    csr = int(np.sum(key < j)) * k * 12 + 4 * (n + 1)  # values and 32-bit column indices
+    blocks = sum(len(m) * c.size - len(m) * (len(m) - 1) // 2 for m, c in fronts)
+    normal = blocks * k * k * 8 + blocks * 33  # the blocks, their keys and the factorisation's indices
+    entries = 0
+    flops = 0.0
+    widest = 0
+    for members, cols in fronts:
+        p, w = len(members) * k, cols.size * k
+        entries += w * p - p * (p - 1) // 2
+        r = w - p
+        flops += p**3 / 3.0 + p * p * r + p * r * r
+        widest = max(widest, w)
+    itemsize = 12 if max(entries, j * k) < 2**31 else 16
+    factor = entries * itemsize + 8 * j * k
+    passed: dict = {}
+    pending = peak = 0
+    for members, cols in fronts:
+        m = len(members)
+        p, w = m * k, cols.size * k
+        peak = max(peak, pending + 8 * w * w)  # the children's updates are added to the front
+        pending -= sum(passed.pop(int(members[0]), []))
+        if w > p:
+            held = w * w if 2 * (w - p) ** 2 >= w * w else (w - p) ** 2
+            passed.setdefault(int(cols[m]), []).append(8 * held)
+            pending += 8 * held
+    return {
+        "fronts": len(fronts),
+        "widest": widest,
+        "l_entries": entries,
+        # the host copy of M's blocks with their sorted keys; forming the normal
+        # matrix's blocks takes up to 2^28 bytes of work space, at most a few times
+        # what it gathers
+        "peak_bytes": host + csr + normal + max(factor + peak, min(2**28, 3 * (csr + normal))),
+        "flops": flops,
+    }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import math
-import os
 
 import jax.numpy as jnp
 import numpy as np
@@ -16,7 +15,7 @@ from scipy.linalg import lapack
 
 from ..assemble import LinearSystem
 from .base import AbstractSolver, SolverResult
-from .sparse import HostBlocks, column_norms
+from .sparse import HostBlocks, _size, column_norms, memory_limit
 
 
 class SparseQR(AbstractSolver):
@@ -161,31 +160,6 @@ def _elimination_order(key: np.ndarray, j: int) -> np.ndarray:
     spd = (graph + sps.diags(degree + 2.0)).tocsc()  # diagonally dominant: no pivoting needed
     lu = spl.splu(spd, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options=dict(SymmetricMode=True))
     return np.asarray(lu.perm_c)  # original subdomain s is eliminated at position perm_c[s]
-
-
-def _size(nbytes: float) -> str:
-    return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.1f} MiB"
-
-
-def memory_limit() -> int | None:
-    """The bytes this process may use: the machine's physical memory, or its
-    container's limit (cgroup v2 `memory.max`, v1 `memory.limit_in_bytes`) where
-    lower; None where neither can be read."""
-    limits = []
-    try:
-        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):
-        pass
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            with open(path) as f:
-                text = f.read().strip()
-        except OSError:
-            continue
-        if text.isdigit():
-            limits.append(int(text))
-    limits = [x for x in limits if x > 0]
-    return min(limits) if limits else None
 
 
 def _factor_solve(
