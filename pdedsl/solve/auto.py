@@ -108,12 +108,15 @@ class Auto(AbstractSolver):
       itself. Their near-dependent columns cost the normal equations half their
       digits: on 16^2 subdomains x 40 tanh features of the laplace-multiscale
       problem (10,240 unknowns, 200^2 points; `python benchmarks/sparse_qr.py`,
-      warm) rel_l2 5.6e-4 in 1.13 s against 1.1e-3 in 1.17 s, on 16^2 x 80
-      (20,480) 2.4e-7 in 6.2 s against 9.6e-6 in 6.4 s; in 3D on 3^3 x 200
-      (5,400) 7.2e-8 in 5.5 s against 7.3e-7 in 3.4 s; on 20 subdomains x 12
-      tanh features of the oscillator 8.9e-9 against 7.3e-6. Where the ansatz,
-      not the solve, limits the error (32^2 x 20, 48^2 x 12, 8^3 x 20) both give
-      the same error in about the same time (0.94-1.12x). In 3D also past the
+      warm, 2026-12-05 after SparseNormal's multifrontal Cholesky) rel_l2 5.6e-4
+      in 1.19 s against 1.1e-3 in 0.74 s, on 16^2 x 80 (20,480) 2.4e-7 in 7.0 s
+      against 9.6e-6 in 2.8 s; in 3D on 3^3 x 200 (5,400) 7.2e-8 in 6.2 s against
+      7.3e-7 in 4.0 s; on 20 subdomains x 12 tanh features of the oscillator
+      8.9e-9 against 7.3e-6. Where the ansatz, not the solve, limits the error
+      (32^2 x 20, 48^2 x 12, 8^3 x 20) both give the same error and the QR takes
+      1.6 to 2 times as long: the price of an answer that keeps its digits where
+      the features are many (the two took about the same time while SparseNormal
+      used SuperLU). In 3D also past the
       factorisation's 3D limit (`sparse_unknowns_3d`): LSMR with block
       Jacobi does not converge where features are many (3^3 x 200 tanh, 5,400
       unknowns: 5,000 iterations, 434 s, rel_l2 2.6e-5 against the QR's 7.2e-8),
@@ -131,8 +134,9 @@ class Auto(AbstractSolver):
       3D random features get the QR at any size where it fits in memory (below),
       or up to `random_unknowns_3d` where that is set. On the 7 levels of the
       laplace-multilevel tanh ansatz (32,766 unknowns, cold, `--multilevel`) the
-      QR is faster and lighter: 13.5 s and a 2.5 GB process against 20.3 s and
-      3.9 GB (rel_l2 3.7e-2 against 3.1e-2: the ansatz limits both). Past
+      QR took 13.5 s and a 2.5 GB process against SuperLU's 20.3 s and 3.9 GB, and
+      the multifrontal SparseNormal 13.7 s and 2.35 GB (rel_l2 3.7e-2 against
+      3.1e-2: the ansatz limits both). Past
       `sparse_unknowns_2d` (2D) or `sparse_unknowns_3d` (3D) the QR is chosen only
       where `SparseQR.estimate`'s bound on its memory fits `qr_bytes` (8 GiB, and
       the machine's memory); `LSMR(BlockFilter())` otherwise. (In 3D, 5^3 x 200

@@ -48,16 +48,16 @@ class SparseQR(AbstractSolver):
     features, 720 points) it reaches rel_l2 8.9e-9 where `SparseNormal()` reaches
     7.3e-6 (dense QR: 8.5e-8, dense SVD: 1.0e-8); on 16^2 subdomains x 40 tanh
     features of `laplace-multiscale` (10,240 unknowns, 200^2 points) 5.6e-4 against
-    1.1e-3, in 1.13 s against 1.17 s (warm, 2 cores; `python benchmarks/sparse_qr.py`),
-    and on 16^2 x 80 2.4e-7 against 9.6e-6 in 6.2 s against 6.4 s; in 3D on 3^3 x
-    200, 7.2e-8 against 7.3e-7 in 5.5 s against 3.4 s. It needs less memory than
-    `SparseNormal` and is faster at scale (96^2 x 12 tanh, 110,592 unknowns: 11.7 s
-    and 1.22 GB against 17.9 s and 3.0 GB, cold) and on several levels (7 levels of
-    6 tanh features: 13.5 s against 20.3 s). On polynomial bases, where the normal
-    equations lose nothing that their refinement does not win back, the two give
-    the same answer in about the same time (16^2 x Legendre degree 8: 1.39 s
-    against 1.43 s; 1.53 s against 1.25 s before LAPACK ran in place), and
-    `pd.Auto()` keeps `SparseNormal` there.
+    1.1e-3, and on 16^2 x 80 2.4e-7 against 9.6e-6; in 3D on 3^3 x 200, 7.2e-8
+    against 7.3e-7 (`python benchmarks/sparse_qr.py`). It takes 1.5 to 2.5 times
+    `SparseNormal`'s time since that solver's multifrontal Cholesky (2026-12-05;
+    before, with SuperLU, about the same time): 1.19 s against 0.74 s, 7.0 s against
+    2.8 s and 6.2 s against 4.0 s on those three (warm, 2 cores), and the same answer
+    on polynomial bases (16^2 x Legendre degree 8: 1.60 s against 0.86 s), where
+    `pd.Auto()` keeps `SparseNormal`. It needs less memory: 96^2 x 12 tanh features
+    (110,592 unknowns) 13.3 s and a 1.28 GB process against 9.3 s and 1.57 GB, cold,
+    the same rel_l2 (SparseNormal with SuperLU: 17.9 s and 3.0 GB); on 7 levels of 6
+    tanh features the two solves take 13.5 s and 13.7 s.
 
     `damp` adds the rows `damp * I` to the column-scaled system (as LSQR's `damp`:
     the problem solved is `min ||M D y - b||^2 + damp^2 ||y||^2`, `a = D y`, `D` the
