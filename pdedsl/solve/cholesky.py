@@ -90,9 +90,10 @@ def _gstrs():
 
 def factorise(pairs, plan, shift: float) -> tuple[CholeskyFactor | None, str]:
     """The multifrontal Cholesky factor of the matrix of `pairs` (`sparse._normal_pairs`'
-    upper blocks `(pair_keys, blocks, J, K)`, not modified) plus `shift` I, eliminated on `plan` (`sparse_qr._plan` of the
-    system's rows). Returns (factor, message), or (None, why) where a pivot is not
-    positive (the matrix is not positive definite to rounding)."""
+    upper blocks `(pair_keys, blocks, J, K)`, not modified) plus `shift` I, eliminated
+    on `plan` (`sparse_qr._plan` of the system's rows). Returns (factor, message), or
+    (None, why) where a pivot is not positive (the matrix is not positive definite to
+    rounding)."""
     pair_keys, blocks, j, k = pairs
     routines = _cython_functions(
         ("lapack", "dpotrf", "c i p i i"),

@@ -457,7 +457,12 @@ class SparseNormal(AbstractSolver):
     3D case above (28^3 points) the first solve in a process peaks 0.7 GB above the
     system instead of 2.2 GB, and takes 7.6 s instead of 13.3 s (warm: 5.0 s
     against 7.3 s; on this machine fresh memory is slow to touch, so the peak
-    costs time too).
+    costs time too). `estimate(system)` bounds the memory of the whole solve from
+    the structure alone, and before it factorises the solver raises `MemoryError`
+    where that bound exceeds `max_bytes` (default: the machine's memory, or its
+    container's limit), instead of being killed for memory part way (the
+    multifrontal factorisation only; a system small enough for `dense_bytes` is not
+    checked).
 
     `factorisation="multifrontal"` (the default, since 2026-12): a block Cholesky
     factorisation on `SparseQR`'s elimination plan (the subdomains in minimum-degree
@@ -465,15 +470,15 @@ class SparseNormal(AbstractSolver):
     factorised in place by LAPACK's `dpotrf`/`dtrsm`/`dsyrk`), with the normal
     matrix read from its blocks as they are (`pdedsl/solve/cholesky.py`). It is
     the same factorisation as SuperLU's up to rounding (the same rel_l2 to three
-    digits in every case below) in half the memory for the factors, and 1.4 to 3
+    digits in every case below) in half the memory for the factors, and 1.2 to 2.7
     times faster (whole solves, warm, best of 2, `python benchmarks/sparse_normal.py`):
-    laplace-multiscale 16^2 subdomains of
-    degree 8 (11,520 unknowns) 0.78 s against 1.33 s, degree 10 (16,896) 1.92 s
-    against 3.81 s, 32^2 of degree 6 (28,672) 1.67 s against 3.88 s; 16^2 x 80 tanh
-    features 2.95 s against 6.25 s; 3D Poisson on 8^3 subdomains of degree 3
-    (10,240) 1.30 s against 3.26 s; cold, 7 levels of the laplace-multilevel
-    quadratics (32,766 unknowns) a solve of 12.0 s and a 2.4 GB process against
-    21.3 s and 3.3 GB (`--multilevel`). Where a pivot is not positive (the matrix is not positive
+    laplace-multiscale 16^2 subdomains of degree 8 (11,520 unknowns) 0.77 s against
+    1.29 s, degree 10 (16,896) 1.75 s against 3.74 s, 32^2 of degree 6 (28,672)
+    1.86 s against 3.77 s; 16^2 x 80 tanh features 2.63 s against 6.42 s; 3D Poisson
+    on 8^3 subdomains of degree 3 (10,240) 1.21 s against 3.21 s; cold, 7 levels of
+    the laplace-multilevel quadratics (32,766 unknowns) a solve of 12.5 s against
+    22.2 s (`--multilevel`; alone in a process, 12.0 s and 2.4 GB against 21.3 s
+    and 3.3 GB). Where a pivot is not positive (the matrix is not positive
     definite to rounding), or a row lists a subdomain twice, SuperLU factorises it
     as `factorisation="superlu"` does, and the message says so.
 
