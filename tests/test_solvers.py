@@ -1015,6 +1015,35 @@ def test_normal_matrix_merges_patterns_on_multilevel_windows():
     np.testing.assert_array_equal(merged[0], np.flatnonzero(share))
 
 
+def test_normal_pairs_helpers_match_their_numpy_definitions():
+    """`_unique_rows` is `np.unique(axis=0, return_inverse=True)`; `_pair_keys` lists
+    the same pairs by its table and by sorting; `_add_blocks` sums repeated ids."""
+    from pdedsl.solve.sparse import _add_blocks, _pair_keys, _unique_rows
+
+    rng = np.random.default_rng(3)
+    j = 9
+    key = np.sort(np.stack([rng.choice(j + 1, 4, replace=False) for _ in range(200)]), axis=1)
+    key[::7, 2:] = j  # some rows padded
+    patterns, inverse = _unique_rows(key)
+    want, want_inverse = np.unique(key, axis=0, return_inverse=True)
+    np.testing.assert_array_equal(patterns, want)
+    np.testing.assert_array_equal(inverse, want_inverse.ravel())
+    np.testing.assert_array_equal(patterns[inverse], key)
+    empty = _unique_rows(key[:0])
+    assert empty[0].shape == (0, 4) and empty[1].shape == (0,)
+    pairs = {(s, t) for row in key for s in row for t in row if s <= t < j}
+    listed = np.array(sorted(s * j + t for s, t in pairs))
+    np.testing.assert_array_equal(_pair_keys(patterns, j), listed)
+    np.testing.assert_array_equal(_pair_keys(patterns, j, table=1), listed)
+    blocks = np.zeros((6, 2, 3))
+    ids = np.array([4, 1, 4, 0, 4, 1])
+    gram = rng.standard_normal((6, 2, 3))
+    want = blocks.copy()
+    np.add.at(want, ids, gram)
+    _add_blocks(blocks, ids, gram)
+    np.testing.assert_allclose(blocks, want, rtol=1e-15)
+
+
 @pytest.mark.parametrize("empty", [False, True])
 def test_sparse_normal_writes_the_shifted_normal_matrix_as_csc(system2d, empty):
     """`_to_csc` (what SuperLU factorises) is the block-sparse normal matrix plus the
