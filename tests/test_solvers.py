@@ -1015,6 +1015,41 @@ def test_normal_matrix_merges_patterns_on_multilevel_windows():
     np.testing.assert_array_equal(merged[0], np.flatnonzero(share))
 
 
+def test_sorted_keys_and_plan_are_made_once_per_system(system2d, monkeypatch):
+    """Auto's memory estimates and the solver it picks share one set of sorted keys
+    and one elimination plan per system (the same arrays); another system gets its
+    own, and they are forgotten with the system's values."""
+    import gc
+
+    from pdedsl.solve import sparse, sparse_qr
+
+    calls = []
+    plan = sparse_qr._plan
+    monkeypatch.setattr(sparse_qr, "_plan", lambda key, j: calls.append(j) or plan(key, j))
+    system = eqx.tree_at(lambda s: s.values, system2d, system2d.values * 1.0)  # its own arrays
+    key = sparse.HostBlocks.of(system).key
+    estimate = pd.SparseNormal().estimate(system)
+    assert pd.SparseQR().estimate(system)["fronts"] == estimate["fronts"]
+    result = pd.SparseNormal(dense_bytes=0)(system)  # the multifrontal way, with the plan
+    assert "multifrontal" in result.message
+    assert pd.SparseQR()(system).success
+    assert len(calls) == 1 and sparse.HostBlocks.of(system).key is key
+    other = eqx.tree_at(lambda s: s.values, system, system.values * 2.0)
+    assert sparse.HostBlocks.of(other).key is not key
+    pd.SparseNormal().estimate(other)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(sparse.HostBlocks.of(other).key, key)
+    del other
+    gc.collect()
+    assert sparse._LAST == {}
+    # numpy arrays (which can change in place) are never remembered
+    host = eqx.tree_at(
+        lambda s: (s.values, s.index), system, (np.asarray(system.values), np.asarray(system.index))
+    )
+    sparse.HostBlocks.of(host)
+    assert sparse._LAST == {}
+
+
 def test_normal_pairs_helpers_match_their_numpy_definitions():
     """`_unique_rows` is `np.unique(axis=0, return_inverse=True)`; `_pair_keys` lists
     the same pairs by its table and by sorting; `_add_blocks` sums repeated ids."""

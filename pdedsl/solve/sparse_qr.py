@@ -15,7 +15,7 @@ from scipy.linalg import lapack
 
 from ..assemble import LinearSystem
 from .base import AbstractSolver, SolverResult
-from .sparse import HostBlocks, _size, column_norms, memory_limit
+from .sparse import HostBlocks, _size, column_norms, elimination_plan, memory_limit
 
 
 class SparseQR(AbstractSolver):
@@ -109,12 +109,12 @@ class SparseQR(AbstractSolver):
         """
         blocks = HostBlocks.of(system)
         j, k = system.num_subdomains, system.num_features
-        return _front_sizes(_plan(blocks.key, j), j, k, blocks.key.shape[1])
+        return _front_sizes(elimination_plan(system, blocks.key), j, k, blocks.key.shape[1])
 
     def __call__(self, system: LinearSystem) -> SolverResult:
         blocks = HostBlocks.of(system)
         j, k = system.num_subdomains, system.num_features
-        plan = _plan(blocks.key, j)
+        plan = elimination_plan(system, blocks.key)
         limit = memory_limit() if self.max_bytes is None else self.max_bytes
         if limit is not None:
             need = _front_sizes(plan, j, k, blocks.key.shape[1])
