@@ -186,3 +186,9 @@ def test_auto_keeps_the_factorisation_within_normal_bytes(monkeypatch):
     assert isinstance(tight.choose(system), pd.LSMR)
     assert isinstance(roomy.fallback(system, chosen, model), pd.SparseNormal)
     assert eqx.tree_at(lambda a: a.qr_bytes, tight, 1).fallback(system, chosen, model) is None
+    # nested B-spline levels in 2D: the spline frame's CG where the factorisation does not fit
+    nested = pd.FBPINN(pd.Multilevel(problem.domain, levels=2, bspline=3), pd.Polynomial(2))
+    system = pd.linear_system(problem, nested, points=(12, 12))
+    assert isinstance(roomy.choose(system, nested), pd.SparseNormal)
+    chosen = tight.choose(system, nested)
+    assert isinstance(chosen, pd.CGNormal) and isinstance(chosen.preconditioner, pd.SplineFrame)

@@ -147,11 +147,15 @@ class Auto(AbstractSolver):
       up to `fallback_unknowns_2d` / `_3d` unknowns, and past them with `SparseQR()`
       where its estimated memory fits `qr_bytes` (`fallback`).
     - nested B-spline levels in 2D (`pd.Multilevel(..., bspline=p)` with a
-      polynomial basis) above `frame_unknowns_2d`: CG with `SplineFrame()` to
-      `rtol=1e-7`. On `laplace-multilevel` (`python benchmarks/auto_choice.py
-      nested-6 nested-7`, cold): 6 levels (10,782 unknowns) SparseNormal 27.8 s,
-      2.5 GB against 39.6 s, 1.9 GB (58 iterations); 7 levels (37,716) 102 s, 7.6 GB
-      against 80 s, 2.7 GB (61 iterations), both at rel_l2 3.95e-3.
+      polynomial basis) above `frame_unknowns_2d`, or where SparseNormal's estimate
+      does not fit `normal_bytes`: CG with `SplineFrame()` to `rtol=1e-7`. On
+      `laplace-multilevel` (`python benchmarks/auto_choice.py nested-7`, cold,
+      2026-12-06), 7 levels (37,716 unknowns): SparseNormal 30.2 s, 4.5 GB (its
+      estimate 4.5 GiB) against 49.0 s, 2.7 GB (62 iterations), both at rel_l2
+      3.95e-3; with SuperLU it had taken 102 s and 7.6 GB, and `frame_unknowns_2d`
+      was 20,000 (6 levels, 10,782 unknowns: SparseNormal 27.8 s, 2.5 GB, with
+      SuperLU, against 39.6 s, 1.9 GB). 8 levels (about 150,000 unknowns) were
+      not measured, so the frame takes over above 40,000.
     """
 
     dense_unknowns: int = 3000
@@ -160,7 +164,7 @@ class Auto(AbstractSolver):
     sparse_unknowns_2d: int = 400_000
     sparse_unknowns_3d: int = 64_000
     random_unknowns_3d: int | None = None  # None: the QR wherever it fits qr_bytes
-    frame_unknowns_2d: int = 20_000
+    frame_unknowns_2d: int = 40_000
     # where an iterative choice fails, `pd.solve` solves again with SparseNormal() up
     # to these sizes, where its estimated memory fits normal_bytes (256^2 quadratics
     # in 2D, 393,216 unknowns, took 3.7 GB; 12^3 of degree 4 in 3D, 60,480, 5.7 GB)
@@ -236,6 +240,8 @@ class Auto(AbstractSolver):
                 return SparseNormal()
         if polynomial_grid:
             return CGNormal(TwoLevel(local=BoxSchwarz()), rtol=1e-7, max_steps=self.max_steps)
+        if nested and dim == 2:  # (the factorisation would not fit in normal_bytes)
+            return CGNormal(SplineFrame(), rtol=1e-7, max_steps=self.max_steps)
         return LSMR(BlockFilter(), max_steps=self.max_steps)
 
     def fallback(self, system: LinearSystem, chosen: AbstractSolver, model=None) -> AbstractSolver | None:
