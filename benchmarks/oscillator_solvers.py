@@ -35,7 +35,7 @@ def setup(w0=60.0, d=2.0):
 SOLVERS = [
     ("dense SVD", pd.DenseLeastSquares()),
     ("dense QR", pd.DenseLeastSquares("qr")),
-    ("sparse normal (SuperLU)", pd.SparseNormal()),
+    ("sparse normal", pd.SparseNormal()),
     ("sparse QR (multifrontal)", pd.SparseQR()),
     ("LSMR + column scaling", pd.LSMR(pd.ColumnScaling())),
     ("LSMR + block-filter (RRQR-like)", pd.LSMR(pd.BlockFilter())),

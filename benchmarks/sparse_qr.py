@@ -1,7 +1,7 @@
 """Sparse QR of M against the sparse normal equations, where the basis decides.
 
 `pd.SparseQR()` (a multifrontal Householder QR of the column-scaled M) against
-`pd.SparseNormal()` (the column-scaled normal equations by SuperLU, refined by
+`pd.SparseNormal()` (the column-scaled normal equations by its Cholesky, refined by
 five CG steps), warm, best of 2, in the same process (2 cores):
 
 - the damped oscillator of `oscillator-solvers` (w0 = 60, 20 subdomains x 12
