@@ -279,7 +279,7 @@ class SplineFrame(AbstractPreconditioner):
     finest level's B-splines whose support meets the outer `boundary` layers of cells
     are solved together exactly (a sparse factorisation on the host) and combined
     with the frame as a coarse level. On `laplace-multilevel` with 7 nested levels
-    CG then converges to rtol 1e-6 in 46 iterations (150 with `boundary=0`, the
+    CG then converges to rtol 1e-6 in 46 iterations (150 to 152 with `boundary=0`, the
     plain additive frame), where every other preconditioner stops at its cap
     (docs/solving.md).
 
@@ -287,14 +287,17 @@ class SplineFrame(AbstractPreconditioner):
     `Q` the exact solve, `B1` the frame, `A = M^T M`. `"deflation"` (the default):
     CG starts from `Q b` and applies `Q + (I - Q A) B1`, as `TwoLevel` does on
     grids, the same steps in exact arithmetic with one product with M and one with
-    M^T fewer per iteration (7 levels: 46 iterations and 22.8 s for a warm
-    `pd.solve`, against 45 and 28.4 s balanced). The deflated form needs the exact
+    M^T fewer per iteration (7 levels: 46 iterations and 15-16 s for a warm
+    `pd.solve`, against 45 and 20 s balanced; 22.8 and 28.4 s before `Q A t` was
+    taken from the kept columns `M Z`). The deflated form needs the exact
     solve to be accurate; here it is, a solve on one level's B-splines.
 
-    Built on the host: a small 1D fit per level, axis and degree, then one product
-    with (the level's part of) M per colour class of B-splines with disjoint
-    supports (about 75 per level in 2D with quadratics) to measure the frame
-    functions' norms and the boundary B-splines' columns. CG only (it is not a
+    Built on the host: a small 1D fit per level, axis and degree, then (the level's
+    part of) M applied to one probe per colour class of B-splines with disjoint
+    supports (about 75 per level in 2D with quadratics, all in one pass over the
+    rows) to measure the frame functions' norms and the boundary B-splines' columns
+    `M Z`, which are kept: the deflation's `Q A t` takes `(M Z)^T (M t)`, with `M t`
+    only on the rows where the strip's functions are nonzero. CG only (it is not a
     square right preconditioner). `pd.solve` binds it to the model; a system
     assembled by hand needs `SplineFrame().bind(model)`.
     """
