@@ -398,25 +398,22 @@ class SplineFrame(AbstractPreconditioner):
             # B-splines m and m + degree + 1 never overlap: one probe per colour, the
             # probes of all tensor blocks in one product with the level's rows, their
             # coefficients padded to the largest level's windows (one compilation)
-            probes, first_probe = [], [0]
+            probes, layouts, first_probe = [], [], [0]
             for a in b.blocks:
-                degree = b.p + np.asarray(a)
-                count = tuple(int(v) for v in degree + 1 + (cells - 1) * (np.asarray(a) + 1))
-                stride = degree + 1
-                colours = list(itertools.product(*[range(int(v)) for v in stride]))
-                ys = np.zeros((len(colours),) + count)
-                for c, colour in enumerate(colours):
-                    ys[(c,) + tuple(slice(int(o), None, int(v)) for o, v in zip(colour, stride))] = 1.0
-                probes.append(np.asarray(ys, system.values.dtype))
-                first_probe.append(first_probe[-1] + len(colours))
-            xs = _probe_coefficients(b, fits, level, tuple(probes), widest)
-            all_values = np.asarray(_probe(level_values, level_index, xs))
-            for bi, a in enumerate(b.blocks):
                 mult = np.asarray(a) + 1  # knot multiplicity on each axis
                 degree = b.p + np.asarray(a)
                 count = tuple(int(v) for v in degree + 1 + (cells - 1) * mult)
                 stride = degree + 1
                 colours = list(itertools.product(*[range(int(v)) for v in stride]))
+                ys = np.zeros((len(colours),) + count, system.values.dtype)
+                for c, colour in enumerate(colours):
+                    ys[(c,) + tuple(slice(int(o), None, int(v)) for o, v in zip(colour, stride))] = 1.0
+                probes.append(ys)
+                layouts.append((mult, degree, count, stride, colours))
+                first_probe.append(first_probe[-1] + len(colours))
+            xs = _probe_coefficients(b, fits, level, tuple(probes), widest)
+            all_values = np.asarray(_probe(level_values, level_index, xs))
+            for bi, (mult, degree, count, stride, colours) in enumerate(layouts):
                 values = all_values[first_probe[bi] : first_probe[bi + 1]]
                 norms = np.zeros(int(np.prod(count)))
                 strip = np.full(norms.size, -1)
