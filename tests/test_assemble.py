@@ -15,7 +15,7 @@ import sympy as sp
 import pdedsl as pd
 from pdedsl import D, Dn
 from pdedsl.assemble import LinearSystem, assemble
-from pdedsl.assemble.system import PRODUCT_CHUNK_ROWS
+from pdedsl.assemble.system import PRODUCT_CHUNK_BYTES, product_chunk_rows
 from pdedsl.solve import collocation
 
 x, y = pd.Symbol("x"), pd.Symbol("y")
@@ -215,12 +215,26 @@ def test_mv_rmv_match_dense(case, getkey):
         np.testing.assert_allclose(system.mv(e), dense[:, -1], rtol=1e-12, atol=1e-12)
 
 
+def test_product_chunks_hold_a_fixed_number_of_bytes():
+    """Chunk rows are the power of two nearest to PRODUCT_CHUNK_BYTES of values,
+    clamped to [256, 16384] rows."""
+    for p, k in [(8, 35), (112, 6), (4, 28), (4, 45), (1, 1), (500, 500)]:
+        rows = product_chunk_rows(p, k)
+        assert rows & (rows - 1) == 0 and 256 <= rows <= 16384
+        if 256 < rows < 16384:
+            assert 2**-0.5 <= rows * p * k * 8 / PRODUCT_CHUNK_BYTES <= 2**0.5
+    assert product_chunk_rows(1, 1) == 16384 and product_chunk_rows(500, 500) == 256
+    assert product_chunk_rows(112, 6) == 1024 and product_chunk_rows(8, 35) == 2048
+    assert product_chunk_rows(8, 35, itemsize=4) == 4096
+
+
 def test_chunked_products_match_dense(case, getkey):
     """Products over row chunks (the default for assembled systems; here chunks of 7
     rows, which divide neither system's row count, so the last chunk overlaps the
     one before) equal the dense products, under JIT too."""
     _, _, _, system, _, _, _, _ = case
-    assert system.chunk_rows == PRODUCT_CHUNK_ROWS > 0
+    _, p, k = system.values.shape
+    assert system.chunk_rows == product_chunk_rows(p, k) > 0
     chunked = dataclasses.replace(system, chunk_rows=7)
     n, _ = system.shape
     assert n % 7 != 0 and chunked._chunked()

@@ -12,7 +12,7 @@ from ..ansatz import FBPINN, evaluate
 from ..lower import CompiledLinearForm, apply_form
 from . import chunks
 from .sharding import shard_system, sharded_rows
-from .system import PRODUCT_CHUNK_ROWS, LinearSystem
+from .system import LinearSystem, product_chunk_rows
 
 _CHUNK_ROWS = 1024
 
@@ -195,7 +195,7 @@ def assemble(
             groups=tuple(groups),
             levels=model.decomposition.levels,
             centres=model.decomposition.centres,
-            chunk_rows=PRODUCT_CHUNK_ROWS,
+            chunk_rows=product_chunk_rows(values.shape[1], values.shape[2], values.dtype.itemsize),
         )
     indices, values, rhs, groups = [], [], [], []
     start = 0

@@ -7,6 +7,8 @@ subdomain indices `index[i, p]`: O(N P K) memory, products by gather/segment-sum
 
 from __future__ import annotations
 
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -14,11 +16,23 @@ from jaxtyping import Array, Float, Int
 
 from . import chunks
 
-# rows per chunk of the products of an assembled system. Besides bounding their
-# temporaries, chunks that fit in cache are faster: M^T (M v) for 3D Poisson, 16^3
-# subdomains, degree 4 (455,625 rows, 973 MB of values) took 0.25 s in chunks of
-# 2,048 to 8,192 rows, 0.42 s in chunks of 65,536 and 0.69 s in one go (2 cores).
-PRODUCT_CHUNK_ROWS = 4096
+# bytes of `values` per chunk of the products of an assembled system. Besides
+# bounding their temporaries, chunks that fit in cache are faster, and what fits is
+# a number of bytes, not of rows: M^T (M v), best of 6 on 2 cores (2026-12-06,
+# chunks of 256 to 8,192 rows), was fastest with chunks of 4 to 6 MB on every shape
+# tried: 3D Poisson, 16^3 subdomains of degree 4 (438,080 rows x 8 x 35, 981 MB):
+# 0.131 s at 2,048 rows (4.6 MB), 0.140 s at 4,096, 0.198 s at 8,192; 7 nested
+# levels of windowed quadratics (103,680 rows x 112 x 6): 0.106 s at 1,024 rows
+# (5.5 MB), 0.140 s at 4,096 (22 MB); 2D, 64^2 subdomains of degree 6 (4 x 28):
+# 0.039 s at 4,096 and 8,192 rows, 0.050 s at 1,024.
+PRODUCT_CHUNK_BYTES = 5_000_000
+
+
+def product_chunk_rows(p: int, k: int, itemsize: int = 8) -> int:
+    """Rows per chunk for `values` of shape (N, p, k): the power of two nearest to
+    `PRODUCT_CHUNK_BYTES` of values, between 256 and 16,384 rows."""
+    rows = PRODUCT_CHUNK_BYTES / max(1, p * k * itemsize)
+    return int(2 ** min(14, max(8, round(math.log2(rows)))))
 
 
 class LinearSystem(eqx.Module):

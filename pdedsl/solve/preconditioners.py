@@ -25,6 +25,7 @@ import scipy.sparse as sps
 from jaxtyping import Array, Float
 
 from ..assemble import LinearSystem, chunks
+from ..assemble.system import product_chunk_rows
 
 _CHUNK_BYTES = 64 * 2**20
 
@@ -895,5 +896,5 @@ def _coarse_rows(system, coeffs, agg, count):
         row_scale=jnp.ones_like(system.rhs),
         num_subdomains=count,
         groups=(),
-        chunk_rows=system.chunk_rows,
+        chunk_rows=product_chunk_rows(p, kc, values.dtype.itemsize) if system.chunk_rows > 0 else 0,
     )
