@@ -429,15 +429,23 @@ class SplineFrame(AbstractPreconditioner):
                     strip_count += int(near.sum())
                     level_strip.append(jnp.asarray(np.nonzero(near)[0]))
                 # on a row in cell c the block's B-splines are c * mult .. c * mult + degree:
-                # the row's value belongs to the one of them in the probe's colour
+                # the row's value belongs to the one of them in the probe's colour. Each
+                # axis's part of its flat index depends on that axis's colour only, so it
+                # is computed once per axis and colour (8 levels, all levels: 6.8 s -> 1.7 s)
                 base = cell * mult
+                places = np.cumprod((1,) + count[:0:-1])[::-1]  # row-major strides
+                parts = [
+                    [(base[:, i] + np.mod(o - base[:, i], stride[i])) * places[i] for o in range(stride[i])]
+                    for i in range(len(count))
+                ]
+                with_strip = level == finest and self.boundary > 0
                 for c, colour in enumerate(colours):
-                    m = base + np.mod(np.asarray(colour) - base, stride)
-                    flat = np.ravel_multi_index(tuple(m.T), count)
+                    flat = sum(parts[i][o] for i, o in enumerate(colour))
                     norms += np.bincount(flat, weights=values[c] ** 2, minlength=norms.size)
-                    hit = (strip[flat] >= 0) & (values[c] != 0)
-                    if hit.any():
-                        strip_cols.append((rows[hit], strip[flat[hit]], values[c][hit]))
+                    if with_strip:
+                        hit = (strip[flat] >= 0) & (values[c] != 0)
+                        if hit.any():
+                            strip_cols.append((rows[hit], strip[flat[hit]], values[c][hit]))
                 keep = norms > 0
                 dropped += int(np.sum(~keep))
                 inverse = np.where(keep, 1.0 / np.where(keep, norms, 1.0), 0.0)
