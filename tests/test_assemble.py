@@ -14,7 +14,7 @@ import sympy as sp
 
 import pdedsl as pd
 from pdedsl import D, Dn
-from pdedsl.assemble import LinearSystem, assemble
+from pdedsl.assemble import LinearSystem, assemble, chunks
 from pdedsl.assemble.system import PRODUCT_CHUNK_BYTES, product_chunk_rows
 from pdedsl.solve import collocation
 
@@ -226,6 +226,25 @@ def test_product_chunks_hold_a_fixed_number_of_bytes():
     assert product_chunk_rows(1, 1) == 16384 and product_chunk_rows(500, 500) == 256
     assert product_chunk_rows(112, 6) == 1024 and product_chunk_rows(8, 35) == 2048
     assert product_chunk_rows(8, 35, itemsize=4) == 4096
+
+
+@pytest.mark.parametrize("n, chunk", [(1, 4), (12, 4), (13, 4), (17, 16), (16896, 16384), (50, 7), (5, 100)])
+def test_row_chunks_cover_every_row_once(n, chunk):
+    """Chunks are evenly sized (the last overlaps the one before by fewer rows than
+    there are chunks); fill_rows writes every row, sum_rows counts every row once."""
+    steps, size = chunks._steps(n, chunk)
+    assert size <= chunk and steps == -(-n // chunk) and 0 <= steps * size - n < steps
+    a = jnp.arange(1.0, n + 1.0) ** 2
+    (out,) = jax.jit(
+        lambda a: chunks.fill_rows((jnp.zeros(n),), lambda lo, c: (2 * chunks.rows(a, lo, c),), n, chunk)
+    )(a)
+    np.testing.assert_array_equal(out, 2 * a)
+    total = jax.jit(
+        lambda a: chunks.sum_rows(
+            jnp.zeros(()), lambda lo, c, w: jnp.sum(chunks.rows(a, lo, c) * w), n, chunk
+        )
+    )(a)
+    assert float(total) == float(jnp.sum(a))
 
 
 def test_chunked_products_match_dense(case, getkey):

@@ -4,7 +4,8 @@ Padding an (N, P, K) array to a multiple of the chunk size, stacking the chunks'
 results and slicing the padding off each hold a second copy of the array: at 32^3
 subdomains with degree-4 bases in 3D that is 7.4 GB more. Here the chunks start at
 multiples of the chunk size, except the last, which is moved back to end at row n
-(it overlaps the one before): `fill_rows` rewrites the overlap with identical
+(it overlaps the one before; the chunks are sized evenly, so by fewer rows than
+there are chunks): `fill_rows` rewrites the overlap with identical
 values, `sum_rows` masks it out.
 """
 
@@ -15,8 +16,13 @@ import jax.numpy as jnp
 
 
 def _steps(n: int, chunk: int) -> tuple[int, int]:
+    """(number of chunks, rows per chunk) for n rows in chunks of at most `chunk`:
+    as few chunks as that allows, of equal size, so that the last chunk's overlap
+    with the one before is under one row per chunk (with chunks of exactly `chunk`
+    rows, 16,896 rows in chunks of 16,384 did the work of 32,768)."""
     chunk = max(1, min(int(n), int(chunk)))
-    return -(-int(n) // chunk), chunk
+    steps = -(-int(n) // chunk)
+    return steps, -(-int(n) // steps)
 
 
 def fill_rows(buffers: tuple, fn, n: int, chunk: int, start: int = 0) -> tuple:
