@@ -151,14 +151,15 @@ class Auto(AbstractSolver):
       does not fit `normal_bytes`: CG with `SplineFrame()` to `rtol=1e-7`. On
       `laplace-multilevel` (`python benchmarks/auto_choice.py nested-7`, cold,
       2026-12-06), 7 levels (37,716 unknowns): SparseNormal 30.2 s, 4.5 GB (its
-      estimate 4.5 GiB) against 34.8 s, 2.35 GB (62 iterations; 49.0 s and 2.7 GB
-      before the frame's build and its deflation step were made cheaper), both at
-      rel_l2 3.95e-3; with SuperLU SparseNormal had taken 102 s and 7.6 GB, and
-      `frame_unknowns_2d` was 20,000 (6 levels, 10,782 unknowns: SparseNormal
-      27.8 s, 2.5 GB, with SuperLU, against 39.6 s, 1.9 GB). 8 levels (140,682
-      unknowns, 640^2 points, `nested-8`): the frame 124 s, 7.3 GB, 71 iterations,
-      rel_l2 3.77e-3, where SparseNormal's estimate is 23.8 GB (more than a 24 GB
-      machine has); so the frame takes over above 40,000 unknowns.
+      estimate 4.5 GiB) against 29.0 s, 2.37 GB (62 iterations; 49.0 s and 2.7 GB
+      before the frame's build, its deflation step and the products' chunks were
+      made cheaper), both at rel_l2 3.95e-3; with SuperLU SparseNormal had taken
+      102 s and 7.6 GB, and `frame_unknowns_2d` was 20,000 (6 levels, 10,782
+      unknowns: SparseNormal 27.8 s, 2.5 GB, with SuperLU, against 39.6 s, 1.9 GB).
+      8 levels (140,682 unknowns, 640^2 points, `nested-8`): the frame 92.9 s,
+      7.33 GB, 71 iterations, rel_l2 3.77e-3 (124 s earlier the same day), where
+      SparseNormal's estimate is 23.8 GB (more than a 24 GB machine has); so the
+      frame takes over above 40,000 unknowns.
     """
 
     dense_unknowns: int = 3000

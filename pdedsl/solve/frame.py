@@ -287,8 +287,8 @@ class SplineFrame(AbstractPreconditioner):
     `Q` the exact solve, `B1` the frame, `A = M^T M`. `"deflation"` (the default):
     CG starts from `Q b` and applies `Q + (I - Q A) B1`, as `TwoLevel` does on
     grids, the same steps in exact arithmetic with one product with M and one with
-    M^T fewer per iteration (7 levels: 46 iterations and 15-16 s for a warm
-    `pd.solve`, against 45 and 20 s balanced; 22.8 and 28.4 s before `Q A t` was
+    M^T fewer per iteration (7 levels: 46 iterations and 12.5-13 s for a warm
+    `pd.solve`, against 45 and 16 s balanced; 22.8 and 28.4 s before `Q A t` was
     taken from the kept columns `M Z`). The deflated form needs the exact
     solve to be accurate; here it is, a solve on one level's B-splines.
 
