@@ -248,15 +248,16 @@ def test_row_chunks_cover_every_row_once(n, chunk):
 
 
 def test_chunked_products_match_dense(case, getkey):
-    """Products over row chunks (the default for assembled systems; here chunks of 7
-    rows, which divide neither system's row count, so the last chunk overlaps the
-    one before) equal the dense products, under JIT too."""
+    """Products over row chunks (the default for assembled systems; here chunks of at
+    most 7 rows, evenly sized, which divide neither system's row count, so the last
+    chunk overlaps the one before) equal the dense products, under JIT too."""
     _, _, _, system, _, _, _, _ = case
     _, p, k = system.values.shape
     assert system.chunk_rows == product_chunk_rows(p, k) > 0
     chunked = dataclasses.replace(system, chunk_rows=7)
     n, _ = system.shape
-    assert n % 7 != 0 and chunked._chunked()
+    steps, size = chunks._steps(n, 7)
+    assert steps * size > n and chunked._chunked()
     J, K = system.num_subdomains, system.num_features
     dense = np.asarray(system.dense())
     a = jax.random.normal(getkey(), (J, K))
