@@ -383,6 +383,19 @@ def test_solver_argument_errors():
         pd.GaussNewton(initial="random")
     with pytest.raises(ValueError, match="max_steps"):
         pd.LevenbergMarquardt(max_steps=0)
+    with pytest.raises(ValueError, match=r"LevenbergMarquardt\(max_steps=...\) must be an int"):
+        pd.LevenbergMarquardt(max_steps=2.5)
+    with pytest.raises(ValueError, match=r"GaussNewton\(rtol=...\) must be a finite number >= 0"):
+        pd.GaussNewton(rtol=-1e-8)
+    with pytest.raises(ValueError, match="ftol"):
+        pd.GaussNewton(ftol=float("nan"))
+    # VariableProjection had no checks: a bad linear solver failed deep inside the solve
+    with pytest.raises(TypeError, match="VariableProjection: linear_solver must be"):
+        pd.VariableProjection(linear_solver="svd")
+    with pytest.raises(ValueError, match=r"VariableProjection\(max_steps=...\)"):
+        pd.VariableProjection(max_steps=0)
+    with pytest.raises(ValueError, match=r"VariableProjection\(atol=...\)"):
+        pd.VariableProjection(atol=-1.0)
     with pytest.raises(ValueError, match="damping"):
         pd.LevenbergMarquardt(damping=0.0)
     for bad in (1.0, 0.5, float("inf"), "fast"):

@@ -343,6 +343,28 @@ def test_a_negligible_residual_between_the_points_is_not_warned_about():
     assert np.isclose(scale, np.sqrt(np.mean(terms**2)), rtol=1e-6)
 
 
+def test_a_count_of_points_below_one_is_refused():
+    """`points=0` (or a negative count) used to become the smallest grid and give the
+    zero solution, reported as a success."""
+    problem, _, _ = oscillator(w0=10.0)
+    model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(8))
+    for bad in (0, -5, np.int64(0), True):
+        with pytest.raises(ValueError, match="points must be a number of equation points >= 1"):
+            pd.solve(problem, model, points=bad)
+    with pytest.raises(ValueError, match="points must be"):
+        pd.linear_system(problem, model, points=0)
+
+
+def test_direct_solver_arguments_are_checked():
+    # a negative shift made SparseNormal's factorisation indefinite: rel_l2 1.9, "success"
+    with pytest.raises(ValueError, match=r"SparseNormal\(regularisation=...\) must be a finite number >= 0"):
+        pd.SparseNormal(regularisation=-1.0)
+    with pytest.raises(ValueError, match=r"DenseLeastSquares\(rcond=...\)"):
+        pd.DenseLeastSquares(rcond=-1e-12)
+    pd.SparseNormal(regularisation=0.0)
+    pd.DenseLeastSquares(rcond=1e-10)
+
+
 def test_solution_refuses_points_outside_its_domain():
     """Outside a box the windows are zero and in a hole they extrapolate: neither is the
     solution, so evaluating there raises instead of returning 0 or a made-up value."""

@@ -137,6 +137,53 @@ def test_auto_linear_solver_is_refused():
         pd.solve(PROBLEM, MODEL, solver=lx.AutoLinearSolver(well_posed=False))
 
 
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        # a tolerance >= 1 or < 0 "converged" at once on the zero iterate before these checks
+        (
+            lambda: pd.CGNormal(rtol=-1.0),
+            ValueError,
+            r"CGNormal\(rtol=...\) must be a number with 0 <= rtol < 1",
+        ),
+        (lambda: pd.LSMR(rtol=2.0), ValueError, r"LSMR\(rtol=...\)"),
+        (lambda: pd.GMRES(rtol=1.0), ValueError, r"GMRES\(rtol=...\)"),
+        (lambda: pd.CGNormal(pd.BlockFilter(rtol=-1e-7)), ValueError, r"BlockFilter\(rtol=...\)"),
+        (lambda: pd.AdditiveSchwarz(rtol=1.5), ValueError, r"AdditiveSchwarz\(rtol=...\)"),
+        (lambda: pd.MultiplicativeSchwarz(rtol=float("nan")), ValueError, "MultiplicativeSchwarz"),
+        (lambda: pd.BoxSchwarz(size=2.5), ValueError, r"BoxSchwarz\(size=...\) must be an int >= 1"),
+        (lambda: pd.CGNormal(max_steps=0), ValueError, r"max_steps=...\) must be an int >= 1"),
+        (lambda: pd.LSMR(max_steps=100.0), ValueError, "max_steps"),
+        (lambda: pd.GMRES(restart=0), ValueError, "restart"),
+        (lambda: pd.Auto(max_steps=0), ValueError, r"Auto\(max_steps=...\)"),
+        (lambda: pd.Auto(dense_unknowns=-1), ValueError, r"Auto\(dense_unknowns=...\)"),
+        (lambda: pd.Auto(normal_bytes=-1), ValueError, "bytes"),
+        # the class, not an instance: a common slip
+        (lambda: pd.CGNormal(pd.BlockFilter), TypeError, r"pd.BlockFilter\(\), not the class"),
+        (lambda: pd.CGNormal("jacobi"), TypeError, "must be a pdedsl preconditioner"),
+        (lambda: pd.TwoLevel(local="block"), TypeError, r"TwoLevel\(local=...\)"),
+        # normal-equation preconditioners have no right form M R: say so before building them
+        (lambda: pd.LSMR(pd.AdditiveSchwarz()), ValueError, "AdditiveSchwarz .* pd.CGNormal only"),
+        (lambda: pd.LSMR(pd.TwoLevel()), ValueError, "TwoLevel"),
+        (lambda: pd.GMRES(pd.MultiplicativeSchwarz()), ValueError, "MultiplicativeSchwarz"),
+        (lambda: pd.LSMR(pd.SplineFrame()), ValueError, "SplineFrame"),
+        (lambda: pd.LSMR(pd.BoxSchwarz()), ValueError, "BoxSchwarz"),
+    ],
+)
+def test_bad_solver_arguments_fail_at_construction(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_solver_class_instead_of_instance_is_refused():
+    with pytest.raises(TypeError, match=r"pd.CGNormal\(\), not the class"):
+        pd.solve(PROBLEM, MODEL, solver=pd.CGNormal)
+    # the defaults and the limits of the ranges are accepted
+    pd.CGNormal(pd.BlockFilter(rtol=0.0), rtol=0.0, max_steps=1)
+    pd.GMRES(restart=1)
+    pd.Auto(normal_bytes=4e9, random_unknowns_3d=None)
+
+
 @pytest.fixture(scope="module")
 def model2d():
     y = pd.Symbol("y")

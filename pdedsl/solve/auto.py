@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from ..ansatz import BSpline, Grid, Multilevel, Polynomial, RandomFeatures
 from ..assemble import LinearSystem
 from ..geometry import Box
-from .base import AbstractSolver, SolverResult
+from .base import AbstractSolver, SolverResult, check_count
 from .dense import DenseLeastSquares
 from .frame import SplineFrame
 from .iterative import LSMR, CGNormal
@@ -180,6 +181,15 @@ class Auto(AbstractSolver):
     normal_bytes: int = 8 * 2**30
     qr_bytes: int = 8 * 2**30
     max_steps: int = 5000  # of the iterative choices
+
+    def __check_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_bytes"):  # a size in bytes: any number, 4e9 as well as 4 * 2**30
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                    raise ValueError(f"Auto({f.name}=...) must be a number of bytes >= 0, got {value!r}.")
+            elif not (f.name == "random_unknowns_3d" and value is None):
+                check_count("Auto", f.name, value, 1 if f.name == "max_steps" else 0)
 
     def choose(self, system: LinearSystem, model=None) -> AbstractSolver:
         """The solver for `system`; `model` (the ansatz it was assembled from) lets

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 
 import equinox as eqx
+import numpy as np
 from jaxtyping import Array, Float
 
 from ..assemble import LinearSystem
@@ -60,3 +61,35 @@ class AbstractSolver(eqx.Module):
     @property
     def name(self) -> str:
         return type(self).__name__
+
+
+# --- argument checks shared by the solvers and preconditioners ------------------
+def _number(value) -> float | None:
+    """`value` as a float if it is a plain real number (not a bool, not traced)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def check_tolerance(owner: str, name: str, value, *, upper: float = 1.0) -> None:
+    """A relative tolerance: a finite number with 0 <= value < upper."""
+    v = _number(value)
+    if v is None or not (0.0 <= v < upper):
+        bound = "1" if upper == 1.0 else f"{upper:g}"
+        raise ValueError(f"{owner}({name}=...) must be a number with 0 <= {name} < {bound}, got {value!r}.")
+
+
+def check_count(owner: str, name: str, value, minimum: int = 1) -> None:
+    """A whole number of steps (an int, not a bool) of at least `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{owner}({name}=...) must be an int >= {minimum}, got {value!r}.")
+
+
+def check_nonnegative(owner: str, name: str, value) -> None:
+    """An absolute tolerance or a weight: a finite number >= 0."""
+    v = _number(value)
+    if v is None or not (0.0 <= v < float("inf")):
+        raise ValueError(f"{owner}({name}=...) must be a finite number >= 0, got {value!r}.")

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import lineax as lx
 
 from ..assemble import LinearSystem
-from .base import AbstractSolver, SolverResult
+from .base import AbstractSolver, SolverResult, check_tolerance
 
 
 class DenseLeastSquares(AbstractSolver):
@@ -29,6 +29,8 @@ class DenseLeastSquares(AbstractSolver):
     def __check_init__(self):
         if self.method not in ("svd", "qr"):
             raise ValueError(f"method must be 'svd' or 'qr', got {self.method!r}.")
+        if self.rcond is not None:
+            check_tolerance("DenseLeastSquares", "rcond", self.rcond)
 
     def __call__(self, system: LinearSystem) -> SolverResult:
         return _dense(self, system)

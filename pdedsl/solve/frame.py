@@ -306,6 +306,7 @@ class SplineFrame(AbstractPreconditioner):
     form: str = "deflation"
     bound: _FrameBound | None = eqx.field(default=None, static=True)
     host = True
+    right_form = False
 
     def __check_init__(self):
         if not (isinstance(self.boundary, int) and self.boundary >= 0):

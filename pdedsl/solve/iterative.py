@@ -16,8 +16,14 @@ import lineax as lx
 
 from ..assemble import LinearSystem
 from . import progress
-from .base import AbstractSolver, SolverResult
-from .preconditioners import AbstractPreconditioner, BlockFilter, ColumnScaling, build
+from .base import AbstractSolver, SolverResult, check_count, check_tolerance
+from .preconditioners import (
+    AbstractPreconditioner,
+    BlockFilter,
+    ColumnScaling,
+    build,
+    check_preconditioner,
+)
 
 
 def operator(system: LinearSystem, right=None) -> lx.FunctionLinearOperator:
@@ -82,6 +88,14 @@ class _PreconditionedIterative(AbstractSolver):
     jitted computation (no timing, no host callbacks: used in sharded steps)."""
 
     label: ClassVar[str] = ""
+    # whether the solver applies its preconditioner as a right preconditioner `M R`
+    right_preconditioned: ClassVar[bool] = True
+
+    def __check_init__(self):
+        owner = type(self).__name__
+        check_preconditioner(owner, self.preconditioner, right=self.right_preconditioned)
+        check_tolerance(owner, "rtol", self.rtol)
+        check_count(owner, "max_steps", self.max_steps)
 
     @abc.abstractmethod
     def _run(self, system, pre) -> SolverResult:
@@ -312,6 +326,7 @@ class CGNormal(_PreconditionedIterative):
     progress: bool = False
 
     label = "CG"
+    right_preconditioned = False
 
     def _run(self, system, pre):
         return _cg(self, system, pre)
@@ -404,6 +419,12 @@ class GMRES(AbstractSolver):
     max_steps: int = 20_000
     restart: int = 100
     progress: bool = False
+
+    def __check_init__(self):
+        check_preconditioner("GMRES", self.preconditioner, right=True)
+        check_tolerance("GMRES", "rtol", self.rtol)
+        check_count("GMRES", "max_steps", self.max_steps)
+        check_count("GMRES", "restart", self.restart)
 
     def __call__(self, system: LinearSystem) -> SolverResult:
         n, m = system.shape
@@ -568,6 +589,9 @@ def as_solver(solver) -> AbstractSolver:
                 "solver; pass solver=None for pdedsl's automatic choice, or a specific solver."
             )
         return LineaxSolver(solver)
+    if isinstance(solver, type) and issubclass(solver, (AbstractSolver, lx.AbstractLinearSolver)):
+        prefix = "pd" if issubclass(solver, AbstractSolver) else "lineax"
+        raise TypeError(f"solver: pass a solver, {prefix}.{solver.__name__}(), not the class itself.")
     raise TypeError(
         f"solver must be a pdedsl solver (pd.DenseLeastSquares(), pd.LSMR(), pd.CGNormal(), "
         f"pd.GMRES()) or a lineax solver, got {solver!r}."

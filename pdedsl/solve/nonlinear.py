@@ -44,7 +44,7 @@ from ..assemble.sharding import AXIS, mesh as shard_mesh, sharded_rows
 from ..lower import CompiledNonlinearForm, LinearForm, NonlinearForm
 from ..lower.nonlinear import from_linear
 from .auto import Auto
-from .base import AbstractSolver, SolverResult
+from .base import AbstractSolver, SolverResult, check_count, check_nonnegative
 
 
 class AbstractNonlinearSolver(eqx.Module):
@@ -529,6 +529,19 @@ class _Optimistix(optx.AbstractGaussNewton):
 # The user-facing solvers.
 
 
+def _check_common(solver, tolerances) -> None:
+    """The arguments every nonlinear solver has: its linear solver, tolerances, steps."""
+    owner = type(solver).__name__
+    if not isinstance(solver.linear_solver, AbstractSolver):
+        raise TypeError(
+            f"{owner}: linear_solver must be a pdedsl linear solver such as pd.DenseLeastSquares() or "
+            f"pd.LSMR(), got {solver.linear_solver!r}."
+        )
+    for name in tolerances:
+        check_nonnegative(owner, name, getattr(solver, name))
+    check_count(owner, "max_steps", solver.max_steps)
+
+
 class _AbstractGaussNewton(AbstractNonlinearSolver):
     """Fields and checks shared by `GaussNewton` and `LevenbergMarquardt`."""
 
@@ -543,13 +556,7 @@ class _AbstractGaussNewton(AbstractNonlinearSolver):
     damped: ClassVar[bool] = False
 
     def __check_init__(self):
-        if not isinstance(self.linear_solver, AbstractSolver):
-            raise TypeError(
-                f"linear_solver must be a pdedsl linear solver such as pd.DenseLeastSquares() or "
-                f"pd.LSMR(), got {self.linear_solver!r}."
-            )
-        if self.max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}.")
+        _check_common(self, ("rtol", "atol", "ftol"))
         if isinstance(self.initial, str) and self.initial not in ("linear", "zero", "previous"):
             raise ValueError(
                 f"initial must be 'linear', 'zero', 'previous' (time marching), a Solution or an "
@@ -667,6 +674,9 @@ class VariableProjection(AbstractNonlinearSolver):
     atol: float = 1e-10
     max_steps: int = 50
     data_weight: float = 1e-3
+
+    def __check_init__(self):
+        _check_common(self, ("rtol", "atol"))
 
 
 def _initial_coefficients(solver, problem, model, rm_builder, run_linear, theta0):

@@ -26,6 +26,7 @@ from jaxtyping import Array, Float
 
 from ..assemble import LinearSystem, chunks
 from ..assemble.system import product_chunk_rows
+from .base import check_count, check_tolerance
 
 _CHUNK_BYTES = 64 * 2**20
 
@@ -60,9 +61,12 @@ class BuiltPreconditioner(eqx.Module):
 
 class AbstractPreconditioner(eqx.Module):
     """Builds a `BuiltPreconditioner` for a system. `host = True` (a class attribute)
-    marks builders that run NumPy/SciPy code and so cannot be jitted."""
+    marks builders that run NumPy/SciPy code and so cannot be jitted;
+    `right_form = False` marks those that only approximate `(M^T M)^+` (for
+    `CGNormal`) and have no right form `M R` (for `LSMR` and `GMRES`)."""
 
     host = False
+    right_form = True
 
     def bind(self, model) -> "AbstractPreconditioner":
         """This preconditioner prepared for `model` (most need nothing from it)."""
@@ -75,6 +79,28 @@ class AbstractPreconditioner(eqx.Module):
     @property
     def name(self) -> str:
         return type(self).__name__
+
+
+def check_filter(owner: str, rtol) -> None:
+    """A filtering tolerance, relative to the largest singular value: 0 <= rtol < 1."""
+    check_tolerance(owner, "rtol", rtol)
+
+
+def check_preconditioner(owner: str, value, *, right: bool = False) -> None:
+    """`value` must be a preconditioner instance, with a right form if `right`."""
+    if isinstance(value, type) and issubclass(value, AbstractPreconditioner):
+        raise TypeError(f"{owner}: pass a preconditioner, pd.{value.__name__}(), not the class itself.")
+    if not isinstance(value, AbstractPreconditioner):
+        raise TypeError(
+            f"{owner}: the preconditioner must be a pdedsl preconditioner such as pd.BlockFilter() "
+            f"or pd.ColumnScaling(), got {value!r}."
+        )
+    if right and not value.right_form:
+        raise ValueError(
+            f"{owner}: {value.name} approximates the inverse of the normal matrix M^T M and has no "
+            f"right form M R, so it preconditions pd.CGNormal only; with {owner} use pd.BlockFilter() "
+            "or pd.ColumnScaling(), or use pd.CGNormal."
+        )
 
 
 @eqx.filter_jit
@@ -161,6 +187,9 @@ class BlockFilter(AbstractPreconditioner):
 
     rtol: float = 1e-7
 
+    def __check_init__(self):
+        check_filter("BlockFilter", self.rtol)
+
     def build(self, system, levels=None):
         r, dropped = _filtered_inverse_sqrt(block_gram(system), self.rtol)
         return _Block(r=r, filtered=dropped)
@@ -207,6 +236,10 @@ class AdditiveSchwarz(AbstractPreconditioner):
 
     rtol: float = 1e-7
     host = True
+    right_form = False
+
+    def __check_init__(self):
+        check_filter("AdditiveSchwarz", self.rtol)
 
     def build(self, system, levels=None):
         from .sparse import column_norms, normal_matrix
@@ -370,10 +403,12 @@ class BoxSchwarz(AbstractPreconditioner):
     size: int | None = None
     rtol: float = 1e-7
     host = True
+    right_form = False
 
     def __check_init__(self):
-        if self.size is not None and int(self.size) < 1:
-            raise ValueError(f"BoxSchwarz needs size >= 1 (or None for the default), got {self.size}.")
+        if self.size is not None:
+            check_count("BoxSchwarz", "size", self.size)
+        check_filter("BoxSchwarz", self.rtol)
 
     def box_size(self, dim: int) -> int:
         """The box size used in `dim` dimensions."""
@@ -495,6 +530,10 @@ class MultiplicativeSchwarz(AbstractPreconditioner):
 
     rtol: float = 1e-7
     host = True
+    right_form = False
+
+    def __check_init__(self):
+        check_filter("MultiplicativeSchwarz", self.rtol)
 
     def build(self, system, levels=None):
         inverses, dropped = _block_inverses(system, self.rtol)
@@ -772,6 +811,7 @@ class TwoLevel(AbstractPreconditioner):
     # (J,); static (compared by content) so that a bound solver stays hashable
     bound: "_Bound | None" = eqx.field(default=None, static=True)
     host = True
+    right_form = False
 
     @property
     def coefficients(self):
@@ -782,10 +822,10 @@ class TwoLevel(AbstractPreconditioner):
         return None if self.bound is None else self.bound.aggregates
 
     def __check_init__(self):
-        if int(self.aggregate) < 1 or int(self.degree) < 0:
-            raise ValueError(
-                f"TwoLevel needs aggregate >= 1 and degree >= 0, got {self.aggregate}, {self.degree}."
-            )
+        check_count("TwoLevel", "aggregate", self.aggregate, 1)
+        check_count("TwoLevel", "degree", self.degree, 0)
+        check_count("TwoLevel", "max_coarse", self.max_coarse, 1)
+        check_preconditioner("TwoLevel(local=...)", self.local)
         if self.form not in ("auto", "balancing", "deflation"):
             raise ValueError(f"TwoLevel: form must be 'auto', 'balancing' or 'deflation', got {self.form!r}.")
 

@@ -202,6 +202,11 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
     default = points is None
     if default:
         points = default_points(model)
+    elif isinstance(points, (bool, np.bool_)) or (isinstance(points, (int, np.integer)) and points < 1):
+        # (a count below 1 used to become the smallest grid, and a zero solution)
+        raise ValueError(
+            f"points must be a number of equation points >= 1, a grid shape or an array, got {points!r}."
+        )
     if isinstance(points, (int, np.integer, tuple, list)) and np.ndim(points) <= 1:
         if isinstance(points, (int, np.integer)):
             # the per-axis floor only raises the default count: a count given is kept

@@ -14,7 +14,7 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spl
 
 from ..assemble import LinearSystem
-from .base import AbstractSolver, SolverResult
+from .base import AbstractSolver, SolverResult, check_nonnegative
 
 
 class HostBlocks(eqx.Module):
@@ -615,6 +615,7 @@ class SparseNormal(AbstractSolver):
                 f"SparseNormal(dense_fraction=...) must be a number > 0 (above 1: never dense), "
                 f"got {self.dense_fraction!r}."
             )
+        check_nonnegative("SparseNormal", "regularisation", self.regularisation)
         if self.ordering not in _ORDERINGS:
             raise ValueError(
                 f"SparseNormal(ordering=...) must be one of {sorted(_ORDERINGS)}, got {self.ordering!r}."
