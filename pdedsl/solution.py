@@ -269,6 +269,8 @@ class Solution(_Field):
             f"{i['points'] - i['equation_points']} condition)",
             f"  solver       {i['solver']}  [{i['solver_message']}]",
         ]
+        if "success" in i and not i["success"]:  # kept by throw=False: say so before any number below
+            lines.append("  status       NOT CONVERGED: the solver stopped without meeting its tolerance")
         if i.get("rank") is not None:
             lines.append(f"  rank         {i['rank']} of {i['unknowns']}")
         if i.get("condition_number") is not None:

@@ -193,6 +193,7 @@ def test_solution_call_shapes_and_report():
     text = sol.report()
     for word in ("unknowns", "DenseLeastSquares", "residual", "assemble", "condition 0"):
         assert word in text
+    assert "NOT CONVERGED" not in text
     assert sol.info["unknowns"] == 4 * 9
     assert sol.info["points"] == sol.info["equation_points"] + 2
     assert sol.errors(exact)["rel_l2"] <= 1e-6

@@ -123,6 +123,7 @@ def test_non_convergence_message_quotes_the_measure_and_suits_the_solver(model2d
     assert "pd.BlockFilter()" not in msg and "pd.BoxSchwarz()" in msg  # not the one it has
     assert "multilevel ansatz" in msg  # the levels may never converge: says what to do
     assert "stopping measure" in sol.report()
+    assert "NOT CONVERGED" in sol.report()  # kept by throw=False, and the report says so
     # one level: no multilevel hint; LSMR is offered only what it can use
     one = pd.FBPINN(pd.Grid(problem.domain, 3, 2.0), pd.Polynomial(3))
     with pytest.raises(pd.SolveError) as err:
