@@ -17,6 +17,19 @@ def _pyplot():
     return plt
 
 
+_IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp")
+
+
+def _check_exact(exact, where: str) -> None:
+    """`sol.plot("u.png")` passes a file name as the exact solution: say so plainly
+    (sympy would try to parse it)."""
+    if isinstance(exact, os.PathLike) or (isinstance(exact, str) and exact.lower().endswith(_IMAGE_SUFFIXES)):
+        raise TypeError(
+            f"{where}: the first argument is the exact solution, got the file name {os.fspath(exact)!r}; "
+            f"to save the figure pass path={os.fspath(exact)!r}."
+        )
+
+
 def _finish(fig, path):
     fig.tight_layout()
     if path is not None:
@@ -40,6 +53,7 @@ def plot_solution(sol, exact=None, path=None, n: int | None = None):
     (2+1)D with a coordinate named t: snapshots at four times (`plot_snapshots`).
     Returns the figure; saves a PNG to `path` if given.
     """
+    _check_exact(exact, "sol.plot")
     from .solution import _exact_fn
 
     plt = _pyplot()
@@ -134,6 +148,7 @@ def plot_snapshots(sol, exact=None, time=None, times=None, path=None, n: int | N
         times: the times to draw (default: 4, evenly spaced from start to end).
         n: grid points per space axis (default 100).
     """
+    _check_exact(exact, "plot_snapshots")
     from .solution import _exact_fn
 
     plt = _pyplot()
@@ -204,6 +219,7 @@ def plot_slices(sol, exact=None, along=None, at=None, path=None, n: int | None =
     the remaining ones at the midpoint. With `exact`, the exact solution is drawn
     dashed under each line and |error| along the lines goes in a second panel.
     """
+    _check_exact(exact, "plot_slices")
     from .solution import _exact_fn
 
     plt = _pyplot()

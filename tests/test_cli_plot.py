@@ -60,6 +60,11 @@ def test_plot_1d_draws_solution_exact_and_error(tmp_path):
     np.testing.assert_allclose(sol_line, np.sin(3 * xs), atol=1e-6)
     assert np.max(err_line) < 1e-6
     assert (tmp_path / "p.png").read_bytes()[:8] == PNG
+    # a file name in the exact solution's place: a plain error, not sympy's parse error
+    with pytest.raises(TypeError, match=r"sol.plot: the first argument is the exact solution.*path='u.png'"):
+        sol.plot("u.png")
+    with pytest.raises(TypeError, match="file name"):
+        sol.plot(tmp_path / "u.png")
 
 
 def test_plot_2d_and_3d():
