@@ -355,3 +355,6 @@ def test_marching_rejects_bad_input(oscillator):
         pd.solve(problem, multilevel, schedule=pd.TimeMarching(t))
     with pytest.raises(TypeError, match="schedule"):
         pd.solve(problem, model, schedule=3)
+    # a schedule passed as the solver: point to schedule= (it said "solver must be a pdedsl solver")
+    with pytest.raises(TypeError, match=r"is a schedule, not a solver: pd.solve\(problem, model, schedule="):
+        pd.solve(problem, model, solver=pd.TimeMarching(t))

@@ -512,6 +512,11 @@ def solve(
         A `Solution`.
     """
     check_problem_and_model(problem, model, "solve")
+    if isinstance(solver, TimeMarching):
+        raise TypeError(
+            f"{solver!r} is a schedule, not a solver: pd.solve(problem, model, schedule={solver!r}) "
+            "(solver= then picks the solver of each stage)."
+        )
     model = _with_corners(problem, model, corners, solver)
     if schedule is not None and not isinstance(schedule, TimeMarching):
         raise TypeError(f"schedule must be pd.TimeMarching(...) or None, got {type(schedule).__name__}.")
