@@ -245,6 +245,15 @@ def test_condition_at_point_outside_the_domain():
         pd.Problem(D(u, t, 2) + u == 0, INTERVAL, [condition])
 
 
+def test_at_takes_coordinates_by_name():
+    # u.at(array) failed with Python's "takes 1 positional argument but 2 were given"
+    u2 = pd.Function("u")(x, y)
+    with pytest.raises(TypeError, match=re.escape("by name: u.at(x=..., y=...)")):
+        u2.at(np.zeros((3, 2)))
+    with pytest.raises(TypeError, match=re.escape("D(u, t).at(t=...)")):
+        D(u, t).at(0.0)
+
+
 def test_face_outside_the_box():
     u2 = pd.Function("u")(x, y)
     with pytest.raises(ValueError, match=r"x = 2 lies outside"):

@@ -160,12 +160,18 @@ class Expression:
         """Same as `D(self, *variables)`; mirrors sympy's `.diff`."""
         return D(self, *variables)
 
-    def at(self, **fixed) -> Restricted:
+    def at(self, *positional, **fixed) -> Restricted:
         """Restrict to where the named coordinates take the given values.
 
         `u.at(t=0)` is a point in 1D; `u.at(x=0)` is the face (or interior plane)
         x = 0 of a box; fixing every coordinate gives a point.
         """
+        if positional:
+            names = ", ".join(f"{c}=..." for c in coordinates_of(self.expr))
+            raise TypeError(
+                f"`.at()` takes the coordinates by name: {self}.at({names}), with numbers or, for "
+                "observations, arrays of the same length (e.g. u.at(t=t_obs) == data)."
+            )
         if not fixed:
             raise ValueError("`.at()` needs at least one coordinate, e.g. u.at(t=0).")
         coords = {str(c): c for c in coordinates_of(self.expr)}
