@@ -54,6 +54,7 @@ DEMO_NAMES = ["oscillator", "poisson", "poisson-3d"]
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="pdedsl", description="pdedsl command line.")
+    parser.add_argument("--version", action="version", version=f"pdedsl {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="solve a named example and save a PNG of solution and error")
     demo.add_argument("name", nargs="?", default="oscillator", choices=DEMO_NAMES)
@@ -70,6 +71,11 @@ def main(argv=None) -> int:
     bench.add_argument("--quick", action="store_true", help="smaller sizes (a smoke test)")
     _progress_flags(bench, "no progress lines (the result table is still printed)")
     args = parser.parse_args(argv)
+    # an output whose folder is missing would fail only after the whole run
+    out = args.output if args.command == "demo" else args.json if args.command == "bench" else None
+    if out and not pathlib.Path(out).resolve().parent.is_dir():
+        flag = "--output" if args.command == "demo" else "--json"
+        raise SystemExit(f"pdedsl {args.command}: the folder of {flag} {out} does not exist.")
     if args.command in ("run", "bench") and (args.quiet or args.progress):
         os.environ["PDEDSL_PROGRESS"] = "1" if args.progress else "0"
     if args.command == "demo":
@@ -88,6 +94,12 @@ def main(argv=None) -> int:
         )
         runpy.run_path(str(script), run_name="__main__")
     return 0
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
 
 
 def _progress_flags(parser, quiet_help):

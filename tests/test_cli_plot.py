@@ -192,6 +192,20 @@ def test_demo_json(tmp_path):
     assert r["unknowns"] == 240 and r["rows"] == 722 and r["test_points"] == 2000
 
 
+def test_cli_version_and_missing_output_folders(tmp_path, capsys):
+    from pdedsl import cli
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"pdedsl {pd.__version__}"
+    # refused before the run, not after it (bench wrote its JSON only at the end)
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(SystemExit, match=r"pdedsl bench: the folder of --json .* does not exist"):
+        cli.main(["bench", "oscillator", "--json", str(missing / "r.json")])
+    with pytest.raises(SystemExit, match=r"pdedsl demo: the folder of --output .* does not exist"):
+        cli.main(["demo", "--output", str(missing / "d.png")])
+
+
 def _heat_2p1d():
     """u_t = (u_xx + u_yy) / 10 with a manufactured solution, on [0, 1]^2 x [0, 1]."""
     x, y, t = pd.Symbol("x"), pd.Symbol("y"), pd.Symbol("t")
