@@ -114,9 +114,10 @@ def test_grid_subdomains_cover_domain():
         assert np.all(lo < np.asarray(box.lower)) and np.all(hi > np.asarray(box.upper))
 
 
-@pytest.mark.parametrize("overlap", [1.0, 0.5, 0.0, -2.0, float("nan")])
+@pytest.mark.parametrize("overlap", [1.0, 0.5, 0.0, -2.0, float("nan"), "2", None, (2.0, 2.0)])
 def test_grid_rejects_overlap_at_most_one(overlap):
-    with pytest.raises(ValueError):
+    # (a string or None used to fail on the comparison with a bare TypeError)
+    with pytest.raises(ValueError, match="overlap must be a number > 1"):
         pd.Grid(pd.Interval(x, 0, 1), 4, overlap)
 
 

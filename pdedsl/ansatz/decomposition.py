@@ -135,8 +135,8 @@ class Grid(AbstractDecomposition):
             raise TypeError(
                 f"Grid needs a pd.Box/pd.Interval domain (or a box minus boxes), got {type(domain).__name__}."
             )
-        if not overlap > 1.0:
-            raise ValueError(f"overlap must be > 1 so that subdomains overlap, got {overlap}.")
+        if isinstance(overlap, (bool, str)) or not np.isscalar(overlap) or not overlap > 1.0:
+            raise ValueError(f"overlap must be a number > 1 so that subdomains overlap, got {overlap!r}.")
         if np.isscalar(subdomains):
             entries = [subdomains] * domain.dim
         elif domain.dim == 1 and np.ndim(subdomains) == 1 and len(subdomains) > 1:
