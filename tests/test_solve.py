@@ -344,7 +344,7 @@ def test_a_negligible_residual_between_the_points_is_not_warned_about():
     assert np.isclose(scale, np.sqrt(np.mean(terms**2)), rtol=1e-6)
 
 
-def test_a_count_of_points_below_one_is_refused():
+def test_bad_point_counts_and_seeds_are_refused():
     """`points=0` (or a negative count) used to become the smallest grid and give the
     zero solution, reported as a success."""
     problem, _, _ = oscillator(w0=10.0)
@@ -354,6 +354,11 @@ def test_a_count_of_points_below_one_is_refused():
             pd.solve(problem, model, points=bad)
     with pytest.raises(ValueError, match="points must be"):
         pd.linear_system(problem, model, points=0)
+    # a fractional count per face was taken as it was; a seed of another type ignored
+    with pytest.raises(ValueError, match="condition_points must be None or an int >= 1"):
+        pd.solve(problem, model, condition_points=2.5)
+    with pytest.raises(ValueError, match="seed must be an int"):
+        pd.solve(problem, model, seed="a")
 
 
 def test_direct_solver_arguments_are_checked():

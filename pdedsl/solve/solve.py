@@ -207,6 +207,16 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
         raise ValueError(
             f"points must be a number of equation points >= 1, a grid shape or an array, got {points!r}."
         )
+    if condition_points is not None and (
+        isinstance(condition_points, bool)
+        or not isinstance(condition_points, (int, np.integer))
+        or condition_points < 1
+    ):
+        raise ValueError(
+            f"condition_points must be None or an int >= 1 (points per face), got {condition_points!r}."
+        )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an int, got {seed!r}.")
     if isinstance(points, (int, np.integer, tuple, list)) and np.ndim(points) <= 1:
         if isinstance(points, (int, np.integer)):
             # the per-axis floor only raises the default count: a count given is kept
