@@ -274,7 +274,9 @@ class Solution(_Field):
         if i.get("rank") is not None:
             lines.append(f"  rank         {i['rank']} of {i['unknowns']}")
         if i.get("condition_number") is not None:
-            if i.get("rank") is not None:
+            if i.get("condition_rule"):
+                lines.append(f"  condition    {i['condition_number']:.2e} ({i['condition_rule']})")
+            elif i.get("rank") is not None:
                 lines.append(
                     f"  cond(M)      {i['condition_number']:.2e} (exact, columns scaled to unit norm)"
                 )

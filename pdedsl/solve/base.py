@@ -32,6 +32,11 @@ class SolverResult(eqx.Module):
     # quantity its `rtol` bounds; `stop_rule` says what it is), None for direct solvers
     stop_measure: Array | None = None
     stop_rule: str = eqx.field(static=True, default="")
+    # what `condition_number` is (exact, or which solver's estimate of which matrix)
+    condition_rule: str = eqx.field(static=True, default="")
+    # CG's step lengths and direction updates (alpha_k, beta_k), from which the host
+    # estimates the condition number of the preconditioned normal matrix; None elsewhere
+    lanczos: tuple | None = None
 
 
 class AbstractSolver(eqx.Module):

@@ -76,6 +76,7 @@ def _dense(self: DenseLeastSquares, system: LinearSystem) -> SolverResult:
         residual_norm=res,
         rank=rank,
         condition_number=cond,
+        condition_rule="" if cond is None else "cond(M), exact, columns scaled to unit norm",
         success=ok,
         message=f"lineax {type(solver).__name__}",
     )

@@ -13,6 +13,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
+import numpy as np
+import scipy.linalg
 
 from ..assemble import LinearSystem
 from . import progress
@@ -66,7 +68,16 @@ def _check_traceable(solver):
 
 
 def _finish(
-    system, coeffs, iterations, ok, message, filtered=None, cond=None, stop_measure=None, stop_rule=""
+    system,
+    coeffs,
+    iterations,
+    ok,
+    message,
+    filtered=None,
+    cond=None,
+    stop_measure=None,
+    stop_rule="",
+    condition_rule="",
 ):
     res = jnp.linalg.norm(system.mv(coeffs) - system.rhs)
     return SolverResult(
@@ -79,6 +90,7 @@ def _finish(
         condition_number=cond,
         stop_measure=stop_measure,
         stop_rule=stop_rule,
+        condition_rule=condition_rule if cond is not None else "",
     )
 
 
@@ -105,7 +117,7 @@ class _PreconditionedIterative(AbstractSolver):
         pre, setup = _timed_build(self.preconditioner, system)
         if self.progress:
             progress.start()
-        result = self._run(system, pre)
+        result = _lanczos_condition(self._run(system, pre))
         if self.progress:
             k = int(result.iterations)
             progress.done(self.label, k, result.history[k])
@@ -286,6 +298,7 @@ def _lsmr(self: LSMR, system: LinearSystem, pre) -> SolverResult:
         f"LSMR, {self.preconditioner.name} right preconditioner",
         filtered=pre.filtered,
         cond=st["condA"],
+        condition_rule="LSMR's estimate of cond(M R), after preconditioning",
         stop_measure=st["measure"],
         stop_rule="min(||(M R)^T r|| / (||M R|| ||r||), ||r|| / (||M R|| ||y|| + ||b||)), LSMR's two tests",
     )
@@ -354,13 +367,13 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
     tol = (self.rtol**2) * start
 
     def cond(c):
-        k, _, _, _, g, _, best_g, _, _ = c
+        k, _, _, _, g, _, best_g, _, _, _ = c
         # g < 0: the preconditioner is not positive definite in floating point (a
         # breakdown, not convergence; never accepted as the best iterate)
         return (k < self.max_steps) & (g > tol) & jnp.isfinite(g) & (g <= 1e12 * best_g) & (g >= 0)
 
     def body(c):
-        k, x, r, p, g, best_x, best_g, best_k, hist = c
+        k, x, r, p, g, best_x, best_g, best_k, hist, (alphas, betas) = c
         q = system.mv(p)
         alpha = g / jnp.maximum(dot(q, q), jnp.finfo(g.dtype).tiny)
         x = x + alpha * p
@@ -379,15 +392,17 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         hist = hist.at[k + 1].set(jnp.sqrt(jnp.abs(g_new / start)))
         if self.progress:
             _tick("CG", k + 1, hist[k + 1])
-        return k + 1, x, r, p, g_new, best_x, jnp.where(better, g_new, best_g), best_k, hist
+        lanczos = (alphas.at[k].set(alpha), betas.at[k].set(g_new / g))
+        return k + 1, x, r, p, g_new, best_x, jnp.where(better, g_new, best_g), best_k, hist, lanczos
 
     hist0 = (
         jnp.full((self.max_steps + 1,), jnp.nan, g0.dtype)
         .at[0]
         .set(jnp.sqrt(jnp.abs(g0 / jnp.where(start == 0, 1.0, start))))
     )
-    init = (jnp.array(0), x0, r0, z0, g0, x0, g0, jnp.array(0), hist0)
-    k, _, _, _, g, best_x, best_g, best_k, hist = jax.lax.while_loop(cond, body, init)
+    coefficients = jnp.zeros((self.max_steps,), g0.dtype)
+    init = (jnp.array(0), x0, r0, z0, g0, x0, g0, jnp.array(0), hist0, (coefficients, coefficients))
+    k, _, _, _, g, best_x, best_g, best_k, hist, lanczos = jax.lax.while_loop(cond, body, init)
     ok = (best_g <= tol) & (g0 >= 0)
     result = _finish(
         system,
@@ -400,7 +415,38 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         stop_rule="the preconditioned normal residual sqrt(r^T P r) relative to its start",
     )
     result = eqx.tree_at(lambda r: r.breakdown, result, ~ok & ((g < 0) | (g0 < 0)))
+    result = eqx.tree_at(lambda r: r.lanczos, result, lanczos, is_leaf=lambda x: x is None)
     return eqx.tree_at(lambda r: r.history, result, hist, is_leaf=lambda x: x is None)
+
+
+def _lanczos_condition(result: SolverResult) -> SolverResult:
+    """CG's estimate of the condition number of the preconditioned normal matrix
+    `P M^T M`, on the host: CG's step lengths alpha_j and updates beta_j are the
+    Lanczos tridiagonal T of that matrix on the Krylov space it explored
+    (diagonal 1/alpha_j + beta_{j-1}/alpha_{j-1}, off-diagonal sqrt(beta_j)/alpha_j),
+    and the ratio of T's extreme eigenvalues is the condition number CG saw. It
+    falls short of the matrix's where CG converged before resolving its extreme
+    eigenvalues (directions the right-hand side hardly excites, or that a filtering
+    preconditioner drops), and rounding can move it either way. None after a
+    breakdown or fewer than two iterations. Solvers without the coefficients pass
+    unchanged."""
+    if result.lanczos is None:
+        return result
+    k = int(result.iterations)
+    alphas, betas = (np.asarray(a)[:k] for a in result.lanczos)
+    cond = None
+    if k >= 2 and not bool(result.breakdown) and np.all(np.isfinite(alphas)) and np.all(alphas > 0):
+        diagonal = 1.0 / alphas
+        diagonal[1:] += betas[:-1] / alphas[:-1]
+        off = np.sqrt(np.maximum(betas[:-1], 0.0)) / alphas[:-1]
+        lo = scipy.linalg.eigvalsh_tridiagonal(diagonal, off, select="i", select_range=(0, 0))[0]
+        hi = scipy.linalg.eigvalsh_tridiagonal(diagonal, off, select="i", select_range=(k - 1, k - 1))[0]
+        if lo > 0 and np.isfinite(hi):
+            cond = float(hi / lo)
+    rule = f"CG's Lanczos estimate of cond(P M^T M), the condition number its {k} iterations saw"
+    return dataclasses.replace(
+        result, condition_number=cond, condition_rule=rule if cond is not None else "", lanczos=None
+    )
 
 
 class GMRES(AbstractSolver):

@@ -681,6 +681,7 @@ def solve(
         "cancellation": cancellation,
         "rank": None if result.rank is None else int(result.rank),
         "condition_number": None if result.condition_number is None else float(result.condition_number),
+        "condition_rule": result.condition_rule,
         "filtered": None if result.filtered is None else int(result.filtered),
         "setup_s": result.setup_s,
         "history": None
