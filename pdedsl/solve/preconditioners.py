@@ -81,11 +81,6 @@ class AbstractPreconditioner(eqx.Module):
         return type(self).__name__
 
 
-def check_filter(owner: str, rtol) -> None:
-    """A filtering tolerance, relative to the largest singular value: 0 <= rtol < 1."""
-    check_tolerance(owner, "rtol", rtol)
-
-
 def check_preconditioner(owner: str, value, *, right: bool = False) -> None:
     """`value` must be a preconditioner instance, with a right form if `right`."""
     if isinstance(value, type) and issubclass(value, AbstractPreconditioner):
@@ -188,7 +183,7 @@ class BlockFilter(AbstractPreconditioner):
     rtol: float = 1e-7
 
     def __check_init__(self):
-        check_filter("BlockFilter", self.rtol)
+        check_tolerance("BlockFilter", "rtol", self.rtol)  # relative to the largest singular value
 
     def build(self, system, levels=None):
         r, dropped = _filtered_inverse_sqrt(block_gram(system), self.rtol)
@@ -239,7 +234,9 @@ class AdditiveSchwarz(AbstractPreconditioner):
     right_form = False
 
     def __check_init__(self):
-        check_filter("AdditiveSchwarz", self.rtol)
+        check_tolerance(
+            "AdditiveSchwarz", "rtol", self.rtol
+        )  # filtering, relative to the largest singular value
 
     def build(self, system, levels=None):
         from .sparse import column_norms, normal_matrix
@@ -408,7 +405,7 @@ class BoxSchwarz(AbstractPreconditioner):
     def __check_init__(self):
         if self.size is not None:
             check_count("BoxSchwarz", "size", self.size)
-        check_filter("BoxSchwarz", self.rtol)
+        check_tolerance("BoxSchwarz", "rtol", self.rtol)
 
     def box_size(self, dim: int) -> int:
         """The box size used in `dim` dimensions."""
@@ -533,7 +530,9 @@ class MultiplicativeSchwarz(AbstractPreconditioner):
     right_form = False
 
     def __check_init__(self):
-        check_filter("MultiplicativeSchwarz", self.rtol)
+        check_tolerance(
+            "MultiplicativeSchwarz", "rtol", self.rtol
+        )  # filtering, relative to the largest singular value
 
     def build(self, system, levels=None):
         inverses, dropped = _block_inverses(system, self.rtol)
