@@ -70,7 +70,7 @@ class AbstractSolver(eqx.Module):
 
 # --- argument checks shared by the solvers and preconditioners ------------------
 def _number(value) -> float | None:
-    """`value` as a float if it is a plain real number (not a bool, not traced)."""
+    """`value` as a float if it is a real number (not a bool); None where float() refuses it."""
     if isinstance(value, bool):
         return None
     try:
