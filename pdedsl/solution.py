@@ -103,7 +103,7 @@ class _Field:
         # the unknown's own name, so that any other message names it as the user wrote it
         expr = D(self.problem.unknown.func(*coords), *variables)
         d = expr.expr
-        for v, n in d.variable_count:
+        for v, n in getattr(d, "variable_count", ()):  # D(sol, x, 0) is sol itself, no Derivative
             order[self.problem.coords.index(v)] += int(n)
         return DerivativeField(self.problem, self.model, self.coefficients, tuple(order))
 
@@ -118,6 +118,12 @@ class _Field:
         Returns rel_l2 = ||u - u*|| / ||u*||, max_abs, rel_max = max|u - u*| / max|u*|,
         and norm_l1 = mean|u - u*| / std(u*) (the FBPINN papers' measure).
         """
+        if isinstance(points, (int, np.integer)) and not isinstance(points, bool):
+            # (points=50 was one point at x = 50, outside the domain, or 0 a single point there)
+            raise TypeError(
+                f"errors(points=...) takes the points themselves, an (N, {self.problem.dim}) array; "
+                f"for a number of grid points use n={points}."
+            )
         p = self.problem.domain.sample(n, "grid") if points is None else np.asarray(points)
         p = self._points(p)
         ref = _exact_fn(exact, self.problem)(p)
@@ -146,6 +152,11 @@ class _Field:
                     f"The reference solves on the domain {theirs}, this solution on {mine}; "
                     "compare solutions of the same problem."
                 )
+        if isinstance(points, (int, np.integer)) and not isinstance(points, bool):
+            raise TypeError(
+                f"compare(points=...) takes the points themselves, an (N, {self.problem.dim}) array; "
+                "by default the reference's grid nodes (at most max_points of them)."
+            )
         if points is None and hasattr(reference, "nodes"):
             points = reference.nodes(max_points=max_points)
         return self.errors(lambda p: np.asarray(reference(np.asarray(p))), points=points)

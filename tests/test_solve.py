@@ -386,6 +386,13 @@ def test_solution_refuses_points_outside_its_domain():
         ValueError, match=r"D\(solution, z\): z is not a coordinate of the solution.*\('t',\)"
     ):
         D(sol, pd.Symbol("z"))
+    # order 0 is the solution itself (it raised an AttributeError)
+    np.testing.assert_allclose(D(sol, t, 0)([0.25, 0.5]), sol([0.25, 0.5]), rtol=0, atol=0)
+    # a count where the points go: it was one point at t = 50 (outside) or at t = 0 (rel_l2 NaN)
+    with pytest.raises(TypeError, match=r"errors\(points=...\) takes the points themselves.*n=50"):
+        sol.errors(exact, points=50)
+    with pytest.raises(TypeError, match=r"compare\(points=...\)"):
+        sol.compare(pd.finite_differences(problem, (41,)), points=0)
     # boundary points and any number of points (evaluated in padded power-of-two batches)
     for n in (1, 3, 16, 17, 100):
         p = np.linspace(0, 1, n)
