@@ -245,6 +245,18 @@ def test_condition_at_point_outside_the_domain():
         pd.Problem(D(u, t, 2) + u == 0, INTERVAL, [condition])
 
 
+def test_nan_and_infinity_in_equations_and_conditions_are_refused():
+    # sympy turns nan * D(u, t, 2) into nan, which used to read as "contains no unknown"
+    with pytest.raises(ValueError, match=r"left-hand side `nan` contains nan"):
+        _ = float("nan") * D(u, t, 2) == 1
+    with pytest.raises(ValueError, match=r"right-hand side `oo` contains oo"):
+        _ = D(u, t, 2) == float("inf")
+    with pytest.raises(ValueError, match=r"condition's right-hand side `nan`"):
+        _ = u.at(t=0) == float("nan")
+    with pytest.raises(ValueError, match="zoo"):
+        _ = D(u, t) == 1 / sp.Integer(0)
+
+
 def test_at_takes_coordinates_by_name():
     # u.at(array) failed with Python's "takes 1 positional argument but 2 were given"
     u2 = pd.Function("u")(x, y)

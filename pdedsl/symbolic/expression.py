@@ -308,14 +308,26 @@ def Dn(expr) -> Expression:
     return Expression(NormalDerivative(e))
 
 
+def _finite(expr: sp.Basic, what: str) -> sp.Basic:
+    """Refuse NaN and infinities in an equation or condition: sympy turns `nan * D(u, x, 2)`
+    into `nan`, which later read as "contains no unknown"."""
+    bad = [b for b in (sp.nan, sp.zoo, sp.oo, -sp.oo) if expr.has(b)]
+    if bad:
+        raise ValueError(
+            f"The {what} `{pretty(expr)}` contains {bad[0]}: a coefficient or value that is NaN or "
+            "infinite (float('nan'), float('inf'), or a division by zero)."
+        )
+    return expr
+
+
 class Equation:
     """`lhs == rhs` for a differential equation. `residual` is `lhs - rhs`."""
 
     __slots__ = ("lhs", "rhs")
 
     def __init__(self, lhs, rhs):
-        self.lhs = _unwrap(lhs, "left-hand side")
-        self.rhs = _unwrap(rhs, "right-hand side")
+        self.lhs = _finite(_unwrap(lhs, "left-hand side"), "equation's left-hand side")
+        self.rhs = _finite(_unwrap(rhs, "right-hand side"), "equation's right-hand side")
 
     @classmethod
     def from_sympy(cls, eq: sp.Eq) -> Equation:
@@ -455,7 +467,7 @@ class Condition:
     __slots__ = ("lhs", "rhs", "where", "data")
 
     def __init__(self, lhs, rhs, where):
-        self.lhs = _unwrap(lhs, "condition's left-hand side")
+        self.lhs = _finite(_unwrap(lhs, "condition's left-hand side"), "condition's left-hand side")
         # Observed values: `u.at(t=points) == values` with one value per point.
         self.data = None
         if _is_array(rhs):
@@ -464,7 +476,7 @@ class Condition:
                 raise ValueError(f"The observed values for {pretty(self.lhs)} contain NaN or inf.")
             self.data = data
             rhs = 0
-        self.rhs = _unwrap(rhs, "condition's right-hand side")
+        self.rhs = _finite(_unwrap(rhs, "condition's right-hand side"), "condition's right-hand side")
         if not unknowns_in(self.lhs):
             raise ValueError(f"The condition {pretty(self.lhs)} = ... involves no unknown.")
         self.where = where
