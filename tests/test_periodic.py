@@ -79,8 +79,13 @@ def test_periodic_grid_refuses_what_it_cannot_build():
     dom = pd.Interval(x, 0, 1)
     with pytest.raises(ValueError, match="more subdomains than the overlap"):
         pd.Grid(dom, 2, 2.9, periodic=[x])
-    with pytest.raises(ValueError, match="more subdomains than the overlap"):
-        pd.Multilevel(dom, levels=3, periodic=[x])  # level 0 has one subdomain
+    # level 0 of the default has one subdomain: the message gives counts that work
+    with pytest.raises(ValueError, match=r"periodic Multilevel .* subdomains=\[4, 8, 16\]"):
+        pd.Multilevel(dom, levels=3, periodic=[x])
+    pd.Multilevel(dom, subdomains=[4, 8, 16], periodic=[x])
+    with pytest.raises(ValueError, match=r"overlap \(4\).*subdomains=\[8, 16\]"):
+        pd.Multilevel(dom, levels=2, bspline=3, periodic=[x])
+    pd.Multilevel(dom, subdomains=[8, 16], bspline=3, periodic=[x])
     with pytest.raises(NotImplementedError, match="Graded"):
         pd.Grid(dom, np.array([0.0, 0.3, 1.0]), 2.0, periodic=[x])
     with pytest.raises(ValueError, match="not a coordinate"):

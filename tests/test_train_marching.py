@@ -286,6 +286,20 @@ def test_marched_heat_equation():
     sol = pd.solve(problem, model, points=(40, 60), schedule=pd.TimeMarching(t, active=3))
     assert all(s["unknowns"] == 3 * 3 * 28 for s in sol.info["stages"])
     assert sol.errors(exact)["rel_l2"] < 5e-4  # measured 9.7e-5; 0.1 without the consistency rows
+    # an iterative solve per stage with BoxSchwarz (it needs the active subdomains'
+    # centres, which the stages' systems lacked: "BoxSchwarz needs the subdomain centres")
+    boxes = pd.solve(
+        problem,
+        model,
+        points=(40, 60),
+        schedule=pd.TimeMarching(t, active=3),
+        solver=pd.CGNormal(pd.BoxSchwarz(), rtol=1e-10),
+    )
+    p = domain.sample((30, 30))
+    assert np.linalg.norm(boxes(p) - sol(p)) <= 1e-5 * np.linalg.norm(sol(p))
+    assert all(s["iterations"] <= 200 for s in boxes.info["stages"])
+    with pytest.raises(NotImplementedError, match="do not support TwoLevel"):
+        pd.solve(problem, model, schedule=pd.TimeMarching(t), solver=pd.CGNormal(pd.TwoLevel()))
 
 
 def test_adam_marching_freezes_earlier_subdomains(sine):

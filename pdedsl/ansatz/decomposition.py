@@ -445,6 +445,17 @@ class Multilevel(AbstractDecomposition):
                     f"Multilevel needs levels >= 1 (an int) or subdomains=[...], got {levels!r}."
                 )
             subdomains = [2**level for level in range(int(levels))]
+            if periodic:
+                # the default 1, 2, 4, ... cannot be periodic: a window would reach around to
+                # itself; say what to pass instead of the first level's Grid error
+                width = bspline + 1 if bspline is not None else 2.0 if overlap is None else overlap
+                start = 2 ** math.floor(math.log2(width) + 1)
+                example = [start * 2**level for level in range(int(levels))]
+                raise ValueError(
+                    f"A periodic Multilevel needs more subdomains per level along its periodic axes "
+                    f"than the overlap ({width:g}), which the default 1, 2, 4, ... per axis does not "
+                    f"give; pass the counts, e.g. subdomains={example}."
+                )
         elif levels is not None and len(subdomains) != levels:
             raise ValueError(f"levels={levels} but {len(subdomains)} subdomain counts were given.")
         if len(subdomains) < 1:

@@ -319,6 +319,8 @@ def _restrict(system, rows, valid, ids, frozen, coefficients):
         num_subdomains=int(ids.shape[0]),
         groups=(("stage", 0, int(rows.shape[0])),),
         levels=jnp.zeros(ids.shape, dtype=jnp.int32),
+        # (BoxSchwarz groups the active subdomains into boxes by their centres)
+        centres=None if system.centres is None else system.centres[ids],
     )
 
 
@@ -398,6 +400,7 @@ def solve_linear(
             num_subdomains=system.num_subdomains,
             groups=system.groups + (("consistency", system.rhs.shape[0], system.rhs.shape[0] + len(ci)),),
             levels=system.levels,
+            centres=system.centres,
         )
     else:
         full = system

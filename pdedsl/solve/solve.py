@@ -39,6 +39,7 @@ from .nonlinear import (
     sharded_linear_solver,
     solve_nonlinear,
 )
+from .preconditioners import TwoLevel
 
 
 class SolveError(RuntimeError):
@@ -530,6 +531,14 @@ def solve(
     model = _with_corners(problem, model, corners, solver)
     if schedule is not None and not isinstance(schedule, TimeMarching):
         raise TypeError(f"schedule must be pd.TimeMarching(...) or None, got {type(schedule).__name__}.")
+    pre = getattr(solver, "preconditioner", None)
+    if schedule is not None and isinstance(pre, (TwoLevel, SplineFrame)):
+        # (unbound, it failed inside the first stage with "use it through pd.solve", which it
+        # was; bound, with "bound to a different model")
+        raise NotImplementedError(
+            f"Time-marching stages do not support {type(pre).__name__} yet (its coarse space is "
+            "built for the whole model); use pd.BoxSchwarz() or pd.BlockFilter(), or leave out schedule=."
+        )
     if schedule is not None and problem.interfaces and not problem.linear:
         raise NotImplementedError(
             "Time marching supports interface conditions for linear problems only; leave out "
