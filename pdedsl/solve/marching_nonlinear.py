@@ -239,6 +239,7 @@ def nonlinear_stage_solver(setup: _Setup, say=lambda msg: None):
     def solve_stage(stage, c_full):
         ts = time.perf_counter()
         ids = jnp.asarray(stage.ids)
+        centres = np.asarray(model.decomposition.centres)[np.asarray(stage.ids)]
         recorder = _Recorder()
         zero = jnp.zeros((len(stage.ids), model.num_features))
         if setup.given is not None:
@@ -246,7 +247,7 @@ def nonlinear_stage_solver(setup: _Setup, say=lambda msg: None):
         elif setup.linear is not None and (setup.initial == "linear" or stage.index == 0):
             lin = setup.restrict(setup.linear, stage, c_full)
             template = _jacobian(lin, (zero, theta), _residual(lin, (zero, theta)))
-            delta, _ = _run(_host_solver(solver.linear_solver, template, recorder), template)
+            delta, _ = _run(_host_solver(solver.linear_solver, template, recorder, centres=centres), template)
             c0 = -jnp.asarray(delta)
         elif setup.initial == "zero":
             c0 = zero
@@ -255,7 +256,7 @@ def nonlinear_stage_solver(setup: _Setup, say=lambda msg: None):
         srm = setup.restrict(setup.rm, stage, c_full.at[ids].set(c0))
         y0 = (c0, theta)
         template = _jacobian(srm, y0, srm.weights * 0)
-        run = _host_solver(solver.linear_solver, template, recorder, damping=solver.damped)
+        run = _host_solver(solver.linear_solver, template, recorder, damping=solver.damped, centres=centres)
         opt = solver.optimistix_solver(solver.descent(srm, run))
         (c, _), steps, ok, message, history = _iterate(opt, srm, y0, solver, recorder, say)
         c = c.block_until_ready()

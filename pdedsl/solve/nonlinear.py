@@ -382,7 +382,12 @@ class _HostSolve(eqx.Module):
 
 
 def _host_solver(
-    solver: AbstractSolver, template: LinearSystem, recorder: _Recorder, damping=False, model=None
+    solver: AbstractSolver,
+    template: LinearSystem,
+    recorder: _Recorder,
+    damping=False,
+    model=None,
+    centres=None,
 ):
     """A host function (values, index, rhs, row_scale, levels, lam) -> (delta, ok).
 
@@ -390,9 +395,12 @@ def _host_solver(
     parameters among them), the solves see the subdomain centres, `Auto` chooses
     once for the Jacobian's size, dimension and basis as `pd.solve` does for a
     linear problem (in 2D and 3D: two-level CG for large polynomial grids), and a
-    solver that needs the model (`TwoLevel`) is bound to it."""
+    solver that needs the model (`TwoLevel`) is bound to it. `centres` (J, dim) alone
+    gives a time-marching stage's solves the centres of its active subdomains
+    (`BoxSchwarz` groups them by these)."""
     _ACTIVE[0] = recorder
-    centres = chosen = None
+    centres = None if centres is None else _Centres(centres)
+    chosen = None
     if model is not None and template.num_subdomains == model.num_subdomains:
         centres = _Centres(model.decomposition.centres)
         template = eqx.tree_at(

@@ -531,7 +531,7 @@ def solve(
     model = _with_corners(problem, model, corners, solver)
     if schedule is not None and not isinstance(schedule, TimeMarching):
         raise TypeError(f"schedule must be pd.TimeMarching(...) or None, got {type(schedule).__name__}.")
-    pre = getattr(solver, "preconditioner", None)
+    pre = getattr(getattr(solver, "linear_solver", solver), "preconditioner", None)  # (Gauss-Newton's too)
     if schedule is not None and isinstance(pre, (TwoLevel, SplineFrame)):
         # (unbound, it failed inside the first stage with "use it through pd.solve", which it
         # was; bound, with "bound to a different model")
