@@ -234,9 +234,7 @@ class AdditiveSchwarz(AbstractPreconditioner):
     right_form = False
 
     def __check_init__(self):
-        check_tolerance(
-            "AdditiveSchwarz", "rtol", self.rtol
-        )  # filtering, relative to the largest singular value
+        check_tolerance("AdditiveSchwarz", "rtol", self.rtol)
 
     def build(self, system, levels=None):
         from .sparse import column_norms, normal_matrix
@@ -530,9 +528,7 @@ class MultiplicativeSchwarz(AbstractPreconditioner):
     right_form = False
 
     def __check_init__(self):
-        check_tolerance(
-            "MultiplicativeSchwarz", "rtol", self.rtol
-        )  # filtering, relative to the largest singular value
+        check_tolerance("MultiplicativeSchwarz", "rtol", self.rtol)
 
     def build(self, system, levels=None):
         inverses, dropped = _block_inverses(system, self.rtol)
