@@ -519,8 +519,13 @@ class MultiplicativeSchwarz(AbstractPreconditioner):
     application sweeps the groups finest level first to coarsest and back,
     correcting the residual after every group, like a multigrid V-cycle whose levels
     are the decomposition's levels. It costs about two products with M and two with
-    M^T, and in a `pd.Multilevel` decomposition it keeps CG's iteration count from
-    growing with the number of levels. Built on the host (the colouring).
+    M^T. Built on the host (the colouring).
+
+    It does not stop CG's count from growing with the subdomains or the levels: on
+    one-level grids it roughly halves block Jacobi's count (2D Poisson, degree 2,
+    64^2 subdomains: 1,465 iterations against 3,114), and on `pd.Multilevel`
+    decompositions it is no better than block Jacobi (cosine levels, 3 levels of
+    degree 2: 468 against 143). Its best use is as `TwoLevel`'s local part.
     """
 
     rtol: float = 1e-7
