@@ -84,7 +84,8 @@ class Problem:
             Interfaces: `u.jump(x=c) == 0`, `(k*D(u, x)).jump(x=c) == 0` (upper side
             minus lower side across the plane x = c; a coefficient k may jump there, and
             the model must be cut there: `pd.Cut(decomposition, x=c)`).
-        parameters: values for plain sympy symbols, e.g. `{m: 1.0, k: 6400.0}`.
+        parameters: values for plain sympy symbols, e.g. `{m: 1.0, k: 6400.0}`; a key
+            may also be the symbol's name, `{"m": 1.0, "k": 6400.0}`.
         unknown_parameters: symbols to solve for from observed data, with initial
             guesses, e.g. `{mu: 1.0}` (a list of symbols starts them at their
             `pd.Parameter` value, else 1.0).
@@ -109,23 +110,11 @@ class Problem:
                 f"(pd.Box(...) - pd.Box(...)), got {type(domain).__name__}."
             )
         self.domain = domain
-        self.parameters = dict(parameters or {})
-        for k in self.parameters:
-            if not isinstance(k, sp.Symbol):
-                raise TypeError(f"parameters keys must be sympy Symbols, got {k!r}.")
-            if k in domain.coords:
-                raise ValueError(
-                    f"{k} is a coordinate of the domain, not a parameter: remove it from parameters= "
-                    f"(to fix {k} at a value, write a condition such as u.at({k}=...))."
-                )
-            parameter_value(k, self.parameters[k])  # refuses NaN, infinities, arrays, symbols
-        self.unknown_parameters, self.initial_parameters = _unknown_parameters(unknown_parameters)
-        both = set(self.unknown_parameters) & set(self.parameters)
-        if both:
-            raise ValueError(
-                f"{', '.join(sorted(map(str, both)))} is given a value in parameters= and declared "
-                "unknown in unknown_parameters=; choose one."
+        if parameters is not None and not isinstance(parameters, Mapping):
+            raise TypeError(
+                f"parameters must be a dict such as {{k: 6400.0}}, got {type(parameters).__name__}."
             )
+        self.unknown_parameters, self.initial_parameters = _unknown_parameters(unknown_parameters)
         unknowns = unknowns_in(self.equation.residual)
         if not unknowns:
             raise ValueError(
@@ -161,6 +150,7 @@ class Problem:
         if isinstance(conditions, (Condition, Periodic, sp.Equality)):  # one condition, not in a list
             conditions = [conditions]
         self.conditions = tuple(self._as_condition(c) for c in conditions)
+        self.parameters = self._resolve_parameters(dict(parameters or {}))
         self.interfaces = self._interfaces()
         self.equation_form = self._lower(self.equation.residual, None, "equation")
         self.periodic = self._periodic_axes()
@@ -195,6 +185,67 @@ class Problem:
         for c in self.lowered_conditions:
             _check_bound(c.form, f"condition `{c.condition}`", known)
         self._check_identifiable()
+
+    def _symbols(self) -> set:
+        """The plain symbols of the equation and the conditions (coordinates included)."""
+        found = set(self.equation.residual.free_symbols)
+        for c in self.conditions:
+            if isinstance(c, Condition):
+                found |= c.residual.free_symbols
+        return {s for s in found if isinstance(s, sp.Symbol)}
+
+    def _resolve_parameters(self, given: dict) -> dict:
+        """Check the `parameters=` dict; keys may be symbols or their names."""
+        symbols = self._symbols()
+        by_name: dict[str, list] = {}
+        for s in symbols:
+            by_name.setdefault(s.name, []).append(s)
+        resolved, unmatched = {}, []
+        for k, value in given.items():
+            if isinstance(k, str):
+                matches = by_name.get(k, [])
+                if not matches:  # ignored, like a symbol the problem does not use
+                    unmatched.append(k)
+                    continue
+                if len(matches) > 1:
+                    raise ValueError(
+                        f"parameters= names {k!r}, but the problem has {len(matches)} symbols of "
+                        "that name with different assumptions: key the value by the symbol itself."
+                    )
+                k = matches[0]
+            elif not isinstance(k, sp.Symbol):
+                raise TypeError(f"parameters keys must be sympy Symbols or their names, got {k!r}.")
+            elif k not in symbols and k.name in by_name:
+                raise ValueError(
+                    f"parameters= gives a value for {k}, but the {k} in the problem is a "
+                    "different symbol of the same name (its assumptions differ, e.g. "
+                    "pd.Symbol('k', positive=True) against pd.Symbol('k')): create each symbol "
+                    "once and use it everywhere, or key the value by its name, "
+                    f"parameters={{'{k}': ...}}."
+                )
+            if k in self.domain.coords:
+                raise ValueError(
+                    f"{k} is a coordinate of the domain, not a parameter: remove it from parameters= "
+                    f"(to fix {k} at a value, write a condition such as u.at({k}=...))."
+                )
+            if k in resolved:
+                raise ValueError(f"parameters= gives {k} twice (by the symbol and by its name).")
+            parameter_value(k, value)  # refuses NaN, infinities, arrays, symbols
+            resolved[k] = value
+        valued = set(resolved) | set(self.unknown_parameters) | set(self.domain.coords)
+        missing = sorted(s.name for s in symbols - valued if getattr(s, "value", None) is None)
+        if unmatched and missing:  # most likely a misspelt name
+            raise ValueError(
+                f"parameters= names {', '.join(map(repr, unmatched))}, which the equation and the "
+                f"conditions do not use, and gives no value to {', '.join(missing)}."
+            )
+        both = set(self.unknown_parameters) & set(resolved)
+        if both:
+            raise ValueError(
+                f"{', '.join(sorted(map(str, both)))} is given a value in parameters= and declared "
+                "unknown in unknown_parameters=; choose one."
+            )
+        return resolved
 
     def _check_contradictions(self) -> None:
         """Two linear conditions with the same operator on the same point or face but
