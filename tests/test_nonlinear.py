@@ -450,6 +450,33 @@ def test_variable_projection_with_an_iterative_linear_solver_in_2d():
     assert max(kappas) - min(kappas) <= 1e-7  # the same least-squares problem, solved three ways
 
 
+def test_gauss_newton_with_cg_stops_its_last_linear_solves():
+    """Gauss-Newton with CG on the normal equations: near the least-squares minimum the
+    step's right-hand side (the residual) is nearly orthogonal to the Jacobian's
+    range, and CG's relative normal-residual test is out of reach. It used to run
+    2,406 iterations in the fourth step and fail ("a linear solve failed"); LSMR's
+    second test, which CG now has too, stops it after 1 (measured 68, 34, 1
+    iterations; LSMR 63, 4, 2). The answer is the dense Gauss-Newton one."""
+    x, y = pd.Symbol("x"), pd.Symbol("y")
+    v = pd.Function("u")(x, y)
+    exact = sp.sin(sp.pi * x) * sp.sin(sp.pi * y)
+    f = -sp.diff(exact, x, 2) - sp.diff(exact, y, 2) + exact**3
+    problem = pd.Problem(
+        -D(v, x, 2) - D(v, y, 2) + v**3 == f, pd.Box([x, y], [0, 0], [1, 1]), [v.on(pd.boundary) == 0]
+    )
+    model = pd.FBPINN(pd.Grid(problem.domain, 8, 2.0), pd.Polynomial(3))
+    dense = pd.solve(problem, model, solver=pd.GaussNewton(linear_solver=pd.DenseLeastSquares()))
+    cg = pd.solve(
+        problem,
+        model,
+        solver=pd.GaussNewton(linear_solver=pd.CGNormal(pd.BlockFilter(), rtol=1e-8, max_steps=5000)),
+    )
+    assert cg.info["success"]
+    assert cg.errors(exact)["rel_l2"] == pytest.approx(dense.errors(exact)["rel_l2"], rel=1e-5)
+    its = [i for h in cg.info["history"][1:] for i in h["linear_iterations"]]
+    assert max(its[1:]) < its[0] and its[-1] <= 5
+
+
 def test_gauss_newton_with_an_iterative_linear_solver_in_2d():
     """GaussNewton(linear_solver=LSMR()) (and LevenbergMarquardt) on a 2D problem with
     4 x 4 subdomains used to hang: the jitted BlockFilter build, called from the

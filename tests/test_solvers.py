@@ -165,6 +165,50 @@ def test_cg_condition_estimate_matches_the_preconditioned_normal_matrix(degree, 
     assert one.condition_number is None and one.condition_rule == ""
 
 
+def test_cg_stops_when_the_right_hand_side_is_nearly_orthogonal_to_the_range():
+    """b = eps M a + s with s orthogonal to the range of M and ||s|| = 1: the least-
+    squares gradient M^T b is eps times smaller than ||M|| ||b||. CG's first test
+    (the preconditioned normal residual relative to its start) is out of reach once
+    the start is at the rounding level of M^T b, as in Gauss-Newton's last steps; its
+    second, LSMR's test ||(M P^(1/2))^T s|| <= rtol ||M P^(1/2)|| ||s||, stops it
+    there, with the backward-stable answer (measured: 7 and 1 iterations at eps = 1e-9
+    and 1e-12; 20 before, which this well-conditioned system allowed, but on a worse
+    conditioned one CG stalled instead: test_nonlinear.py's
+    test_gauss_newton_with_cg_stops_its_last_linear_solves). Where b lies in the range
+    (eps = 1) the first test decides and the answer is exact."""
+    x = pd.Symbol("x")
+    u = pd.Function("u")(x)
+    problem = pd.Problem(
+        D(u, x, 2) == -(sp.pi**2) * sp.sin(sp.pi * x) * (1 + x),
+        domain=pd.Interval(x, 0, 1),
+        conditions=[u.at(x=0) == 0, u.at(x=1) == 0],
+    )
+    model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(3))
+    system = pd.linear_system(problem, model)
+    m = np.asarray(system.dense())
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(m)
+    perp = rng.normal(size=m.shape[0])
+    perp -= q @ (q.T @ perp)
+    perp /= np.linalg.norm(perp)
+    a = rng.normal(size=m.shape[1])
+    for eps, its in [(1.0, None), (1e-9, 10), (1e-12, 2)]:
+        rhs = eps * (m @ a) + perp
+        result = pd.CGNormal(pd.ColumnScaling(), rtol=1e-10, max_steps=500)(
+            eqx.tree_at(lambda s: s.rhs, system, jnp.asarray(rhs))
+        )
+        assert bool(result.success)
+        coefficients = np.asarray(result.coefficients).ravel()
+        gradient = np.linalg.norm(m.T @ (rhs - m @ coefficients))
+        # backward stable: the gradient at the rounding level of ||M|| ||s||
+        assert gradient <= 1e-9 * np.linalg.norm(m, 2) * np.linalg.norm(rhs - m @ coefficients)
+        if its is None:  # b in the range: the first test, the exact answer
+            assert np.linalg.norm(coefficients - a) <= 1e-8 * np.linalg.norm(a)
+        else:
+            assert int(result.iterations) <= its
+            assert float(result.stop_measure) <= 1e-10
+
+
 def test_auto_linear_solver_is_refused():
     with pytest.raises(TypeError, match="AutoLinearSolver"):
         pd.solve(PROBLEM, MODEL, solver=lx.AutoLinearSolver(well_posed=False))

@@ -322,7 +322,9 @@ class CGNormal(_PreconditionedIterative):
     Cheap per iteration, but it squares the condition number: it needs a good
     preconditioner (`BlockFilter()` = filtered block Jacobi, `AdditiveSchwarz()`).
     Stops when the preconditioned normal residual `sqrt(r^T P r)` falls below
-    `rtol` times its initial value (success), after `max_steps`, or when the
+    `rtol` times its initial value, or (LSMR's second test, for an inconsistent
+    system) below `rtol ||M P^(1/2)|| ||b - M a||` (success; the norm estimated from
+    below by CG's Lanczos coefficients), after `max_steps`, or when the
     residual grows a million-fold above its best (rounding has taken over); it
     returns the best iterate seen, so running past the attainable accuracy cannot
     ruin the answer. It also stops, failing, if `r^T P r` turns negative (a
@@ -358,42 +360,79 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
     x0, done = pre.cg_start(b)
     if x0 is None:  # from zero
         x0 = jnp.zeros_like(b)
+        s0 = system.rhs
         r0 = b
     else:
-        r0 = b - system.rmv(system.mv(x0))
+        s0 = system.rhs - system.mv(x0)
+        r0 = system.rmv(s0)
     z0 = pre.cg_apply(r0)
     g0 = dot(r0, z0)
     start = g0 + done
     tol = (self.rtol**2) * start
 
+    # The second test, LSMR's for an inconsistent system: the gradient of the
+    # preconditioned least-squares problem small against ||M P^(1/2)|| ||s||, s = b - M x
+    # the least-squares residual (||(M P^(1/2))^T s||^2 = r^T P r = g). Without it CG
+    # cannot stop where b is nearly orthogonal to the range of M, as in Gauss-Newton's
+    # later steps: there ||M^T b|| is at the rounding level of ||M|| ||b||. ||M P^(1/2)||^2
+    # is estimated from below by the largest diagonal entry of CG's Lanczos matrix (so
+    # the test is stricter than with the true norm).
+    def small_gradient(g, norm2, s2):
+        return g <= (self.rtol**2) * norm2 * s2
+
     def cond(c):
-        k, _, _, _, g, _, best_g, _, _, _ = c
+        k, _, _, _, _, g, _, best_g, _, _, _, (norm2, s2, _) = c
         # g < 0: the preconditioner is not positive definite in floating point (a
         # breakdown, not convergence; never accepted as the best iterate)
-        return (k < self.max_steps) & (g > tol) & jnp.isfinite(g) & (g <= 1e12 * best_g) & (g >= 0)
+        return (
+            (k < self.max_steps)
+            & (g > tol)
+            & ~small_gradient(g, norm2, s2)
+            & jnp.isfinite(g)
+            & (g <= 1e12 * best_g)
+            & (g >= 0)
+        )
 
     def body(c):
-        k, x, r, p, g, best_x, best_g, best_k, hist, (alphas, betas) = c
+        k, x, r, s, p, g, best_x, best_g, best_k, hist, (alphas, betas), (norm2, _, previous) = c
         q = system.mv(p)
         alpha = g / jnp.maximum(dot(q, q), jnp.finfo(g.dtype).tiny)
         x = x + alpha * p
-        # recompute the residual now and then, against drift
-        r = jax.lax.cond(
+        # recompute the residuals now and then, against drift
+        s, r = jax.lax.cond(
             (k + 1) % 50 == 0,
-            lambda: system.rmv(system.rhs - system.mv(x)),
-            lambda: r - alpha * system.rmv(q),
+            lambda: (lambda s_: (s_, system.rmv(s_)))(system.rhs - system.mv(x)),
+            lambda: (s - alpha * q, r - alpha * system.rmv(q)),
         )
         z = pre.cg_apply(r)
         g_new = dot(r, z)
-        p = z + (g_new / g) * p
+        beta = g_new / g
+        # the Lanczos matrix's diagonal entry 1/alpha_k + beta_(k-1)/alpha_(k-1)
+        diagonal = 1.0 / alpha + previous
+        norm2 = jnp.maximum(norm2, jnp.where(jnp.isfinite(diagonal), diagonal, 0.0))
+        p = z + beta * p
         better = (g_new < best_g) & (g_new >= 0)
         best_x = jnp.where(better, x, best_x)
         best_k = jnp.where(better, k + 1, best_k)
         hist = hist.at[k + 1].set(jnp.sqrt(jnp.abs(g_new / start)))
         if self.progress:
             _tick("CG", k + 1, hist[k + 1])
-        lanczos = (alphas.at[k].set(alpha), betas.at[k].set(g_new / g))
-        return k + 1, x, r, p, g_new, best_x, jnp.where(better, g_new, best_g), best_k, hist, lanczos
+        lanczos = (alphas.at[k].set(alpha), betas.at[k].set(beta))
+        extra = (norm2, dot(s, s), beta / alpha)
+        return (
+            k + 1,
+            x,
+            r,
+            s,
+            p,
+            g_new,
+            best_x,
+            jnp.where(better, g_new, best_g),
+            best_k,
+            hist,
+            lanczos,
+            extra,
+        )
 
     hist0 = (
         jnp.full((self.max_steps + 1,), jnp.nan, g0.dtype)
@@ -401,9 +440,32 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         .set(jnp.sqrt(jnp.abs(g0 / jnp.where(start == 0, 1.0, start))))
     )
     coefficients = jnp.zeros((self.max_steps,), g0.dtype)
-    init = (jnp.array(0), x0, r0, z0, g0, x0, g0, jnp.array(0), hist0, (coefficients, coefficients))
-    k, _, _, _, g, best_x, best_g, best_k, hist, lanczos = jax.lax.while_loop(cond, body, init)
-    ok = (best_g <= tol) & (g0 >= 0)
+    zero = jnp.zeros((), g0.dtype)
+    extra = (zero, dot(s0, s0), zero)
+    init = (
+        jnp.array(0),
+        x0,
+        r0,
+        s0,
+        z0,
+        g0,
+        x0,
+        g0,
+        jnp.array(0),
+        hist0,
+        (coefficients, coefficients),
+        extra,
+    )
+    k, _, _, s, _, g, best_x, best_g, best_k, hist, lanczos, (norm2, _, _) = jax.lax.while_loop(
+        cond, body, init
+    )
+    # the least-squares residual of the iterate returned (the last one unless CG ran
+    # past its best)
+    s_best = jax.lax.cond(best_k == k, lambda: s, lambda: system.rhs - system.mv(best_x))
+    s2 = dot(s_best, s_best)
+    ok = ((best_g <= tol) | small_gradient(best_g, norm2, s2)) & (g0 >= 0)
+    first = jnp.sqrt(jnp.abs(best_g / jnp.where(start == 0, 1.0, start)))
+    second = jnp.sqrt(jnp.abs(best_g / jnp.where(norm2 * s2 == 0, 1.0, norm2 * s2)))
     result = _finish(
         system,
         best_x,
@@ -411,8 +473,11 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         ok,
         f"CG on the normal equations (CGLS form), {self.preconditioner.name} preconditioner",
         filtered=pre.filtered,
-        stop_measure=jnp.sqrt(jnp.abs(best_g / jnp.where(start == 0, 1.0, start))),
-        stop_rule="the preconditioned normal residual sqrt(r^T P r) relative to its start",
+        stop_measure=jnp.where(norm2 * s2 > 0, jnp.minimum(first, second), first),
+        stop_rule=(
+            "min(sqrt(r^T P r) relative to its start, ||(M P^(1/2))^T s|| / (||M P^(1/2)|| ||s||)): "
+            "the preconditioned normal residual r = M^T s, s = b - M a"
+        ),
     )
     result = eqx.tree_at(lambda r: r.breakdown, result, ~ok & ((g < 0) | (g0 < 0)))
     result = eqx.tree_at(lambda r: r.lanczos, result, lanczos, is_leaf=lambda x: x is None)
