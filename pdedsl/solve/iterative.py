@@ -381,7 +381,7 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         return g <= (self.rtol**2) * norm2 * s2
 
     def cond(c):
-        k, _, _, _, _, g, _, best_g, _, _, _, (norm2, s2, _) = c
+        k, _, _, _, g, _, best_g, _, _, _, (norm2, s2, _) = c
         # g < 0: the preconditioner is not positive definite in floating point (a
         # breakdown, not convergence; never accepted as the best iterate)
         return (
@@ -394,15 +394,20 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         )
 
     def body(c):
-        k, x, r, s, p, g, best_x, best_g, best_k, hist, (alphas, betas), (norm2, _, previous) = c
+        k, x, r, p, g, best_x, best_g, best_k, hist, (alphas, betas), (norm2, s2, previous) = c
         q = system.mv(p)
         alpha = g / jnp.maximum(dot(q, q), jnp.finfo(g.dtype).tiny)
         x = x + alpha * p
-        # recompute the residuals now and then, against drift
-        s, r = jax.lax.cond(
+
+        def recompute():  # now and then, against drift
+            s = system.rhs - system.mv(x)
+            return system.rmv(s), dot(s, s)
+
+        # ||s - alpha q||^2 = ||s||^2 - alpha g (s^T q = r^T p = r^T z = g, alpha ||q||^2 = g)
+        r, s2 = jax.lax.cond(
             (k + 1) % 50 == 0,
-            lambda: (lambda s_: (s_, system.rmv(s_)))(system.rhs - system.mv(x)),
-            lambda: (s - alpha * q, r - alpha * system.rmv(q)),
+            recompute,
+            lambda: (r - alpha * system.rmv(q), jnp.maximum(s2 - alpha * g, 0.0)),
         )
         z = pre.cg_apply(r)
         g_new = dot(r, z)
@@ -418,21 +423,8 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         if self.progress:
             _tick("CG", k + 1, hist[k + 1])
         lanczos = (alphas.at[k].set(alpha), betas.at[k].set(beta))
-        extra = (norm2, dot(s, s), beta / alpha)
-        return (
-            k + 1,
-            x,
-            r,
-            s,
-            p,
-            g_new,
-            best_x,
-            jnp.where(better, g_new, best_g),
-            best_k,
-            hist,
-            lanczos,
-            extra,
-        )
+        best_g = jnp.where(better, g_new, best_g)
+        return k + 1, x, r, p, g_new, best_x, best_g, best_k, hist, lanczos, (norm2, s2, beta / alpha)
 
     hist0 = (
         jnp.full((self.max_steps + 1,), jnp.nan, g0.dtype)
@@ -442,26 +434,10 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
     coefficients = jnp.zeros((self.max_steps,), g0.dtype)
     zero = jnp.zeros((), g0.dtype)
     extra = (zero, dot(s0, s0), zero)
-    init = (
-        jnp.array(0),
-        x0,
-        r0,
-        s0,
-        z0,
-        g0,
-        x0,
-        g0,
-        jnp.array(0),
-        hist0,
-        (coefficients, coefficients),
-        extra,
-    )
-    k, _, _, s, _, g, best_x, best_g, best_k, hist, lanczos, (norm2, _, _) = jax.lax.while_loop(
-        cond, body, init
-    )
-    # the least-squares residual of the iterate returned (the last one unless CG ran
-    # past its best)
-    s_best = jax.lax.cond(best_k == k, lambda: s, lambda: system.rhs - system.mv(best_x))
+    init = (jnp.array(0), x0, r0, z0, g0, x0, g0, jnp.array(0), hist0, (coefficients, coefficients), extra)
+    k, _, _, _, g, best_x, best_g, _, hist, lanczos, (norm2, _, _) = jax.lax.while_loop(cond, body, init)
+    # the least-squares residual of the iterate returned
+    s_best = system.rhs - system.mv(best_x)
     s2 = dot(s_best, s_best)
     ok = ((best_g <= tol) | small_gradient(best_g, norm2, s2)) & (g0 >= 0)
     first = jnp.sqrt(jnp.abs(best_g / jnp.where(start == 0, 1.0, start)))
