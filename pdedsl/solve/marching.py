@@ -52,6 +52,7 @@ import sympy as sp
 
 from ..ansatz import FBPINN, Grid
 from ..assemble import LinearSystem
+from ..assemble.system import product_chunk_rows
 from .auto import Auto
 from .base import AbstractSolver
 
@@ -321,6 +322,7 @@ def _restrict(system, rows, valid, ids, frozen, coefficients):
         levels=jnp.zeros(ids.shape, dtype=jnp.int32),
         # (BoxSchwarz groups the active subdomains into boxes by their centres)
         centres=None if system.centres is None else system.centres[ids],
+        chunk_rows=product_chunk_rows(values.shape[1], values.shape[2], values.dtype.itemsize),
     )
 
 
@@ -401,6 +403,7 @@ def solve_linear(
             groups=system.groups + (("consistency", system.rhs.shape[0], system.rhs.shape[0] + len(ci)),),
             levels=system.levels,
             centres=system.centres,
+            chunk_rows=system.chunk_rows,
         )
     else:
         full = system

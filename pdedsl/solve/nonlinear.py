@@ -41,6 +41,7 @@ from ..ansatz import FBPINN, evaluate
 from ..assemble import LinearSystem
 from ..assemble.assemble import _off_cut
 from ..assemble.sharding import AXIS, mesh as shard_mesh, sharded_rows
+from ..assemble.system import product_chunk_rows
 from ..lower import CompiledNonlinearForm, LinearForm, NonlinearForm
 from ..lower.nonlinear import from_linear
 from .auto import Auto
@@ -356,6 +357,8 @@ class _HostSolve(eqx.Module):
             groups=self.groups,
             levels=jnp.asarray(levels) if self.has_levels else None,
             centres=None if self.centres is None else jnp.asarray(self.centres.array),
+            # chunked products, as for an assembled system (bounded temporaries)
+            chunk_rows=product_chunk_rows(values.shape[1], values.shape[2], values.dtype.itemsize),
         )
         if self.damping:
             system = _damped(system, float(lam))
