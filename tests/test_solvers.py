@@ -133,18 +133,23 @@ def test_non_convergence_message_quotes_the_measure_and_suits_the_solver(model2d
     assert "pd.BlockFilter()" in msg and "LSMR's two tests" in msg
 
 
+def _poisson_1d():
+    """u'' = -pi^2 sin(pi x) (1 + x) on [0, 1], u = 0 at both ends."""
+    x = pd.Symbol("x")
+    u = pd.Function("u")(x)
+    return pd.Problem(
+        D(u, x, 2) == -(sp.pi**2) * sp.sin(sp.pi * x) * (1 + x),
+        domain=pd.Interval(x, 0, 1),
+        conditions=[u.at(x=0) == 0, u.at(x=1) == 0],
+    )
+
+
 @pytest.mark.parametrize("degree, subdomains", [(3, 4), (5, 8)])
 def test_cg_condition_estimate_matches_the_preconditioned_normal_matrix(degree, subdomains):
     """CG's Lanczos coefficients give the condition number of P M^T M (here P the
     unit column scaling D^2, so that of (M D)^T (M D)), exactly once CG has run to a
     tight tolerance on a small system (measured: 945 and 74,235, ratio 1.000)."""
-    x = pd.Symbol("x")
-    u = pd.Function("u")(x)
-    problem = pd.Problem(
-        D(u, x, 2) == -(sp.pi**2) * sp.sin(sp.pi * x) * (1 + x),
-        domain=pd.Interval(x, 0, 1),
-        conditions=[u.at(x=0) == 0, u.at(x=1) == 0],
-    )
+    problem = _poisson_1d()
     model = pd.FBPINN(pd.Grid(problem.domain, subdomains, 2.0), pd.Polynomial(degree))
     system = pd.linear_system(problem, model)
     m = np.asarray(system.dense())
@@ -176,13 +181,7 @@ def test_cg_stops_when_the_right_hand_side_is_nearly_orthogonal_to_the_range():
     conditioned one CG stalled instead: test_nonlinear.py's
     test_gauss_newton_with_cg_stops_its_last_linear_solves). Where b lies in the range
     (eps = 1) the first test decides and the answer is exact."""
-    x = pd.Symbol("x")
-    u = pd.Function("u")(x)
-    problem = pd.Problem(
-        D(u, x, 2) == -(sp.pi**2) * sp.sin(sp.pi * x) * (1 + x),
-        domain=pd.Interval(x, 0, 1),
-        conditions=[u.at(x=0) == 0, u.at(x=1) == 0],
-    )
+    problem = _poisson_1d()
     model = pd.FBPINN(pd.Grid(problem.domain, 4, 2.0), pd.Polynomial(3))
     system = pd.linear_system(problem, model)
     m = np.asarray(system.dense())
