@@ -88,7 +88,8 @@ class Problem:
             may also be the symbol's name, `{"m": 1.0, "k": 6400.0}`.
         unknown_parameters: symbols to solve for from observed data, with initial
             guesses, e.g. `{mu: 1.0}` (a list of symbols starts them at their
-            `pd.Parameter` value, else 1.0).
+            `pd.Parameter` value, else 1.0); like `parameters`, a key may be the
+            symbol's name, `{"mu": 1.0}` or `["mu"]`.
 
     Everything is checked and lowered here, so mistakes surface at definition time.
     A nonlinear equation (`u*D(u, x)`, `exp(u)`, ...) is lowered to a residual for
@@ -114,7 +115,6 @@ class Problem:
             raise TypeError(
                 f"parameters must be a dict such as {{k: 6400.0}}, got {type(parameters).__name__}."
             )
-        self.unknown_parameters, self.initial_parameters = _unknown_parameters(unknown_parameters)
         unknowns = unknowns_in(self.equation.residual)
         if not unknowns:
             raise ValueError(
@@ -150,6 +150,14 @@ class Problem:
         if isinstance(conditions, (Condition, Periodic, sp.Equality)):  # one condition, not in a list
             conditions = [conditions]
         self.conditions = tuple(self._as_condition(c) for c in conditions)
+        self.unknown_parameters, self.initial_parameters = _unknown_parameters(
+            unknown_parameters, self._symbols()
+        )
+        for p in self.unknown_parameters:
+            if p in domain.coords:
+                raise ValueError(
+                    f"{p} is a coordinate of the domain, not a parameter: remove it from unknown_parameters=."
+                )
         self.parameters = self._resolve_parameters(dict(parameters or {}))
         self.interfaces = self._interfaces()
         self.equation_form = self._lower(self.equation.residual, None, "equation")
@@ -602,19 +610,52 @@ class Problem:
         return r"\begin{cases} " + r" \\ ".join(body) + r" \end{cases}"
 
 
-def _unknown_parameters(spec) -> tuple[tuple[sp.Symbol, ...], np.ndarray]:
+def _unknown_parameters(spec, symbols) -> tuple[tuple[sp.Symbol, ...], np.ndarray]:
+    """The unknown parameters and their initial guesses; `symbols` are the problem's
+    (names are resolved against them, the way `parameters=` keys are)."""
     if spec is None:
         return (), np.zeros(0)
     if isinstance(spec, Mapping):
         items = list(spec.items())
-    elif isinstance(spec, sp.Symbol):
+    elif isinstance(spec, (sp.Symbol, str)):
         items = [(spec, None)]
     else:
-        items = [(s, None) for s in spec]
+        try:
+            items = [(s, None) for s in spec]
+        except TypeError:
+            raise TypeError(
+                "unknown_parameters must be a dict of initial guesses such as {mu: 1.0}, or a list "
+                f"of symbols, got {type(spec).__name__}."
+            ) from None
+    by_name: dict[str, list] = {}
+    for s in symbols:
+        by_name.setdefault(s.name, []).append(s)
     syms, init = [], []
     for s, v in items:
-        if not isinstance(s, sp.Symbol):
-            raise TypeError(f"unknown_parameters must be sympy Symbols (or pd.Parameter), got {s!r}.")
+        if isinstance(s, str):
+            matches = by_name.get(s, [])
+            if len(matches) != 1:
+                raise ValueError(
+                    f"unknown_parameters names {s!r}, but "
+                    + (
+                        "neither the equation nor a condition has a symbol of that name."
+                        if not matches
+                        else f"the problem has {len(matches)} symbols of that name with different "
+                        "assumptions: list the symbol itself."
+                    )
+                )
+            s = matches[0]
+        elif not isinstance(s, sp.Symbol):
+            raise TypeError(
+                f"unknown_parameters must be sympy Symbols (or pd.Parameter) or their names, got {s!r}."
+            )
+        elif s not in symbols and len(by_name.get(s.name, [])) == 1:
+            raise ValueError(
+                f"unknown_parameters lists {s}, but the {s} in the problem is a different symbol of "
+                "the same name (its assumptions differ, e.g. pd.Symbol('mu', positive=True) against "
+                f"pd.Symbol('mu')): create each symbol once and use it everywhere, or name it, "
+                f"unknown_parameters={{'{s}': ...}}."
+            )
         if v is None:
             v = getattr(s, "value", None)
             v = 1.0 if v is None else v
@@ -627,7 +668,7 @@ def _unknown_parameters(spec) -> tuple[tuple[sp.Symbol, ...], np.ndarray]:
         syms.append(s)
         init.append(v)
     if len(set(syms)) != len(syms):
-        raise ValueError("unknown_parameters lists a symbol twice.")
+        raise ValueError("unknown_parameters lists a symbol twice (by the symbol or by its name).")
     return tuple(syms), np.asarray(init, dtype=float)
 
 

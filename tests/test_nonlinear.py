@@ -334,6 +334,33 @@ def test_unidentifiable_parameters_are_refused():
                    parameters={mu: 4.0}, unknown_parameters={mu: 1.0})  # fmt: skip
 
 
+def test_unknown_parameters_may_be_named():
+    mu, k = sp.Symbol("mu"), sp.Symbol("k", positive=True)
+    v = pd.Function("u")(t)
+    dom = pd.Interval(t, 0, 1)
+    args = (D(v, t, 2) + mu * D(v, t) + k * v == 0, dom, [v.at(t=0) == 1, v.at(t=[0.5, 0.7]) == [0.1, 0.2]])
+    by_symbol = pd.Problem(*args, unknown_parameters={mu: 2.0, k: 300.0})
+    for spec in ({"mu": 2.0, "k": 300.0}, {mu: 2.0, "k": 300.0}):
+        named = pd.Problem(*args, unknown_parameters=spec)
+        assert named.unknown_parameters == by_symbol.unknown_parameters == (mu, k)
+        np.testing.assert_array_equal(named.initial_parameters, [2.0, 300.0])
+    assert pd.Problem(*args, parameters={"k": 400.0}, unknown_parameters="mu").unknown_parameters == (mu,)
+    assert pd.Problem(*args, parameters={k: 400.0}, unknown_parameters=["mu"]).initial_parameters[0] == 1.0
+    with pytest.raises(ValueError, match="'nu', but neither the equation nor a condition"):
+        pd.Problem(*args, parameters={k: 1.0}, unknown_parameters={"nu": 1.0})
+    with pytest.raises(ValueError, match="different symbol of the same name"):
+        pd.Problem(*args, parameters={mu: 1.0}, unknown_parameters={sp.Symbol("k"): 1.0})
+    with pytest.raises(ValueError, match="twice"):
+        pd.Problem(*args, parameters={k: 1.0}, unknown_parameters={mu: 1.0, "mu": 2.0})
+    with pytest.raises(ValueError, match="t is a coordinate of the domain"):
+        pd.Problem(*args, parameters={k: 1.0}, unknown_parameters=["mu", "t"])
+    with pytest.raises(TypeError, match="a dict of initial guesses"):
+        pd.Problem(*args, parameters={k: 1.0}, unknown_parameters=1.0)
+    twins = (D(v, t, 2) + sp.Symbol("a") * D(v, t) + sp.Symbol("a", positive=True) * v == 0, *args[1:])
+    with pytest.raises(ValueError, match="2 symbols of that name"):
+        pd.Problem(*twins, unknown_parameters=["a"])
+
+
 def test_observation_input_errors():
     v = pd.Function("u")(t)
     eq = D(v, t, 2) + 400 * v == 0
