@@ -381,7 +381,7 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         return g <= (self.rtol**2) * norm2 * s2
 
     def cond(c):
-        k, _, _, _, g, _, best_g, _, _, _, (norm2, s2, _) = c
+        k, _, _, _, g, _, best_g, _, _, (norm2, s2, _) = c
         # g < 0: the preconditioner is not positive definite in floating point (a
         # breakdown, not convergence; never accepted as the best iterate)
         return (
@@ -394,7 +394,7 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         )
 
     def body(c):
-        k, x, r, p, g, best_x, best_g, best_k, hist, (alphas, betas), (norm2, s2, previous) = c
+        k, x, r, p, g, best_x, best_g, hist, (alphas, betas), (norm2, s2, previous) = c
         q = system.mv(p)
         alpha = g / jnp.maximum(dot(q, q), jnp.finfo(g.dtype).tiny)
         x = x + alpha * p
@@ -418,13 +418,12 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         p = z + beta * p
         better = (g_new < best_g) & (g_new >= 0)
         best_x = jnp.where(better, x, best_x)
-        best_k = jnp.where(better, k + 1, best_k)
         hist = hist.at[k + 1].set(jnp.sqrt(jnp.abs(g_new / start)))
         if self.progress:
             _tick("CG", k + 1, hist[k + 1])
         lanczos = (alphas.at[k].set(alpha), betas.at[k].set(beta))
         best_g = jnp.where(better, g_new, best_g)
-        return k + 1, x, r, p, g_new, best_x, best_g, best_k, hist, lanczos, (norm2, s2, beta / alpha)
+        return k + 1, x, r, p, g_new, best_x, best_g, hist, lanczos, (norm2, s2, beta / alpha)
 
     hist0 = (
         jnp.full((self.max_steps + 1,), jnp.nan, g0.dtype)
@@ -434,8 +433,8 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
     coefficients = jnp.zeros((self.max_steps,), g0.dtype)
     zero = jnp.zeros((), g0.dtype)
     extra = (zero, dot(s0, s0), zero)
-    init = (jnp.array(0), x0, r0, z0, g0, x0, g0, jnp.array(0), hist0, (coefficients, coefficients), extra)
-    k, _, _, _, g, best_x, best_g, _, hist, lanczos, (norm2, _, _) = jax.lax.while_loop(cond, body, init)
+    init = (jnp.array(0), x0, r0, z0, g0, x0, g0, hist0, (coefficients, coefficients), extra)
+    k, _, _, _, g, best_x, best_g, hist, lanczos, (norm2, _, _) = jax.lax.while_loop(cond, body, init)
     # the least-squares residual of the iterate returned
     s_best = system.rhs - system.mv(best_x)
     s2 = dot(s_best, s_best)
