@@ -359,6 +359,15 @@ def test_bad_point_counts_and_seeds_are_refused():
         pd.solve(problem, model, condition_points=2.5)
     with pytest.raises(ValueError, match="seed must be an int"):
         pd.solve(problem, model, seed="a")
+    # a sampler's name where the points go (it was "could not convert string to float")
+    with pytest.raises(TypeError, match=r"pass sampler= \(one of .*'sobol'"):
+        pd.solve(problem, model, points="sobol")
+    with pytest.raises(TypeError, match=r"an \(N, 1\) array of numbers, got dict"):
+        pd.solve(problem, model, points={"t": 3})
+    with pytest.raises(ValueError, match=r"got an array of shape \(4, 2\)"):
+        pd.solve(problem, model, points=np.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"25 of 50 collocation point\(s\) lie outside.*t=1\.0204"):
+        pd.solve(problem, model, points=np.linspace(0, 2, 50))
 
 
 def test_direct_solver_arguments_are_checked():
@@ -393,6 +402,14 @@ def test_solution_refuses_points_outside_its_domain():
         sol.errors(exact, points=50)
     with pytest.raises(TypeError, match=r"compare\(points=...\)"):
         sol.compare(pd.finite_differences(problem, (41,)), points=0)
+    # an exact solution that returns the wrong number of values (it broadcast a scalar, or
+    # failed inside numpy), and points that are not numbers
+    for wrong in (lambda p: 1.0, lambda p: np.zeros(3)):
+        with pytest.raises(ValueError, match="must return one value per point"):
+            sol.errors(wrong)
+    assert sol.errors(sp.lambdify(t, exact, "numpy"))["rel_l2"] < 1e-6  # (N, 1) values: one per point
+    with pytest.raises(TypeError, match="Points must be numbers"):
+        sol("a")
     # boundary points and any number of points (evaluated in padded power-of-two batches)
     for n in (1, 3, 16, 17, 100):
         p = np.linspace(0, 1, n)

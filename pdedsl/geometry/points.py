@@ -8,7 +8,13 @@ import numpy as np
 
 def as_points(points, dim: int, coords) -> np.ndarray:
     """(N, d) float array from `points` of shape (N, d), (N,) in 1D, (d,) or a scalar in 1D."""
-    p = np.asarray(points, dtype=float)
+    try:
+        p = np.asarray(points, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"Points must be numbers, an (N, {dim}) array in the coordinate order "
+            f"{tuple(map(str, coords))}; got {points!r}."[:300]
+        ) from None
     if p.ndim == 0 and dim == 1:
         p = p.reshape(1, 1)
     elif p.ndim == 1 and dim == 1:
@@ -29,6 +35,11 @@ def error_measures(u, ref) -> dict[str, float]:
     ref = 0, norm_l1 against a constant ref) is undefined: NaN."""
     u = np.asarray(u, dtype=float).reshape(-1)
     ref = np.asarray(ref, dtype=float).reshape(-1)
+    if ref.shape != u.shape:  # (a scalar or a wrong length used to broadcast, or fail in numpy)
+        raise ValueError(
+            f"The exact solution (or reference) gave {ref.size} value(s) at {u.size} points: a "
+            "callable must return one value per point, an array of shape (N,) for points of shape (N, d)."
+        )
     err = u - ref
 
     def ratio(a, b):

@@ -230,13 +230,33 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
             xs = problem.domain.sample(tuple(points), sampler, seed)
             shape = problem.domain.grid_shape(points)
     else:
-        xs = np.asarray(points, dtype=float)
+        if isinstance(points, str):
+            raise TypeError(
+                f"points must be a count, a grid shape or an (N, {problem.dim}) array, got {points!r}; "
+                f"to choose how they are placed, pass sampler= (one of {SAMPLERS})."
+            )
+        try:
+            xs = np.asarray(points, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"points must be a count, a grid shape or an (N, {problem.dim}) array of numbers, "
+                f"got {type(points).__name__}."
+            ) from None
         if xs.ndim == 1 and problem.dim == 1:
             xs = xs[:, None]
         if xs.ndim != 2 or xs.shape[1] != problem.dim:
-            raise ValueError(f"points must be a count, a grid shape, or an (N, {problem.dim}) array.")
-        if not np.all(problem.domain.contains(xs)):
-            raise ValueError("Some collocation points lie outside the domain.")
+            raise ValueError(
+                f"points must be a count, a grid shape, or an (N, {problem.dim}) array; "
+                f"got an array of shape {xs.shape}."
+            )
+        inside = problem.domain.contains(xs)
+        if not np.all(inside):
+            bad = xs[~np.asarray(inside)]
+            first = ", ".join(f"{c}={v:.6g}" for c, v in zip(problem.coords, bad[0]))
+            raise ValueError(
+                f"{len(bad)} of {len(xs)} collocation point(s) lie outside the domain {problem.domain}, "
+                f"e.g. ({first}); give points inside it (on its boundary is fine)."
+            )
         shape = problem.domain.grid_shape(max(xs.shape[0], 2))
     if problem.interfaces:  # points on an interface: one-sided rows below, not here
         xs = np.asarray(xs)
