@@ -372,3 +372,34 @@ def test_marching_rejects_bad_input(oscillator):
     # a schedule passed as the solver: point to schedule= (it said "solver must be a pdedsl solver")
     with pytest.raises(TypeError, match=r"is a schedule, not a solver: pd.solve\(problem, model, schedule="):
         pd.solve(problem, model, solver=pd.TimeMarching(t))
+
+
+def test_marching_refuses_a_condition_at_the_end_of_its_direction():
+    """A condition where the marching direction ends is fitted after the slabs before it
+    are frozen (Poisson on the unit square marched along x gave rel_l2 0.20 against 5e-4
+    solved at once): refused, for pd.solve and pd.train. Conditions at the start and on
+    walls along the direction (the heat equation's) are accepted."""
+    x, y = pd.Symbol("x"), pd.Symbol("y")
+    u = pd.Function("u")(x, y)
+    square = pd.Box([x, y], [0, 0], [1, 1])
+    poisson = pd.Problem(-D(u, x, 2) - D(u, y, 2) == 1, square, [u.on(pd.boundary) == 0])
+    model = pd.FBPINN(pd.Grid(square, 3, 2.0), pd.Polynomial(3))
+    for c, face in ((x, "x = 1"), (y, "y = 1")):
+        with pytest.raises(ValueError, match=f"imposed at {face}, a boundary the marching direction ends at"):
+            pd.solve(poisson, model, schedule=pd.TimeMarching(c, active=2))
+    mlp = pd.FBPINN(pd.Grid(square, 3, 2.0), pd.MLP(hidden=(4,)))
+    with pytest.raises(ValueError, match="boundary-value problem along x"):
+        pd.train(poisson, mlp, steps=1, progress=False, schedule=pd.TimeMarching(x, active=2))
+    v = pd.Function("v")(x)
+    bvp = pd.Problem(D(v, x, 2) == -1, pd.Interval(x, 0, 1), [v.at(x=0) == 0, v.at(x=1) == 0])
+    with pytest.raises(ValueError, match="imposed at x = 1"):
+        pd.solve(bvp, pd.FBPINN(pd.Grid(bvp.domain, 4, 2.0), pd.Polynomial(3)), schedule=pd.TimeMarching(x))
+    t = pd.Symbol("t")
+    w = pd.Function("w")(x, t)
+    heat = pd.Problem(
+        D(w, t) - D(w, x, 2) == 0,
+        pd.Box([x, t], [0, 0], [1, 1]),
+        [w.at(t=0) == sp.sin(sp.pi * x), w.at(x=0) == 0, w.at(x=1) == 0],
+    )
+    plan = pd.TimeMarching(t, active=2).plan(heat, pd.FBPINN(pd.Grid(heat.domain, 3, 2.0), pd.Polynomial(3)))
+    assert len(plan.stages) == 2
