@@ -158,6 +158,34 @@ def test_refuses_what_it_cannot_handle(equation, conditions, match):
         pd.finite_elements(problem, 2)
 
 
+def test_both_references_refuse_nonlinear_problems():
+    """A nonlinear equation or condition, or an unknown parameter (pd.finite_elements
+    failed on a missing attribute of the nonlinear form; pd.finite_differences did not
+    look at the conditions)."""
+    k = pd.Symbol("k")
+    cases = [
+        (-D(u2, x, 2) - D(u2, y, 2) + u2**3 == 1, [u2.on(pd.boundary) == 0], {}, "is not linear"),
+        (
+            -D(u2, x, 2) - D(u2, y, 2) == 1,
+            [(u2 + u2**2).on(pd.boundary) == 0],
+            {},
+            r"condition `.*` is not linear",
+        ),
+        (
+            -k * D(u2, x, 2) - D(u2, y, 2) == 1,
+            [u2.on(pd.boundary) == 0, u2.at(x=[0.5], y=[0.5]) == [0.1]],
+            {"unknown_parameters": {k: 1.0}},
+            "unknown parameters",
+        ),
+    ]
+    for equation, conditions, kw, match in cases:
+        problem = pd.Problem(equation, SQUARE, conditions, **kw)
+        with pytest.raises(pd.NonlinearError, match=match):
+            pd.finite_elements(problem, 2)
+        with pytest.raises(pd.NonlinearError, match=match):
+            pd.finite_differences(problem, (9, 9))
+
+
 def test_bad_arguments():
     problem, _ = helmholtz_l()
     with pytest.raises(ValueError, match="degree"):

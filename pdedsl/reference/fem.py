@@ -37,6 +37,7 @@ from ..geometry import Box, Difference, Face, PointRegion, as_points, error_meas
 from ..lower import compile_scalar, substitute_parameters
 from ..lower.smoothness import drop_interface_deltas
 from ..symbolic import pretty
+from .checks import refuse_nonlinear
 
 
 def _skfem():
@@ -68,6 +69,7 @@ class _Operator:
 
     def __init__(self, problem):
         form = problem.equation_form
+        refuse_nonlinear(problem, "pd.finite_elements")  # (it failed on a missing attribute)
         coords, d = problem.coords, problem.dim
         k = [sp.Integer(0)] * d
         b = [sp.Integer(0)] * d

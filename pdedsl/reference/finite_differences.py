@@ -37,9 +37,10 @@ import scipy.sparse.linalg as spl
 import sympy as sp
 
 from ..geometry import Box, PointRegion, as_points, error_measures
-from ..lower import LinearForm, NonlinearError, substitute_parameters
+from ..lower import LinearForm, substitute_parameters
 from ..problem import Problem
 from ..symbolic import pretty
+from .checks import refuse_nonlinear
 from .radau import integrate
 from .stencils import centred_width, derivative_matrix, lagrange, periodic_derivative_matrix, required_nodes
 
@@ -255,11 +256,8 @@ def finite_differences(problem: Problem, shape, order: int = 2, *, substeps: int
             "The finite-difference reference does not handle interface conditions; use "
             "pd.finite_elements (continuous u and flux) or a pdedsl model cut at the interface."
         )
+    refuse_nonlinear(problem, "The finite-difference reference")
     form = problem.equation_form
-    if not isinstance(form, LinearForm):
-        raise NonlinearError(
-            f"The finite-difference reference solves linear problems; `{problem.equation}` is not linear."
-        )
     shape = _grid_shape(problem, shape)
     conditions = _face_conditions(problem)
     box, coords, d = problem.domain, problem.coords, problem.dim
