@@ -1038,12 +1038,18 @@ def _solve_nonlinear(
         info["solver"] = f"{schedule} with {info['solver']}"
     rel = info.get("relative_residual")
     has_data = any(c.data is not None for c in conds)
+    # where a start is given (pd.solve has no initial=; the message said "initial=...")
+    start = (
+        f"pd.{type(solver).__name__}(initial=sol), sol a Solution of an easier problem"
+        if hasattr(solver, "initial")
+        else "other initial guesses in unknown_parameters="
+    )
     if success and rel is not None and rel > STATIONARY_RESIDUAL and not has_data:
         warnings.warn(
             f"{solver.name} stopped at a stationary point of the least-squares loss ({message}) where "
             f"the residual is still {rel:.2g} of the zero field's: a local minimum, equations with no "
             "solution (check the problem and its parameters), or an ansatz far too coarse for the "
-            "solution. Try another start (initial=a Solution of an easier problem), pd.GaussNewton(), "
+            f"solution. Try another start ({start}), pd.GaussNewton(), "
             "or more subdomains; sol.info['relative_residual'] and sol.residuals() show it.",
             ResidualWarning,
             stacklevel=3,
@@ -1053,11 +1059,19 @@ def _solve_nonlinear(
         f"in {info['solve_s']:.2f} s"
     )
     if throw and not success:
+        if "non-finite" in message:
+            raise SolveError(
+                f"{solver.name} diverged: the residual or the coefficients became NaN or infinite after "
+                f"{info['nonlinear_steps']} step(s) [{message}]. A term of the equation is undefined at "
+                "the values reached (sqrt or log of a negative number, a division by zero, exp "
+                f"overflowing), or the steps grew without bound. To fix: start closer ({start}), use "
+                "pd.LevenbergMarquardt() (a trust region), or write the equation so that it is defined "
+                "for every value. (throw=False returns it anyway.)"
+            )
         raise SolveError(
             f"{solver.name} did not converge in {info['nonlinear_steps']} steps (max_steps="
             f"{solver.max_steps}) [{message}]; last residual {info['residual_norm']:.3e}. To fix: "
-            "increase max_steps, start closer (initial=a Solution of an easier problem), use "
-            "pd.LevenbergMarquardt() (a trust region) instead of Gauss-Newton, or more collocation "
-            "points. (throw=False returns it anyway.)"
+            f"increase max_steps, start closer ({start}), use pd.LevenbergMarquardt() (a trust "
+            "region) instead of Gauss-Newton, or more collocation points. (throw=False returns it anyway.)"
         )
     return Solution(problem, model, coeffs, info)
