@@ -401,5 +401,10 @@ def test_marching_refuses_a_condition_at_the_end_of_its_direction():
         pd.Box([x, t], [0, 0], [1, 1]),
         [w.at(t=0) == sp.sin(sp.pi * x), w.at(x=0) == 0, w.at(x=1) == 0],
     )
-    plan = pd.TimeMarching(t, active=2).plan(heat, pd.FBPINN(pd.Grid(heat.domain, 3, 2.0), pd.Polynomial(3)))
+    heat_model = pd.FBPINN(pd.Grid(heat.domain, 3, 2.0), pd.Polynomial(3))
+    plan = pd.TimeMarching(t, active=2).plan(heat, heat_model)
     assert len(plan.stages) == 2
+    # a point on the end face, at a corner (no single outward normal there)
+    corner = pd.Problem(heat.equation, heat.domain, [*heat.conditions, w.at(x=1, t=1) == 0])
+    with pytest.raises(ValueError, match="imposed at x = 1, t = 1"):
+        pd.TimeMarching(t, active=2).plan(corner, heat_model)

@@ -193,7 +193,12 @@ def _refuse_conditions_ahead(problem, axis: int, coordinate) -> None:
         if c.data is not None:  # observations
             continue
         normal = getattr(c.region, "normal", None)
-        if normal is not None and normal[axis] > 0:
+        ahead = normal is not None and normal[axis] > 0
+        point = getattr(c.region, "point", None)
+        if point is not None:  # a corner point on the end face has no single normal
+            lo, hi = problem.domain.lower[axis], problem.domain.upper[axis]
+            ahead = ahead or point[axis] >= hi - 1e-12 * max(1.0, hi - lo)
+        if ahead:
             raise ValueError(
                 f"TimeMarching along {coordinate}: the condition `{c.condition}` is imposed at "
                 f"{c.region}, a boundary the marching direction ends at; slabs before it are "
