@@ -1351,11 +1351,17 @@ def test_spline_frame_is_symmetric_positive_semidefinite_where_cg_uses_it(bounda
     assert rank(c) == rank(m)
 
 
-@pytest.mark.parametrize("dim", [1, 2, 3])
+@pytest.mark.parametrize("dim", [1, "1-coarse", 2, 3])
 def test_spline_frame_cg_reaches_the_dense_answer(dim):
     if dim == 1:
         problem, exact, dom = PROBLEM, EXACT, PROBLEM.domain
         model, points = pd.FBPINN(pd.Multilevel(dom, levels=4, bspline=3), pd.Polynomial(2)), 60
+    elif dim == "1-coarse":
+        # the boundary strip is most of the finest level: with the Gram matrix shifted by
+        # 1e-8 (as the redundant multi-space strips of 2D and 3D need) its Q was inexact
+        # and the deflated form stalled (2,000 iterations at rtol 1e-6; balancing: 7)
+        problem, exact, dom = PROBLEM, EXACT, PROBLEM.domain
+        model, points = pd.FBPINN(pd.Multilevel(dom, levels=3, bspline=3), pd.Polynomial(3)), 120
     elif dim == 2:
         problem, exact, dom = _poisson_2d()
         model, points = pd.FBPINN(pd.Multilevel(dom, levels=3, bspline=3), pd.Polynomial(2)), (24, 24)
@@ -1376,7 +1382,7 @@ def test_spline_frame_cg_reaches_the_dense_answer(dim):
         its[boundary, form] = cg.info["iterations"]
     # the deflated form takes the balancing form's steps (from Q b, on Z^T r = 0)
     assert abs(its[1, "deflation"] - its[1, "balancing"]) <= max(2, its[1, "balancing"] // 20)
-    assert dense.errors(exact)["rel_l2"] < (2e-3 if dim < 3 else 5e-4)  # 3D: 1.5e-4
+    assert dense.errors(exact)["rel_l2"] < (2e-3 if dim != 3 else 5e-4)  # 3D: 1.5e-4
 
 
 def test_spline_frame_keeps_cg_iterations_nearly_flat_as_levels_grow():

@@ -110,6 +110,12 @@ def _tensor_blocks(dim: int, q: int) -> tuple[tuple[int, ...], ...]:
 # along the null space vanish up to rounding: the shift bounds how much that
 # rounding is amplified (1e-12 let CG break down at rtol 1e-8 on 5 levels).
 _SHIFT = 1e-8
+# With one tensor space (1D) the strip's B-splines are independent and the Gram matrix
+# nonsingular, and the deflated form needs Q exact: with the 1e-8 shift, 1D Poisson on
+# 3 levels (cubic windows x cubics) stalled in the deflated form (2,000 iterations at
+# rtol 1e-6, rel_l2 6.6e-7) where the balancing form took 7 (2.4e-8); shifted by
+# 1e-14 (a guard against a zero pivot only), 5 iterations and 2.4e-8.
+_SHIFT_ONE_SPACE = 1e-14
 
 
 class _FrameBound(_ContentKey):
@@ -464,7 +470,8 @@ class SplineFrame(AbstractPreconditioner):
             gram = (mz.T @ mz).tocsc()
             # a relative shift keeps the factorisation defined if strip functions are
             # (nearly) dependent on the collocation points
-            shift = max(float(gram.diagonal().max()), 1e-300) * _SHIFT
+            relative = _SHIFT if len(b.blocks) > 1 else _SHIFT_ONE_SPACE
+            shift = max(float(gram.diagonal().max()), 1e-300) * relative
             factor, _ = _factorise(
                 (gram + shift * sps.identity(strip_count, format="csc")).tocsc(), "symmetric"
             )
