@@ -205,9 +205,7 @@ class Problem:
     def _resolve_parameters(self, given: dict) -> dict:
         """Check the `parameters=` dict; keys may be symbols or their names."""
         symbols = self._symbols()
-        by_name: dict[str, list] = {}
-        for s in symbols:
-            by_name.setdefault(s.name, []).append(s)
+        by_name = _by_name(symbols)
         resolved, unmatched = {}, []
         for k, value in given.items():
             if isinstance(k, str):
@@ -610,6 +608,14 @@ class Problem:
         return r"\begin{cases} " + r" \\ ".join(body) + r" \end{cases}"
 
 
+def _by_name(symbols) -> dict[str, list]:
+    """The symbols by name: several under one name where their assumptions differ."""
+    out: dict[str, list] = {}
+    for s in symbols:
+        out.setdefault(s.name, []).append(s)
+    return out
+
+
 def _unknown_parameters(spec, symbols) -> tuple[tuple[sp.Symbol, ...], np.ndarray]:
     """The unknown parameters and their initial guesses; `symbols` are the problem's
     (names are resolved against them, the way `parameters=` keys are)."""
@@ -627,9 +633,7 @@ def _unknown_parameters(spec, symbols) -> tuple[tuple[sp.Symbol, ...], np.ndarra
                 "unknown_parameters must be a dict of initial guesses such as {mu: 1.0}, or a list "
                 f"of symbols, got {type(spec).__name__}."
             ) from None
-    by_name: dict[str, list] = {}
-    for s in symbols:
-        by_name.setdefault(s.name, []).append(s)
+    by_name = _by_name(symbols)
     syms, init = [], []
     for s, v in items:
         if isinstance(s, str):

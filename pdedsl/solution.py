@@ -11,7 +11,7 @@ import numpy as np
 import sympy as sp
 
 from .ansatz import FBPINN, evaluate
-from .geometry import as_points, error_measures
+from .geometry import as_points, error_measures, format_point
 from .lower import compile_scalar, substitute_parameters
 from .symbolic.expression import D
 
@@ -30,7 +30,7 @@ def _check_inside(problem, p: np.ndarray) -> None:
     inside = problem.domain.contains(p)
     if not np.all(inside):
         bad = p[~inside]
-        first = ", ".join(f"{c}={v:.6g}" for c, v in zip(problem.coords, bad[0]))
+        first = format_point(problem.coords, bad[0])
         raise ValueError(
             f"{len(bad)} of {len(p)} point(s) lie outside the domain {problem.domain}, e.g. ({first}); "
             "the solution is defined on its domain only."

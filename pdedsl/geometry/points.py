@@ -29,6 +29,11 @@ def as_points(points, dim: int, coords) -> np.ndarray:
     return p
 
 
+def format_point(coords, point) -> str:
+    """`x=0.5, y=1.25`: a point named by its coordinates, for messages."""
+    return ", ".join(f"{c}={v:.6g}" for c, v in zip(coords, point))
+
+
 def error_measures(u, ref) -> dict[str, float]:
     """rel_l2, max_abs, rel_max, norm_l1 (= mean|u - ref| / std(ref), the FBPINN papers'
     measure) and the point count. A relative measure whose scale is zero (rel_l2 against

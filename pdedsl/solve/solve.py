@@ -19,7 +19,7 @@ from ..ansatz.corners import corner_features, reentrant_corners
 from ..ansatz.model import default_edge_degree
 from ..assemble import assemble
 from ..assemble.sharding import resolve_devices
-from ..geometry import SAMPLERS, Observations, PointRegion
+from ..geometry import SAMPLERS, Observations, PointRegion, format_point
 from ..geometry.sampling import grid_shape
 from ..lower import CompiledLinearForm, LinearForm, NonlinearError
 from ..problem import Interface, Problem
@@ -252,7 +252,7 @@ def collocation(problem: Problem, model: FBPINN, points=None, sampler="grid", co
         inside = problem.domain.contains(xs)
         if not np.all(inside):
             bad = xs[~np.asarray(inside)]
-            first = ", ".join(f"{c}={v:.6g}" for c, v in zip(problem.coords, bad[0]))
+            first = format_point(problem.coords, bad[0])
             raise ValueError(
                 f"{len(bad)} of {len(xs)} collocation point(s) lie outside the domain {problem.domain}, "
                 f"e.g. ({first}); give points inside it (on its boundary is fine)."
@@ -848,7 +848,7 @@ def _check_finite(problem, system, blocks) -> None:
     g = next(i for i, (_, lo, hi) in enumerate(system.groups) if lo <= first < hi)
     (name, lo, hi), (_, form, points) = system.groups[g], blocks[g]
     point = np.asarray(points)[first - lo]
-    where = ", ".join(f"{c}={v:.6g}" for c, v in zip(problem.coords, point))
+    where = format_point(problem.coords, point)
     terms = []
     for a, c in zip(form.multi_indices, form.coefficients):
         v = float(np.asarray(c(jnp.asarray(point[None])))[0])
