@@ -475,7 +475,7 @@ class SplineFrame(AbstractPreconditioner):
             factor, _ = _factorise(
                 (gram + shift * sps.identity(strip_count, format="csc")).tocsc(), "symmetric"
             )
-            key = jnp.asarray(_register(factor))
+            key = jnp.asarray(_register((factor, None)))
             touched, local = np.unique(r, return_inverse=True)
             strip_mz = (
                 jnp.asarray(touched),
