@@ -124,7 +124,8 @@ class Problem:
         funcs = {f.func for f in unknowns}
         if len(funcs) > 1:
             raise NotImplementedError(
-                f"The equation `{self.equation}` has several unknowns; systems are not supported yet."
+                f"The equation `{self.equation}` has several unknowns "
+                f"({', '.join(sorted(map(str, unknowns)))}); systems are not supported yet."
             )
         candidates = [f for f in unknowns if all(isinstance(a, sp.Symbol) for a in f.args)]
         if not candidates:

@@ -493,8 +493,14 @@ def test_one_condition_need_not_be_in_a_list():
 
 def test_two_unknowns_are_refused():
     v = pd.Function("v")(t)
-    with pytest.raises(NotImplementedError, match=re.escape("several unknowns")):
+    with pytest.raises(NotImplementedError, match=re.escape("several unknowns (u(t), v(t))")):
         pd.Problem(D(u, t) + v == 0, INTERVAL)
+    # a list of equations is a system (it used to say "Expected an equation, got list")
+    with pytest.raises(NotImplementedError, match=r"list of 2 equations.*D\(u, t, 2\) == -u"):
+        pd.Problem([D(u, t) == v, D(v, t) == -u], INTERVAL, [u.at(t=0) == 1])
+    # a condition on another function than the equation's (it used to say "several unknowns")
+    with pytest.raises(ValueError, match=r"is on v\(t\), but the problem's unknown is u\(t\)"):
+        pd.Problem(D(u, t) + u == 0, INTERVAL, [v.at(t=0) == 1])
 
 
 def test_equation_used_as_an_operand():

@@ -170,6 +170,12 @@ def prepare(
     if expr.has(sp.re, sp.im):  # e.g. data made by sympy.diff of an Abs: everything is real here
         expr = expr.replace(sp.re, lambda a: a).replace(sp.im, lambda a: sp.S.Zero).doit()
     others = {f for f in unknowns_in(expr) if f.func != unknown.func}
+    if others and not any(f.func == unknown.func for f in unknowns_in(expr)):
+        names = ", ".join(map(str, sorted(others, key=str)))
+        raise ValueError(
+            f"The {context} is on {names}, but the problem's unknown is {unknown}: conditions "
+            "constrain the unknown of the equation."
+        )
     if others:
         names = ", ".join(map(str, sorted(others | {unknown}, key=str)))
         raise NotImplementedError(

@@ -619,4 +619,10 @@ def as_equation(obj) -> Equation:
             "structurally and returns a bool. Use pd.Function('u')(x) for the unknown "
             "so that `==` builds an equation, or write sympy.Eq(lhs, rhs)."
         )
+    if isinstance(obj, (list, tuple)) and any(isinstance(e, (Equation, sp.Equality)) for e in obj):
+        raise NotImplementedError(
+            f"Got a {type(obj).__name__} of {len(obj)} equations: pdedsl solves one equation in one "
+            "unknown, and systems of equations are not supported yet. A system that reduces to one "
+            "equation can be written as that equation (u' = v, v' = -u as D(u, t, 2) == -u)."
+        )
     raise TypeError(f"Expected an equation (lhs == rhs), got {type(obj).__name__}: {obj!r}.")
