@@ -604,6 +604,13 @@ def test_two_level_deflation_form_takes_the_balancing_steps_on_a_grid():
     ml_system = assemble(ml, collocation(problem, ml, points=(12, 12)))
     assert not build(pd.TwoLevel(local=pd.BoxSchwarz()).bind(ml), ml_system).deflated
     assert build(pd.TwoLevel(form="deflation").bind(ml), ml_system).deflated
+    # nor in 1D (where it lost iterations on every grid measured; docs/solving.md)
+    u = pd.Function("u")(x)
+    line = pd.Problem(-D(u, x, 2) == 1, pd.Interval(x, 0, 1), [u.at(x=0) == 0, u.at(x=1) == 0])
+    grid = pd.FBPINN(pd.Grid(line.domain, 8, 2.0), pd.Polynomial(4))
+    line_system = assemble(grid, collocation(line, grid))
+    assert not build(pd.TwoLevel().bind(grid), line_system).deflated
+    assert build(pd.TwoLevel(form="deflation").bind(grid), line_system).deflated
 
 
 def test_two_level_deflation_does_not_stall_on_a_well_conditioned_coarse_problem():

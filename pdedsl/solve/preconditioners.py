@@ -676,10 +676,11 @@ class _ContentKey:
 class _Bound(_ContentKey):
     """TwoLevel's coarse coefficients and aggregates."""
 
-    def __init__(self, coefficients, aggregates):
+    def __init__(self, coefficients, aggregates, dim):
         self.coefficients = coefficients
         self.aggregates = aggregates
-        self._set_digest(None, (coefficients, aggregates))
+        self.dim = dim
+        self._set_digest(dim, (coefficients, aggregates))
 
 
 # Sparse LU factors of coarse problems live on the host, found by an integer key that
@@ -800,11 +801,13 @@ class TwoLevel(AbstractPreconditioner):
     iterations either way, 66 s against 78 s for the whole cold solve in
     `wave-2p1d-large`), but rounding takes its residuals off `Z^T r = 0` on
     multilevel decompositions: on 3 levels it needed 512 iterations to rtol 1e-8
-    where the balancing form needs 232. `"auto"` (the default) takes deflation on one-level
-    decompositions and balancing on multilevel ones. Rounding also costs the deflated
-    form iterations where a weak `local` leaves CG hundreds of them on a badly
-    conditioned basis (block Jacobi, 2D Poisson on 4^2 subdomains of degree 5: 369
-    against 248; docs/solving.md): `"balancing"` there.
+    where the balancing form needs 232. Rounding also costs the deflated form
+    iterations where a weak `local` leaves CG hundreds of them on a badly conditioned
+    basis (block Jacobi, 2D Poisson on 4^2 subdomains of degree 5: 369 against 248;
+    docs/solving.md), and in 1D it lost on every grid measured (8 subdomains of 12
+    tanh random features: no convergence in 3,000 iterations against 158). So
+    `"auto"` (the default) takes deflation on one-level decompositions in 2D and
+    3D, and the balancing form on multilevel ones and in 1D.
 
     It needs the model (to fit the monomials in each subdomain's basis): `pd.solve`
     binds it; a system assembled by hand needs `TwoLevel(...).bind(model)`. The
@@ -860,7 +863,7 @@ class TwoLevel(AbstractPreconditioner):
             )
         coeffs = _coarse_coefficients(model, agg, count, int(self.degree))
         coeffs = jnp.where(jnp.asarray(fine)[:, None, None], coeffs, 0.0)
-        return dataclasses.replace(self, bound=_Bound(coeffs, jnp.asarray(agg)))
+        return dataclasses.replace(self, bound=_Bound(coeffs, jnp.asarray(agg), int(model.dim)))
 
     def build(self, system, levels=None):
         if self.coefficients is None:
@@ -889,7 +892,11 @@ class TwoLevel(AbstractPreconditioner):
             system=system,
             filtered=local.filtered,
             deflated=self.form == "deflation"
-            or (self.form == "auto" and (levels is None or np.unique(np.asarray(levels)).size <= 1)),
+            or (
+                self.form == "auto"
+                and self.bound.dim >= 2
+                and (levels is None or np.unique(np.asarray(levels)).size <= 1)
+            ),
         )
 
 
