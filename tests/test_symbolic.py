@@ -498,6 +498,9 @@ def test_two_unknowns_are_refused():
     # a list of equations is a system (it used to say "Expected an equation, got list")
     with pytest.raises(NotImplementedError, match=r"list of 2 equations.*D\(u, t, 2\) == -u"):
         pd.Problem([D(u, t) == v, D(v, t) == -u], INTERVAL, [u.at(t=0) == 1])
+    # a list of one equation is that equation
+    one = pd.Problem([D(u, t) + u == 0], INTERVAL, [u.at(t=0) == 1])
+    assert str(one.equation) == str(pd.Problem(D(u, t) + u == 0, INTERVAL, [u.at(t=0) == 1]).equation)
     # a condition on another function than the equation's (it used to say "several unknowns")
     with pytest.raises(ValueError, match=r"is on v\(t\), but the problem's unknown is u\(t\)"):
         pd.Problem(D(u, t) + u == 0, INTERVAL, [v.at(t=0) == 1])

@@ -913,7 +913,7 @@ def _coarse_factor(ac: sps.csc_matrix):
     lambda of A_c, so it never grows). A shifted solve without the refinement is off
     by about s / lambda_min, and the deflated form does not forgive that: 1D Poisson
     on 8 subdomains of degree 4 (lambda_min / max(diag) = 1e-3) stalled at rtol 1e-10
-    with the shift always applied, and takes 36 iterations without it.
+    with the shift always applied, and takes 37 iterations without it.
     """
     from .sparse import _factorise
 

@@ -605,7 +605,8 @@ class Parameter(sp.Symbol):
 
 
 def as_equation(obj) -> Equation:
-    """Accept an `Equation`, a `sympy.Eq`; refuse anything else with a clear message."""
+    """Accept an `Equation`, a `sympy.Eq` (or a list of one); refuse anything else with a
+    clear message."""
     if isinstance(obj, Equation):
         return obj
     if isinstance(obj, sp.Equality):
@@ -620,6 +621,8 @@ def as_equation(obj) -> Equation:
             "so that `==` builds an equation, or write sympy.Eq(lhs, rhs)."
         )
     if isinstance(obj, (list, tuple)) and any(isinstance(e, (Equation, sp.Equality)) for e in obj):
+        if len(obj) == 1:
+            return as_equation(obj[0])
         raise NotImplementedError(
             f"Got a {type(obj).__name__} of {len(obj)} equations: pdedsl solves one equation in one "
             "unknown, and systems of equations are not supported yet. A system that reduces to one "
