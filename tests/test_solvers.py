@@ -633,6 +633,35 @@ def test_two_level_deflation_does_not_stall_on_a_well_conditioned_coarse_problem
     assert its["deflation"] <= its["balancing"] + 10
 
 
+def test_a_stalled_two_level_solve_suggests_what_can_help():
+    """A deflated TwoLevel CG that stalls (1D, tanh random features: stop measure
+    2.4e-6 after 1,000 iterations where the balancing form converges in 158) is told
+    to try the balancing form; the suggestions no longer offer block Jacobi (weaker)
+    in place of a failed two-level preconditioner."""
+    u = pd.Function("u")(x)
+    problem = pd.Problem(
+        -D(u, x, 2) == 9 * sp.sin(3 * x), pd.Interval(x, 0, 1), [u.at(x=0) == 0, u.at(x=1) == sp.sin(3)]
+    )
+    model = pd.FBPINN(pd.Grid(problem.domain, 8, 2.0), pd.RandomFeatures(12))
+    deflated = pd.CGNormal(pd.TwoLevel(form="deflation"), rtol=1e-8, max_steps=300)
+    with pytest.raises(pd.SolveError, match="without meeting") as caught:
+        pd.solve(problem, model, solver=deflated)
+    message = str(caught.value)
+    assert 'pd.TwoLevel(form="balancing")' in message and "pd.BlockFilter()" not in message
+    assert "pd.TwoLevel(local=pd.BoxSchwarz())" in message
+    # the advice holds: the balancing form converges
+    balancing = pd.CGNormal(pd.TwoLevel(form="balancing"), rtol=1e-8, max_steps=300)
+    assert pd.solve(problem, model, solver=balancing).errors(sp.sin(3 * x))["rel_l2"] < 1e-5
+    # (already balancing, with a Schwarz local part: nothing of those two to suggest)
+    capped = pd.CGNormal(pd.TwoLevel(form="balancing", local=pd.BoxSchwarz()), rtol=1e-8, max_steps=2)
+    with pytest.raises(pd.SolveError, match="without meeting") as caught:
+        pd.solve(problem, model, solver=capped)
+    assert 'form="balancing"' not in str(caught.value) and "pd.TwoLevel(degree=3)" in str(caught.value)
+    top = pd.CGNormal(pd.TwoLevel(degree=3, local=pd.BoxSchwarz()), rtol=1e-8, max_steps=2)
+    with pytest.raises(pd.SolveError, match="loosen rtol, or a direct solver"):
+        pd.solve(problem, model, solver=top)
+
+
 def test_two_level_coarse_factor_shifts_only_a_singular_matrix_and_refines():
     """The coarse matrix is factorised as it is when its pivots are sound; a singular
     one (two coarse functions coincide) gets a shift and a refinement step, and its

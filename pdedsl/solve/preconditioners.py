@@ -891,13 +891,16 @@ class TwoLevel(AbstractPreconditioner):
             key=jnp.asarray(_register(factor)),
             system=system,
             filtered=local.filtered,
-            deflated=self.form == "deflation"
-            or (
-                self.form == "auto"
-                and self.bound.dim >= 2
-                and (levels is None or np.unique(np.asarray(levels)).size <= 1)
-            ),
+            deflated=self.deflates(levels),
         )
+
+    def deflates(self, levels=None) -> bool:
+        """Whether CG applies this preconditioner in the deflated form, on a system with
+        these subdomain `levels` (see `form`)."""
+        if self.form != "auto":
+            return self.form == "deflation"
+        one_level = levels is None or np.unique(np.asarray(levels)).size <= 1
+        return self.bound is not None and self.bound.dim >= 2 and one_level
 
 
 def _coarse_factor(ac: sps.csc_matrix):

@@ -39,7 +39,7 @@ from .nonlinear import (
     sharded_linear_solver,
     solve_nonlinear,
 )
-from .preconditioners import TwoLevel
+from .preconditioners import BoxSchwarz, MultiplicativeSchwarz, TwoLevel
 
 
 class SolveError(RuntimeError):
@@ -742,16 +742,26 @@ def solve(
                     f"against rtol={rtol:g}"
                 )
             how += f" (relative residual {info['relative_residual']:.2e})"
-            current = getattr(getattr(solver, "preconditioner", None), "name", None)
-            if isinstance(solver, CGNormal):
+            pre = getattr(solver, "preconditioner", None)
+            current = getattr(pre, "name", None)
+            if isinstance(solver, CGNormal) and isinstance(pre, TwoLevel):
+                stronger = []
+                if pre.deflates(system.levels):  # (rounding can stall it where balancing converges)
+                    stronger.append('pd.TwoLevel(form="balancing")')
+                if not isinstance(pre.local, (BoxSchwarz, MultiplicativeSchwarz)):
+                    stronger.append("pd.TwoLevel(local=pd.BoxSchwarz())")
+                if not stronger and pre.degree < 3:
+                    stronger.append(f"pd.TwoLevel(degree={pre.degree + 1}) (a larger coarse space)")
+            elif isinstance(solver, CGNormal):
                 stronger = ["pd.BlockFilter()", "pd.BoxSchwarz()", "pd.TwoLevel(local=pd.BoxSchwarz())"]
                 stronger = [x for x in stronger if not x.startswith(f"pd.{current}(")]
             else:  # right preconditioners only; the Schwarz ones need CG
                 stronger = [] if current == "BlockFilter" else ["pd.BlockFilter()"]
                 stronger.append("pd.CGNormal(pd.TwoLevel(local=pd.BoxSchwarz()))")
             fix = (
-                f"increase max_steps, loosen rtol, use a stronger preconditioner ({', '.join(stronger)}), "
-                "or a direct solver (pd.SparseNormal(), pd.DenseLeastSquares())"
+                "increase max_steps, loosen rtol, "
+                + (f"use a stronger preconditioner ({', '.join(stronger)}), " if stronger else "")
+                + "or a direct solver (pd.SparseNormal(), pd.DenseLeastSquares())"
             )
             levels = system.levels
             multilevel = schedule is None and levels is not None and int(jnp.max(levels)) > 0
