@@ -113,9 +113,9 @@ _SHIFT = 1e-8
 # With one tensor space (1D) the strip's B-splines are independent and the Gram matrix
 # nonsingular, and the deflated form needs Q exact: with the 1e-8 shift, 1D Poisson on
 # 3 levels (cubic windows x cubics) stalled in the deflated form (2,000 iterations at
-# rtol 1e-6, rel_l2 6.6e-7) where the balancing form took 7 (2.4e-8); shifted by
-# 1e-14 (a guard against a zero pivot only), 5 iterations and 2.4e-8.
-_SHIFT_ONE_SPACE = 1e-14
+# rtol 1e-6, rel_l2 6.6e-7) where the balancing form took 7 (2.4e-8); factorised as it
+# is (TwoLevel's coarse factorisation, shifted only if a pivot says singular), 5
+# iterations and 2.4e-8.
 
 
 class _FrameBound(_ContentKey):
@@ -462,20 +462,16 @@ class SplineFrame(AbstractPreconditioner):
                 strip_places = tuple(level_strip)
         key = None
         if strip_count:
-            from .preconditioners import _register
-            from .sparse import _factorise
+            from .preconditioners import _coarse_factor, _register, _shifted_factor
 
             r, c, v = (np.concatenate(parts) for parts in zip(*strip_cols))
             mz = sps.csc_matrix((v, (r, c)), shape=(index.shape[0], strip_count))
             gram = (mz.T @ mz).tocsc()
-            # a relative shift keeps the factorisation defined if strip functions are
-            # (nearly) dependent on the collocation points
-            relative = _SHIFT if len(b.blocks) > 1 else _SHIFT_ONE_SPACE
-            shift = max(float(gram.diagonal().max()), 1e-300) * relative
-            factor, _ = _factorise(
-                (gram + shift * sps.identity(strip_count, format="csc")).tocsc(), "symmetric"
-            )
-            key = jnp.asarray(_register((factor, None)))
+            if len(b.blocks) > 1:  # redundant spaces: singular by construction
+                factor = (_shifted_factor(gram, _SHIFT), None)
+            else:
+                factor = _coarse_factor(gram)
+            key = jnp.asarray(_register(factor))
             touched, local = np.unique(r, return_inverse=True)
             strip_mz = (
                 jnp.asarray(touched),

@@ -929,9 +929,17 @@ def _coarse_factor(ac: sps.csc_matrix):
         big = float(np.max(np.abs(pivots), initial=0.0))
         if big > 0 and np.all(np.isfinite(pivots)) and np.all(pivots > 1e-14 * big):
             return lu, None
-    shift = max(float(ac.diagonal().max()), 1e-300) * 1e-12
-    lu, _ = _factorise((ac + shift * sps.identity(ac.shape[0], format="csc")).tocsc(), "symmetric")
-    return lu, ac
+    return _shifted_factor(ac, 1e-12), ac
+
+
+def _shifted_factor(a: sps.csc_matrix, relative: float):
+    """SuperLU factors (symmetric ordering, no pivoting where it can) of `a + s I`,
+    `s = relative * max(diag a)`."""
+    from .sparse import _factorise
+
+    shift = max(float(a.diagonal().max()), 1e-300) * relative
+    lu, _ = _factorise((a + shift * sps.identity(a.shape[0], format="csc")).tocsc(), "symmetric")
+    return lu
 
 
 def _coarse_gram(coarse_rows: LinearSystem, nonzeros: int = 2**23) -> sps.csr_matrix:
