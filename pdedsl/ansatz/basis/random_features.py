@@ -26,8 +26,9 @@ def _by_name(activation):
 class RandomFeatures(AbstractBasis):
     """`phi_k(z) = act(W_k . z + b_k)` with W, b drawn once, uniform in [-scale, scale].
 
-    Each subdomain draws its own weights. `activation` is "tanh", "sin", "cos" or a
-    callable.
+    Each subdomain draws its own weights, from the model's seed
+    (`pd.FBPINN(decomposition, pd.RandomFeatures(12), seed=3)`; the default is 0).
+    `activation` is "tanh", "sin", "cos" or a callable.
     """
 
     size: int
