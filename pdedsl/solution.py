@@ -11,7 +11,7 @@ import numpy as np
 import sympy as sp
 
 from .ansatz import FBPINN, evaluate
-from .geometry import as_points, error_measures, format_point
+from .geometry import as_points, call_points, error_measures, format_point
 from .lower import compile_scalar, substitute_parameters
 from .symbolic.expression import D
 
@@ -61,34 +61,22 @@ class _Field:
         p = as_points(points, self.problem.dim, self.problem.coords)
         return jnp.asarray(p, dtype=self.coefficients.dtype)
 
-    def __call__(self, points=None, **coords) -> jnp.ndarray:
+    def __call__(self, points=None, *more, **coords) -> jnp.ndarray:
         """Values at `points` of shape (N, d) (or (N,) in 1D); returns (N,).
 
-        Or by coordinate name: `sol(t=0.5)`, `sol(x=X, y=Y)` with arrays that broadcast
-        together (a meshgrid); returns an array of their broadcast shape."""
-        if coords:
-            return self._by_name(points, coords)
-        if points is None:
-            names = ", ".join(f"{c}=..." for c in self.problem.coords)
-            raise TypeError(f"Give the points: sol(points) with points of shape (N, d), or sol({names}).")
+        Or one array per coordinate, by position in the problem's coordinate order or by
+        name: `sol(X, Y)` or `sol(x=X, y=Y)` with arrays that broadcast together (a
+        meshgrid), `sol(t=0.5)`; returns an array of their broadcast shape."""
+        points, out_shape = call_points(self.problem.coords, points, more, coords, "sol")
         shape = np.shape(points)
         p = np.asarray(as_points(points, self.problem.dim, self.problem.coords), self.coefficients.dtype)
         _check_inside(self.problem, p)
         out = [_padded(self, p[i : i + _CHUNK]) for i in range(0, p.shape[0], _CHUNK)]
         out = np.concatenate(out) if out else np.zeros((0,), p.dtype)
+        if out_shape is not None:
+            return jnp.asarray(out.reshape(out_shape))
         scalar = len(shape) == 0 or (len(shape) == 1 and self.problem.dim > 1)
         return jnp.asarray(out.reshape(()) if scalar else out)
-
-    def _by_name(self, points, coords) -> jnp.ndarray:
-        names = [str(c) for c in self.problem.coords]
-        if points is not None or set(coords) != set(names):
-            raise TypeError(
-                f"Give either points or every coordinate by name ({', '.join(f'{n}=...' for n in names)}); "
-                f"got {'points and ' if points is not None else ''}{', '.join(sorted(coords)) or 'none'}."
-            )
-        arrays = np.broadcast_arrays(*[np.asarray(coords[n], dtype=float) for n in names])
-        values = self(np.stack([a.reshape(-1) for a in arrays], axis=-1))
-        return values.reshape(arrays[0].shape)
 
     def __pdedsl_derivative__(self, *variables) -> DerivativeField:
         order = list(self.multi_index)

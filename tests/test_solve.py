@@ -484,7 +484,7 @@ def test_nonlinear_problem_with_linear_solver_suggests_valid_code():
         assert isinstance(built, pd.GaussNewton)
 
 
-def test_solution_by_coordinate_name_takes_broadcasting_arrays():
+def test_solution_takes_one_broadcasting_array_per_coordinate():
     x, y = pd.Symbol("x"), pd.Symbol("y")
     v = pd.Function("v")(x, y)
     problem = pd.Problem(
@@ -498,8 +498,17 @@ def test_solution_by_coordinate_name_takes_broadcasting_arrays():
     np.testing.assert_array_equal(grid.ravel(), np.asarray(sol(np.stack([X.ravel(), Y.ravel()], -1))))
     assert np.asarray(sol(x=0.5, y=np.linspace(0, 2, 5))).shape == (5,)
     assert np.asarray(sol(y=1.0, x=0.5)).shape == ()
+    # by position, in the problem's coordinate order: the same arrays, derivatives too
+    np.testing.assert_array_equal(np.asarray(sol(X, Y)), grid)
+    np.testing.assert_allclose(np.asarray(D(sol, x)(X, Y)), Y, atol=1e-11)
+    assert np.asarray(sol(0.5, 1.0)).shape == ()
+    with pytest.raises(TypeError, match=r"one array per coordinate \(x, y\).*got 3 positional"):
+        sol(X, Y, Y)
     with pytest.raises(TypeError, match=r"every coordinate by name \(x=\.\.\., y=\.\.\.\); got x"):
         sol(x=0.5)
+    for ref in (pd.finite_differences(problem, (5, 9)), pd.finite_elements(problem, 4)):  # references alike
+        np.testing.assert_allclose(ref(X, Y), X * Y, atol=1e-11)
+        assert ref(x=X, y=Y).shape == (3, 4) and np.shape(ref(0.5, 1.0)) == ()
     with pytest.raises(ValueError, match="outside the domain"):
         sol(x=X, y=Y + 1)
 

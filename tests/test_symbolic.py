@@ -356,6 +356,10 @@ def test_sympy_functions_of_the_unknown_name_the_pdedsl_ones():
     assert isinstance(sp.exp(-x) * u + x, Expression)
     assert isinstance(sp.Integer(2) * u == sp.sin(x), Equation)
     assert str(pd.sin(u)) == "sin(u)"
+    # a restricted expression in sympy.Eq: the message writes the condition with ==
+    with pytest.raises(sp.SympifyError, match=r"u\.at\(x=0\) == 0 \(not sympy\.Eq"):
+        sp.Eq(u.at(x=0), 0)
+    assert isinstance(0 == u.at(x=0), Condition) and isinstance(sp.sin(x) == u.at(x=0), Condition)
 
 
 def test_at_with_a_name_that_is_not_a_coordinate():

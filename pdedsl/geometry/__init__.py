@@ -9,5 +9,10 @@ from .box import (
     PointRegion as PointRegion,
 )
 from .difference import Difference as Difference, Facet as Facet
-from .points import as_points as as_points, error_measures as error_measures, format_point as format_point
+from .points import (
+    as_points as as_points,
+    call_points as call_points,
+    error_measures as error_measures,
+    format_point as format_point,
+)
 from .sampling import SAMPLERS as SAMPLERS, grid_shape as grid_shape, unit_points as unit_points

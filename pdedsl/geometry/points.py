@@ -29,6 +29,41 @@ def as_points(points, dim: int, coords) -> np.ndarray:
     return p
 
 
+def call_points(coords, points, more, named, name: str = "f"):
+    """The points of a call `f(points)`, `f(X, Y)` (one array per coordinate, in the
+    coordinate order) or `f(x=X, y=Y)`: `(points, shape)`, where `shape` is the arrays'
+    broadcast shape that the values take (None for `f(points)`, whose points are left
+    for `as_points`)."""
+    names = [str(c) for c in coords]
+    if more:
+        if named or len(more) + 1 != len(names):
+            raise TypeError(
+                f"Give the points as one (N, {len(names)}) array, or one array per coordinate "
+                f"({', '.join(names)}), by position or by name; got {len(more) + 1} positional "
+                f"argument(s){' and ' + ', '.join(sorted(named)) if named else ''}."
+            )
+        points, named = None, dict(zip(names, (points, *more)))
+    if named:
+        if points is not None or set(named) != set(names):
+            raise TypeError(
+                f"Give either points or every coordinate by name ({', '.join(f'{n}=...' for n in names)}); "
+                f"got {'points and ' if points is not None else ''}{', '.join(sorted(named))}."
+            )
+        try:
+            arrays = np.broadcast_arrays(*[np.asarray(named[n], dtype=float) for n in names])
+        except ValueError as e:
+            raise ValueError(
+                f"The coordinate arrays ({', '.join(names)}) do not broadcast together: {e}"
+            ) from None
+        return np.stack([a.reshape(-1) for a in arrays], axis=-1), arrays[0].shape
+    if points is None:
+        raise TypeError(
+            f"Give the points: {name}(points) with points of shape (N, {len(names)}), "
+            f"or {name}({', '.join(f'{n}=...' for n in names)})."
+        )
+    return points, None
+
+
 def format_point(coords, point) -> str:
     """`x=0.5, y=1.25`: a point named by its coordinates, for messages."""
     return ", ".join(f"{c}={v:.6g}" for c, v in zip(coords, point))

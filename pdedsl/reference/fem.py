@@ -33,7 +33,7 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spl
 import sympy as sp
 
-from ..geometry import Box, Difference, Face, PointRegion, as_points, error_measures
+from ..geometry import Box, Difference, Face, PointRegion, as_points, call_points, error_measures
 from ..lower import compile_scalar, substitute_parameters
 from ..lower.smoothness import drop_interface_deltas
 from ..symbolic import pretty
@@ -363,8 +363,13 @@ class FiniteElementSolution:
             raise ValueError("Some points lie outside the domain of the finite-element solution.")
         return p
 
-    def __call__(self, points) -> np.ndarray:
-        """Values at `points` of shape (N, d) (or (N,) in 1D); returns (N,)."""
+    def __call__(self, points=None, *more, **coords) -> np.ndarray:
+        """Values at `points` of shape (N, d) (or (N,) in 1D); returns (N,). Or one array
+        per coordinate, by position or by name, as for a solution: `ref(X, Y)`,
+        `ref(x=X, y=Y)`, returning their broadcast shape."""
+        points, out_shape = call_points(self.problem.coords, points, more, coords, "ref")
+        if out_shape is not None:
+            return self(points).reshape(out_shape)
         shape = np.shape(points)
         p = self._points(points)
         # inside the bounding box by a hair: clip so that the element finder sees them

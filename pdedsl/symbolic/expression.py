@@ -58,11 +58,17 @@ def _unwrap(value: Any, what: str = "operand") -> sp.Expr:
 class NotSympifiable(sp.SympifyError, TypeError):
     """A pdedsl expression was given to sympy (e.g. `sympy.sin(u)`); the message names the fix."""
 
-    def __init__(self, value):
+    def __init__(self, value, restricted: bool = False):
         super().__init__(value)
         self.value = value
+        self.restricted = restricted
 
     def __str__(self):
+        if self.restricted:
+            return (
+                f"sympy cannot take `{self.value}`, a pdedsl restricted expression: write the condition "
+                "as `lhs == rhs`, e.g. u.at(x=0) == 0 (not sympy.Eq(u.at(x=0), 0))."
+            )
         return (
             f"sympy cannot take the pdedsl expression {self.value}. Apply pdedsl's elementary "
             "functions to it instead (pd.sin(u), pd.cos, pd.exp, pd.log, pd.sqrt, pd.tanh, pd.Abs, ...) "
@@ -434,6 +440,12 @@ class Restricted:
         return Condition(self.expression, other, self.where)
 
     __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def __sympy__(self):
+        # `sympy.Eq(u.at(x=0), 0)` failed with a bare SympifyError; name the fix. (sympy's
+        # `==` catches the SympifyError and defers to ours: `0 == u.at(x=0)` still works.)
+        raise NotSympifiable(self, restricted=True)
 
     def __bool__(self):
         raise TypeError("A restricted expression has no truth value; write `== value`.")
