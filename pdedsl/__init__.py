@@ -65,6 +65,7 @@ from .solve import (  # noqa: E402
     Identity as Identity,
     LevenbergMarquardt as LevenbergMarquardt,
     MultiplicativeSchwarz as MultiplicativeSchwarz,
+    OverdeterminedWarning as OverdeterminedWarning,
     ResidualWarning as ResidualWarning,
     SolveError as SolveError,
     SparseNormal as SparseNormal,

@@ -565,6 +565,43 @@ def test_a_problem_fixed_only_up_to_a_constant_is_warned_about():
         pd.solve(periodic, pd.FBPINN(grid, pd.Polynomial(6)))
 
 
+def test_an_over_determined_problem_is_warned_about():
+    """More conditions on planes across a coordinate than the equation's order in it: the
+    least-squares solution splits the difference (a heat equation also given u at t = 1)."""
+    x, t = pd.Symbol("x"), pd.Symbol("t")
+    u = pd.Function("u")(x, t)
+    box = pd.Box([x, t], [0, 0], [1, 1])
+    heat = D(u, t) - D(u, x, 2) / sp.pi**2 == 0
+    exact = sp.exp(-t) * sp.sin(sp.pi * x)
+    walls = [u.at(x=0) == 0, u.at(x=1) == 0]
+    model = pd.FBPINN(pd.Grid(box, 4, 2.0), pd.Polynomial(6))
+    final = pd.Problem(heat, box, [u.at(t=0) == sp.sin(sp.pi * x), *walls, u.at(t=1) == 0])
+    with pytest.warns(pd.OverdeterminedWarning, match=r"order 1 in t, but 2 conditions .* `u = 0 at t = 1`"):
+        sol = pd.solve(final, model)
+    assert sol.errors(exact)["rel_l2"] > 0.1  # what the warning is about
+    everywhere = pd.Problem(heat, box, [u.on(pd.boundary) == 0])
+    with pytest.warns(pd.OverdeterminedWarning, match=r"includes both faces t = 0 and t = 1"):
+        pd.solve(everywhere, model)
+    v = pd.Function("v")(x)
+    line = pd.Interval(x, 0, 1)
+    three = pd.Problem(-D(v, x, 2) == 1, line, [v.at(x=0) == 0, v.at(x=1) == 0, D(v, x).at(x=0) == 0.5])
+    small = pd.FBPINN(pd.Grid(line, 2, 2.0), pd.Polynomial(4))
+    with pytest.warns(pd.OverdeterminedWarning, match=r"order 2 in x, but 3 conditions"):
+        pd.solve(three, small)
+    cubic = pd.Problem(-D(v, x, 2) + v**3 == 1, line, list(three.conditions))  # nonlinear alike
+    with pytest.warns(pd.OverdeterminedWarning, match=r"order 2 in x, but 3 conditions"):
+        pd.solve(cubic, small)
+    with warnings.catch_warnings():  # well-posed counts: no warning
+        warnings.simplefilter("error", pd.OverdeterminedWarning)
+        sol = pd.solve(pd.Problem(heat, box, [u.at(t=0) == sp.sin(sp.pi * x), *walls]), model)
+        assert sol.errors(exact)["rel_l2"] < 1e-5
+        # a single condition on v itself fixing the constant of a Neumann problem is not counted
+        neumann = [D(v, x).at(x=0) == 0, D(v, x).at(x=1) == 0, v.at(x=0) == 1]
+        pd.solve(pd.Problem(-D(v, x, 2) == sp.cos(sp.pi * x), line, neumann), small)
+        # an initial-value problem: two conditions at one end
+        pd.solve(pd.Problem(D(v, x, 2) + v == 0, line, [v.at(x=0) == 0, D(v, x).at(x=0) == 1]), small)
+
+
 def test_neumann_data_as_the_normal_derivative_of_a_known_function():
     """Dn(exact) on the right takes each face's own outward normal, as Dn(u) does on the
     left: Neumann data on every face in one condition (a Piecewise gets corners wrong)."""

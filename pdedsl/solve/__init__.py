@@ -31,6 +31,7 @@ from .preconditioners import (
 from .solve import (
     CancellationWarning as CancellationWarning,
     CornerWarning as CornerWarning,
+    OverdeterminedWarning as OverdeterminedWarning,
     ResidualWarning as ResidualWarning,
     SolveError as SolveError,
     UnderdeterminedWarning as UnderdeterminedWarning,

@@ -54,6 +54,13 @@ class UnderdeterminedWarning(UserWarning):
     derivatives of the unknown (it is fixed only up to a constant)."""
 
 
+class OverdeterminedWarning(UserWarning):
+    """More conditions hold on planes across a coordinate than the equation's order in
+    it (a heat equation given u at t = 0 and at t = 1, often through `u.on(pd.boundary)`
+    on a space-time box): unless the data happen to agree with the equation, the
+    least-squares solution splits the difference between them and solves no problem."""
+
+
 class CancellationWarning(UserWarning):
     """A linear solve's subdomain contributions cancel heavily at the collocation
     points (`info["cancellation"]` above `CANCELLATION_CHECK`) and its equation
@@ -614,6 +621,15 @@ def solve(
             stacklevel=2,
         )
 
+    for what in _overdetermined(problem):
+        warnings.warn(
+            f"pdedsl: the problem is over-determined: {what}. Unless the data agree with the "
+            "equation, the least-squares solution splits the difference between them and solves "
+            "neither problem.",
+            OverdeterminedWarning,
+            stacklevel=2,
+        )
+
     progress = _progress.enabled(progress)
     say = _progress.say if progress else (lambda msg: None)
     if progress:
@@ -897,6 +913,77 @@ def _constants_solve_homogeneous(problem) -> bool:
             if a == zero and not sp.sympify(c).is_zero:
                 return False
     return True
+
+
+def _overdetermined(problem) -> list[str]:
+    """Where conditions on planes across a coordinate outnumber the equation's order in it.
+
+    On a box (not an L-shape or union), for each coordinate that is not periodic, the
+    conditions on the planes `x = const` (points in 1D; observations and interface
+    conditions aside) are counted, one per distinct operator and plane, against the
+    equation's order in that coordinate. Where a single condition is on u itself and the
+    equation and every other condition involve only derivatives, that one is not counted:
+    it fixes the free constant, as the UnderdeterminedWarning advises."""
+    domain = problem.domain
+    if type(domain).__name__ != "Box":
+        return []
+    zero = (0,) * problem.dim
+
+    def value_only(c):  # a condition on u itself, nothing else
+        return c.form.multi_indices == (zero,)
+
+    conds = [c for c in problem.lowered_conditions if c.data is None and not isinstance(c.region, Interface)]
+    free_constant = (
+        problem.linear
+        and sum(map(value_only, conds)) == 1
+        and all(
+            all(a != zero or sp.sympify(k).is_zero for a, k in zip(f.multi_indices, f.coefficients))
+            for f in [problem.equation_form] + [c.form for c in conds if not value_only(c)]
+        )
+    )
+    out = []
+    for axis, sym in enumerate(problem.coords):
+        if axis in problem.periodic:
+            continue
+        order = max(a[axis] for a in problem.equation_form.multi_indices)
+        seen, on_planes = set(), []
+        for c in conds:
+            region = c.region
+            if problem.dim == 1 and isinstance(region, PointRegion):
+                where = region.point[0]
+            elif getattr(region, "axis", None) == axis and hasattr(region, "side"):
+                where = region.value
+            else:
+                continue
+            # (a nonlinear form has no coefficients: its condition's left-hand side tells it)
+            operator = getattr(c.form, "coefficients", None) or (c.condition.lhs,)
+            key = (round(float(where), 12), c.form.multi_indices, tuple(map(str, operator)))
+            if key not in seen:
+                seen.add(key)
+                on_planes.append(c)
+        allowed = order + (1 if free_constant and any(value_only(c) for c in on_planes) else 0)
+        if len(on_planes) > allowed:
+            on_boundary = [len(_regions_of(problem, c.condition)) > 1 for c in on_planes]
+            listed = "; ".join(
+                f"`{c.condition}`" + (f" on {c.region}" if whole else "")
+                for c, whole in zip(on_planes, on_boundary)
+            )
+            boundary = any(on_boundary)
+            out.append(
+                f"the equation is of order {order} in {sym}, but {len(on_planes)} conditions hold on "
+                f"planes {sym} = const ({listed})"
+                + (
+                    f"; u.on(pd.boundary) includes both faces {sym} = {domain.lower[axis]:g} and "
+                    f"{sym} = {domain.upper[axis]:g}: list the faces that take a condition instead"
+                    if boundary
+                    else ""
+                )
+            )
+    return out
+
+
+def _regions_of(problem, condition) -> list:
+    return [c.region for c in problem.lowered_conditions if c.condition is condition]
 
 
 def _a_point(problem) -> str:
