@@ -970,7 +970,12 @@ def _overdetermined(problem) -> list[str]:
             )
             boundary = any(on_boundary)
             out.append(
-                f"the equation is of order {order} in {sym}, but {len(on_planes)} conditions hold on "
+                (
+                    f"the equation is of order {order} in {sym}"
+                    if order
+                    else f"the equation has no derivative in {sym}"
+                )
+                + f", but {len(on_planes)} condition{'s hold' if len(on_planes) > 1 else ' holds'} on "
                 f"planes {sym} = const ({listed})"
                 + (
                     f"; u.on(pd.boundary) includes both faces {sym} = {domain.lower[axis]:g} and "
