@@ -600,6 +600,18 @@ def test_an_over_determined_problem_is_warned_about():
         pd.solve(pd.Problem(-D(v, x, 2) == sp.cos(sp.pi * x), line, neumann), small)
         # an initial-value problem: two conditions at one end
         pd.solve(pd.Problem(D(v, x, 2) + v == 0, line, [v.at(x=0) == 0, D(v, x).at(x=0) == 1]), small)
+        # an L-shape: a line along x meets two of its faces, x = -1 and x = 1 or x = 0
+        y = pd.Symbol("y")
+        w = pd.Function("w")(x, y)
+        ell = pd.Box([x, y], [-1, -1], [1, 1]) - pd.Box([x, y], [0, 0], [1, 1])
+        laplace = -(D(w, x, 2) + D(w, y, 2)) == 1
+        model = pd.FBPINN(pd.Grid(ell, 2, 2.0), pd.Polynomial(3))
+        pd.solve(pd.Problem(laplace, ell, [w.on(pd.boundary) == 0]), model)
+    # there u.at(x=0.5) is the plane's piece inside the L, below the notch: a third condition
+    with pytest.warns(
+        pd.OverdeterminedWarning, match=r"order 2 in x, but 3 conditions.*interior pieces included"
+    ):
+        pd.solve(pd.Problem(laplace, ell, [w.on(pd.boundary) == 0, w.at(x=0.5) == 0]), model)
 
 
 def test_neumann_data_as_the_normal_derivative_of_a_known_function():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import time
 import warnings
@@ -19,12 +20,12 @@ from ..ansatz.corners import corner_features, reentrant_corners
 from ..ansatz.model import default_edge_degree
 from ..assemble import assemble
 from ..assemble.sharding import resolve_devices
-from ..geometry import SAMPLERS, Observations, PointRegion, format_point
+from ..geometry import SAMPLERS, Boundary, Difference, Observations, PointRegion, format_point
 from ..geometry.sampling import grid_shape
 from ..lower import CompiledLinearForm, LinearForm, NonlinearError
 from ..problem import Interface, Problem
 from ..solution import Solution
-from ..symbolic import pretty
+from ..symbolic import WholeBoundary, pretty
 from . import progress as _progress
 from .auto import Auto
 from .base import AbstractSolver
@@ -918,16 +919,17 @@ def _constants_solve_homogeneous(problem) -> bool:
 def _overdetermined(problem) -> list[str]:
     """Where conditions on planes across a coordinate outnumber the equation's order in it.
 
-    On a box (not an L-shape or union), for each coordinate that is not periodic, the
-    conditions on the planes `x = const` (points in 1D; observations and interface
-    conditions aside) are counted, one per distinct operator and plane, against the
-    equation's order in that coordinate. Where a single condition is on u itself and the
-    equation and every other condition involve only derivatives, that one is not counted:
-    it fixes the free constant, as the UnderdeterminedWarning advises."""
+    For each coordinate that is not periodic, the conditions on planes `x = const`
+    (points in 1D; observations and interface conditions aside) that a line along x
+    meets are counted, one per distinct operator and plane, against the equation's order
+    in x. The lines are probed through each condition's piece of plane, so that on an
+    L-shape a line meets the faces x = -1 and x = 1 below the notch and x = -1 and x = 0
+    above it. Where a single condition is on u itself and the equation and every other
+    condition involve only derivatives, that one is not counted: it fixes the free
+    constant, as the UnderdeterminedWarning advises."""
     domain = problem.domain
-    if type(domain).__name__ != "Box":
-        return []
-    zero = (0,) * problem.dim
+    dim = problem.dim
+    zero = (0,) * dim
 
     def value_only(c):  # a condition on u itself, nothing else
         return c.form.multi_indices == (zero,)
@@ -946,41 +948,61 @@ def _overdetermined(problem) -> list[str]:
         if axis in problem.periodic:
             continue
         order = max(a[axis] for a in problem.equation_form.multi_indices)
-        seen, on_planes = set(), []
+        others = [i for i in range(dim) if i != axis]
+        pieces = []  # (key, condition, lower and upper ends of the piece across the other axes)
         for c in conds:
             region = c.region
-            if problem.dim == 1 and isinstance(region, PointRegion):
-                where = region.point[0]
+            if dim == 1 and isinstance(region, PointRegion):
+                where, lo, hi = region.point[0], np.zeros(0), np.zeros(0)
             elif getattr(region, "axis", None) == axis and hasattr(region, "side"):
                 where = region.value
+                lo = np.asarray(region.box.lower, float)[others]
+                hi = np.asarray(region.box.upper, float)[others]
             else:
                 continue
             # (a nonlinear form has no coefficients: its condition's left-hand side tells it)
             operator = getattr(c.form, "coefficients", None) or (c.condition.lhs,)
             key = (round(float(where), 12), c.form.multi_indices, tuple(map(str, operator)))
-            if key not in seen:
-                seen.add(key)
-                on_planes.append(c)
-        allowed = order + (1 if free_constant and any(value_only(c) for c in on_planes) else 0)
-        if len(on_planes) > allowed:
-            on_boundary = [len(_regions_of(problem, c.condition)) > 1 for c in on_planes]
+            pieces.append((key, c, lo, hi))
+        worst: dict = {}
+        for _, _, lo, hi in pieces:
+            for frac in itertools.product((0.25, 0.5, 0.75), repeat=len(others)):
+                line = lo + np.asarray(frac) * (hi - lo)
+                met: dict = {}
+                for key, c, lo2, hi2 in pieces:  # (in 1D, every point is on the one line)
+                    if key not in met and np.all((lo2 < line) & (line < hi2)):
+                        met[key] = c
+                if len(met) > len(worst):
+                    worst = met
+        met_conditions = list(worst.values())
+        allowed = order + (1 if free_constant and any(value_only(c) for c in met_conditions) else 0)
+        if len(met_conditions) > allowed:
             listed = "; ".join(
-                f"`{c.condition}`" + (f" on {c.region}" if whole else "")
-                for c, whole in zip(on_planes, on_boundary)
+                f"`{c.condition}`" + (f" on {c.region}" if len(_regions_of(problem, c.condition)) > 1 else "")
+                for c in met_conditions
             )
-            boundary = any(on_boundary)
+            on_boundary = [isinstance(c.condition.where, (WholeBoundary, Boundary)) for c in met_conditions]
+            n = len(met_conditions)
             out.append(
                 (
                     f"the equation is of order {order} in {sym}"
                     if order
                     else f"the equation has no derivative in {sym}"
                 )
-                + f", but {len(on_planes)} condition{'s hold' if len(on_planes) > 1 else ' holds'} on "
-                f"planes {sym} = const ({listed})"
+                + f", but {n} condition{'s hold' if n > 1 else ' holds'} on planes {sym} = const "
+                f"along one line ({listed})"
                 + (
                     f"; u.on(pd.boundary) includes both faces {sym} = {domain.lower[axis]:g} and "
                     f"{sym} = {domain.upper[axis]:g}: list the faces that take a condition instead"
-                    if boundary
+                    if any(on_boundary) and order < 2  # (two faces are the rule from order 2)
+                    else ""
+                )
+                + (
+                    f"; on {domain}, u.at({sym}=c) holds on all of the plane {sym} = c inside the domain, "
+                    "interior pieces included: for a wall alone write u.on(face) with the face from "
+                    "domain.faces"
+                    if isinstance(domain, Difference)
+                    and any(dim > 1 and c.region.normal is None for c in met_conditions)
                     else ""
                 )
             )
