@@ -607,6 +607,12 @@ def test_an_over_determined_problem_is_warned_about():
         laplace = -(D(w, x, 2) + D(w, y, 2)) == 1
         model = pd.FBPINN(pd.Grid(ell, 2, 2.0), pd.Polynomial(3))
         pd.solve(pd.Problem(laplace, ell, [w.on(pd.boundary) == 0]), model)
+        # a square with a hole: a line through the hole crosses two pieces, each with two faces
+        holed = pd.Box([x, y], [0, 0], [1, 1]) - pd.Box([x, y], [0.4, 0.4], [0.6, 0.6])
+        pd.solve(
+            pd.Problem(laplace, holed, [w.on(pd.boundary) == 0]),
+            pd.FBPINN(pd.Grid(holed, 2, 2.0), pd.Polynomial(3)),
+        )
     # there u.at(x=0.5) is the plane's piece inside the L, below the notch: a third condition
     with pytest.warns(
         pd.OverdeterminedWarning, match=r"order 2 in x, but 3 conditions.*interior pieces included"

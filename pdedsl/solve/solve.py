@@ -968,12 +968,15 @@ def _overdetermined(problem) -> list[str]:
         for _, _, lo, hi in pieces:
             for frac in itertools.product((0.25, 0.5, 0.75), repeat=len(others)):
                 line = lo + np.asarray(frac) * (hi - lo)
-                met: dict = {}
-                for key, c, lo2, hi2 in pieces:  # (in 1D, every point is on the one line)
-                    if key not in met and np.all((lo2 < line) & (line < hi2)):
-                        met[key] = c
-                if len(met) > len(worst):
-                    worst = met
+                for a, b in _segments(domain, axis, others, line):
+                    tol = 1e-9 * max(1.0, b - a)
+                    met: dict = {}
+                    for key, c, lo2, hi2 in pieces:  # (in 1D, every point is on the one line)
+                        inside = a - tol <= key[0] <= b + tol and np.all((lo2 < line) & (line < hi2))
+                        if inside and key not in met:
+                            met[key] = c
+                    if len(met) > len(worst):
+                        worst = met
         met_conditions = list(worst.values())
         allowed = order + (1 if free_constant and any(value_only(c) for c in met_conditions) else 0)
         if len(met_conditions) > allowed:
@@ -1007,6 +1010,25 @@ def _overdetermined(problem) -> list[str]:
                 )
             )
     return out
+
+
+def _segments(domain, axis: int, others: list[int], line) -> list[tuple[float, float]]:
+    """The intervals in which the line along `axis` through `line` (its other
+    coordinates) crosses the domain: the box's side less the holes the line passes
+    through (a square with a hole in it: two, each with its own two faces)."""
+    segments = [(float(domain.lower[axis]), float(domain.upper[axis]))]
+    for hole in getattr(domain, "holes", ()):
+        hl, hu = np.asarray(hole.lower, float), np.asarray(hole.upper, float)
+        if not np.all((hl[others] < line) & (line < hu[others])):
+            continue
+        cut = []
+        for a, b in segments:
+            if hl[axis] > a:
+                cut.append((a, min(b, float(hl[axis]))))
+            if hu[axis] < b:
+                cut.append((max(a, float(hu[axis])), b))
+        segments = [(a, b) for a, b in cut if b > a]
+    return segments
 
 
 def _regions_of(problem, condition) -> list:
