@@ -582,6 +582,8 @@ def test_an_over_determined_problem_is_warned_about():
     everywhere = pd.Problem(heat, box, [u.on(pd.boundary) == 0])
     with pytest.warns(pd.OverdeterminedWarning, match=r"includes both faces t = 0 and t = 1"):
         pd.solve(everywhere, model)
+    with pytest.warns(pd.OverdeterminedWarning, match=r"the trained solution"):  # the Adam baseline too
+        pd.train(everywhere, pd.PINN(box), steps=2)
     v = pd.Function("v")(x)
     line = pd.Interval(x, 0, 1)
     three = pd.Problem(-D(v, x, 2) == 1, line, [v.at(x=0) == 0, v.at(x=1) == 0, D(v, x).at(x=0) == 0.5])

@@ -622,14 +622,7 @@ def solve(
             stacklevel=2,
         )
 
-    for what in _overdetermined(problem):
-        warnings.warn(
-            f"pdedsl: the problem is over-determined: {what}. Unless the data agree with the "
-            "equation, the least-squares solution splits the difference between them and solves "
-            "neither problem.",
-            OverdeterminedWarning,
-            stacklevel=2,
-        )
+    warn_overdetermined(problem, stacklevel=2)
 
     progress = _progress.enabled(progress)
     say = _progress.say if progress else (lambda msg: None)
@@ -1010,6 +1003,18 @@ def _overdetermined(problem) -> list[str]:
                 )
             )
     return out
+
+
+def warn_overdetermined(problem, stacklevel: int = 2, fit: str = "least-squares solution") -> None:
+    """An `OverdeterminedWarning` for each coordinate along which conditions outnumber the
+    equation's order (pd.solve and pd.train)."""
+    for what in _overdetermined(problem):
+        warnings.warn(
+            f"pdedsl: the problem is over-determined: {what}. Unless the data agree with the "
+            f"equation, the {fit} splits the difference between them and solves neither problem.",
+            OverdeterminedWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 def _segments(domain, axis: int, others: list[int], line) -> list[tuple[float, float]]:
