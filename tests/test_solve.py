@@ -597,6 +597,9 @@ def test_an_over_determined_problem_is_warned_about():
         warnings.simplefilter("error", pd.OverdeterminedWarning)
         sol = pd.solve(pd.Problem(heat, box, [u.at(t=0) == sp.sin(sp.pi * x), *walls]), model)
         assert sol.errors(exact)["rel_l2"] < 1e-5
+        # an advection speed that changes sign: inflow at both ends, both take a condition
+        inflow = pd.Problem(D(u, t) + (0.5 - x) * D(u, x) == 0, box, [u.at(t=0) == 0, *walls])
+        pd.solve(inflow, model)
         # a single condition on v itself fixing the constant of a Neumann problem is not counted
         neumann = [D(v, x).at(x=0) == 0, D(v, x).at(x=1) == 0, v.at(x=0) == 1]
         pd.solve(pd.Problem(-D(v, x, 2) == sp.cos(sp.pi * x), line, neumann), small)

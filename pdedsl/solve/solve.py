@@ -941,6 +941,8 @@ def _overdetermined(problem) -> list[str]:
         if axis in problem.periodic:
             continue
         order = max(a[axis] for a in problem.equation_form.multi_indices)
+        if not _one_signed_principal(problem, axis, order):
+            continue
         others = [i for i in range(dim) if i != axis]
         pieces = []  # (key, condition, lower and upper ends of the piece across the other axes)
         for c in conds:
@@ -1015,6 +1017,36 @@ def warn_overdetermined(problem, stacklevel: int = 2, fit: str = "least-squares 
             OverdeterminedWarning,
             stacklevel=stacklevel + 1,
         )
+
+
+def _one_signed_principal(problem, axis: int, order: int) -> bool:
+    """Whether the count of conditions along `axis` applies: the coefficients of the
+    equation's highest derivatives in that coordinate keep one sign over the domain and
+    do not depend on u. An advection speed that changes sign (`D(u, t) + (1/2 - x)*D(u,
+    x)`: inflow at both ends) or vanishes, or a principal part in u (the eikonal
+    `D(u, x)**2 + ...`, `u*D(u, x)`: the direction depends on the solution) can need
+    conditions at both ends of a first-order equation."""
+    if order == 0:
+        return True
+    form = problem.equation_form
+    top = [i for i, a in enumerate(form.multi_indices) if a[axis] == order]
+    if isinstance(form, LinearForm):
+        coefficients = [form.coefficients[i] for i in top]
+    else:
+        coefficients = [sp.diff(form.residual, form.placeholders[i]) for i in top]
+        if any(c.has(*form.placeholders) for c in coefficients):
+            return False
+    points = problem.domain.sample(256, "grid")
+    for c in coefficients:
+        try:
+            values = np.broadcast_to(
+                np.asarray(sp.lambdify(problem.coords, c, "numpy")(*points.T), float), len(points)
+            )
+        except Exception:  # unknown parameters, or what NumPy cannot evaluate: no verdict
+            return False
+        if not (np.all(np.isfinite(values)) and (values.min() > 0 or values.max() < 0)):
+            return False
+    return True
 
 
 def _segments(domain, axis: int, others: list[int], line) -> list[tuple[float, float]]:
