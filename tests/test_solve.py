@@ -450,7 +450,8 @@ def test_non_finite_terms_are_refused_before_the_solve_with_the_term_and_point()
         ValueError, match=r"equation is not finite at 1 of 60 .*\(t=0\): the coefficient of D\(u, t\)"
     ):
         pd.solve(singular, model, points=60)
-    nan_data = pd.Problem(D(u, t, 2) + u == sp.sqrt(t - sp.Rational(1, 2)), domain, [u.at(t=0) == 1])
+    start = [u.at(t=0) == 1, D(u, t).at(t=0) == 0]
+    nan_data = pd.Problem(D(u, t, 2) + u == sp.sqrt(t - sp.Rational(1, 2)), domain, start)
     with pytest.raises(ValueError, match="right-hand side is nan"):
         pd.solve(nan_data, model, points=60)
     # the same equation away from the singular point solves
@@ -623,6 +624,40 @@ def test_an_over_determined_problem_is_warned_about():
         pd.OverdeterminedWarning, match=r"order 2 in x, but 3 conditions.*interior pieces included"
     ):
         pd.solve(pd.Problem(laplace, ell, [w.on(pd.boundary) == 0, w.at(x=0.5) == 0]), model)
+
+
+def test_too_few_conditions_along_a_coordinate_are_warned_about():
+    """A heat equation without its initial condition, an ODE of order 2 with one condition,
+    an L-shape with a wall left out: the least-squares solution is one of many."""
+    x, y, t = pd.Symbol("x"), pd.Symbol("y"), pd.Symbol("t")
+    u = pd.Function("u")(x, t)
+    box = pd.Box([x, t], [0, 0], [1, 1])
+    model = pd.FBPINN(pd.Grid(box, 2, 2.0), pd.Polynomial(4))
+    no_start = pd.Problem(D(u, t) - D(u, x, 2) == 0, box, [u.at(x=0) == 0, u.at(x=1) == 0])
+    with pytest.warns(
+        pd.UnderdeterminedWarning, match=r"order 1 in t, but a line along t meets no conditions.*u\.at\(t=0\)"
+    ):
+        pd.solve(no_start, model)
+    v = pd.Function("v")(x)
+    line = pd.Interval(x, 0, 1)
+    small = pd.FBPINN(pd.Grid(line, 2, 2.0), pd.Polynomial(4))
+    with pytest.warns(
+        pd.UnderdeterminedWarning, match=r"order 2 in x, but a line along x meets only 1 condition"
+    ):
+        pd.solve(pd.Problem(-D(v, x, 2) == 1, line, [v.at(x=0) == 0]), small)
+    w = pd.Function("w")(x, y)
+    ell = pd.Box([x, y], [-1, -1], [1, 1]) - pd.Box([x, y], [0, 0], [1, 1])
+    walls = [w.on(f) == 0 for f in ell.faces if not (f.axis == 0 and f.value == 0)]  # no x = 0 wall
+    laplace = -(D(w, x, 2) + D(w, y, 2)) == 1
+    lmodel = pd.FBPINN(pd.Grid(ell, 2, 2.0), pd.Polynomial(3))
+    with pytest.warns(pd.UnderdeterminedWarning, match=r"at y = 0\.5, x from -1 to 0"):
+        pd.solve(pd.Problem(laplace, ell, walls), lmodel, corners=False)
+    with warnings.catch_warnings():  # enough: no warning
+        warnings.simplefilter("error", pd.UnderdeterminedWarning)
+        # (where the coefficient of u'' vanishes at the ends, boundedness stands for conditions)
+        legendre = pd.Problem(-D((1 - x**2) * D(v, x), x) + v == 1, pd.Interval(x, -1, 1), [v.at(x=0) == 1])
+        pd.solve(legendre, pd.FBPINN(pd.Grid(legendre.domain, 2, 2.0), pd.Polynomial(4)))
+        pd.solve(pd.Problem(laplace, ell, [w.on(pd.boundary) == 0]), lmodel)
 
 
 def test_neumann_data_as_the_normal_derivative_of_a_known_function():

@@ -521,7 +521,7 @@ def test_an_order_before_the_coordinate_is_explained():
 
 
 def test_a_complex_equation_is_refused_with_a_reason():
-    problem = pd.Problem(D(u, t, 2) + sp.I * u == 0, INTERVAL, [u.at(t=0) == 1])
+    problem = pd.Problem(D(u, t, 2) + sp.I * u == 0, INTERVAL, [u.at(t=0) == 1, D(u, t).at(t=0) == 0])
     model = pd.FBPINN(pd.Grid(INTERVAL, 2, 2.0), pd.Polynomial(3))
     with pytest.raises(ValueError, match="complex; pdedsl solves real-valued problems"):
         pd.solve(problem, model)

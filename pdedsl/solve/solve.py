@@ -52,7 +52,9 @@ class UnderdeterminedWarning(UserWarning):
     collocation rows than it has features (the system is rank deficient and the
     coefficients there are not fixed by the problem), or a differential equation has
     no conditions, or a linear problem whose equation and conditions involve only
-    derivatives of the unknown (it is fixed only up to a constant)."""
+    derivatives of the unknown (it is fixed only up to a constant), or a line along a
+    coordinate meets fewer conditions than the equation's order in it (a heat equation
+    without its initial condition)."""
 
 
 class OverdeterminedWarning(UserWarning):
@@ -622,7 +624,7 @@ def solve(
             stacklevel=2,
         )
 
-    warn_overdetermined(problem, stacklevel=2)
+    warn_condition_counts(problem, stacklevel=2)
 
     progress = _progress.enabled(progress)
     say = _progress.say if progress else (lambda msg: None)
@@ -909,17 +911,21 @@ def _constants_solve_homogeneous(problem) -> bool:
     return True
 
 
-def _overdetermined(problem) -> list[str]:
-    """Where conditions on planes across a coordinate outnumber the equation's order in it.
+def _condition_counts(problem) -> tuple[list[str], list[str]]:
+    """Where conditions on planes across a coordinate outnumber the equation's order in
+    it (first list), or fall short of it (second).
 
-    For each coordinate that is not periodic, the conditions on planes `x = const`
+    For each coordinate x that is not periodic, the conditions on planes `x = const`
     (points in 1D; observations and interface conditions aside) that a line along x
     meets are counted, one per distinct operator and plane, against the equation's order
-    in x. The lines are probed through each condition's piece of plane, so that on an
-    L-shape a line meets the faces x = -1 and x = 1 below the notch and x = -1 and x = 0
-    above it. Where a single condition is on u itself and the equation and every other
-    condition involve only derivatives, that one is not counted: it fixes the free
-    constant, as the UnderdeterminedWarning advises."""
+    in x, on each piece of the line inside the domain (an L-shape's line meets x = -1 and
+    x = 1 below the notch, x = -1 and x = 0 above it; a line through a hole crosses two
+    pieces). The lines are probed at the midpoints between every end of the conditions'
+    pieces of plane and of the holes. Where a single condition is on u itself and the
+    equation and every other condition involve only derivatives, that one is not counted:
+    it fixes the free constant, as the UnderdeterminedWarning advises. Too few are not
+    looked for where data (observations) or interfaces take part, or where there are no
+    conditions at all (warned about on its own)."""
     domain = problem.domain
     dim = problem.dim
     zero = (0,) * dim
@@ -936,8 +942,9 @@ def _overdetermined(problem) -> list[str]:
             for f in [problem.equation_form] + [c.form for c in conds if not value_only(c)]
         )
     )
-    out = []
-    for axis, sym in enumerate(problem.coords):
+    check_fewer = bool(conds) and not problem.data_conditions and not problem.interfaces
+    over, under = [], []
+    for axis in range(dim):
         if axis in problem.periodic:
             continue
         order = max(a[axis] for a in problem.equation_form.multi_indices)
@@ -959,62 +966,123 @@ def _overdetermined(problem) -> list[str]:
             operator = getattr(c.form, "coefficients", None) or (c.condition.lhs,)
             key = (round(float(where), 12), c.form.multi_indices, tuple(map(str, operator)))
             pieces.append((key, c, lo, hi))
-        worst: dict = {}
-        for _, _, lo, hi in pieces:
-            for frac in itertools.product((0.25, 0.5, 0.75), repeat=len(others)):
-                line = lo + np.asarray(frac) * (hi - lo)
-                for a, b in _segments(domain, axis, others, line):
-                    tol = 1e-9 * max(1.0, b - a)
-                    met: dict = {}
-                    for key, c, lo2, hi2 in pieces:  # (in 1D, every point is on the one line)
-                        inside = a - tol <= key[0] <= b + tol and np.all((lo2 < line) & (line < hi2))
-                        if inside and key not in met:
-                            met[key] = c
-                    if len(met) > len(worst):
-                        worst = met
-        met_conditions = list(worst.values())
+        most: dict = {}
+        fewest = None  # (count, line, piece of the line)
+        for line in _probe_lines(domain, others, pieces):
+            for a, b in _segments(domain, axis, others, line):
+                tol = 1e-9 * max(1.0, b - a)
+                met: dict = {}
+                for key, c, lo2, hi2 in pieces:  # (in 1D, every point is on the one line)
+                    inside = a - tol <= key[0] <= b + tol and np.all((lo2 < line) & (line < hi2))
+                    if inside and key not in met:
+                        met[key] = c
+                if len(met) > len(most):
+                    most = met
+                if fewest is None or len(met) < fewest[0]:
+                    fewest = (len(met), line, (a, b))
+        met_conditions = list(most.values())
         allowed = order + (1 if free_constant and any(value_only(c) for c in met_conditions) else 0)
         if len(met_conditions) > allowed:
-            listed = "; ".join(
-                f"`{c.condition}`" + (f" on {c.region}" if len(_regions_of(problem, c.condition)) > 1 else "")
-                for c in met_conditions
-            )
-            on_boundary = [isinstance(c.condition.where, (WholeBoundary, Boundary)) for c in met_conditions]
-            n = len(met_conditions)
-            out.append(
-                (
-                    f"the equation is of order {order} in {sym}"
-                    if order
-                    else f"the equation has no derivative in {sym}"
-                )
-                + f", but {n} condition{'s hold' if n > 1 else ' holds'} on planes {sym} = const "
-                f"along one line ({listed})"
-                + (
-                    f"; u.on(pd.boundary) includes both faces {sym} = {domain.lower[axis]:g} and "
-                    f"{sym} = {domain.upper[axis]:g}: list the faces that take a condition instead"
-                    if any(on_boundary) and order < 2  # (two faces are the rule from order 2)
-                    else ""
-                )
-                + (
-                    f"; on {domain}, u.at({sym}=c) holds on all of the plane {sym} = c inside the domain, "
-                    "interior pieces included: for a wall alone write u.on(face) with the face from "
-                    "domain.faces"
-                    if isinstance(domain, Difference)
-                    and any(dim > 1 and c.region.normal is None for c in met_conditions)
-                    else ""
-                )
-            )
-    return out
+            over.append(_too_many(problem, axis, order, met_conditions))
+        if check_fewer and fewest is not None and fewest[0] < order:
+            under.append(_too_few(problem, axis, order, others, *fewest))
+    return over, under
 
 
-def warn_overdetermined(problem, stacklevel: int = 2, fit: str = "least-squares solution") -> None:
+def _too_many(problem, axis, order, met_conditions) -> str:
+    domain, sym = problem.domain, problem.coords[axis]
+    listed = "; ".join(
+        f"`{c.condition}`" + (f" on {c.region}" if len(_regions_of(problem, c.condition)) > 1 else "")
+        for c in met_conditions
+    )
+    on_boundary = [isinstance(c.condition.where, (WholeBoundary, Boundary)) for c in met_conditions]
+    n = len(met_conditions)
+    return (
+        (
+            f"the equation is of order {order} in {sym}"
+            if order
+            else f"the equation has no derivative in {sym}"
+        )
+        + f", but {n} condition{'s hold' if n > 1 else ' holds'} on planes {sym} = const "
+        f"along one line ({listed})"
+        + (
+            f"; u.on(pd.boundary) includes both faces {sym} = {domain.lower[axis]:g} and "
+            f"{sym} = {domain.upper[axis]:g}: list the faces that take a condition instead"
+            if any(on_boundary) and order < 2  # (two faces are the rule from order 2)
+            else ""
+        )
+        + (
+            f"; on {domain}, u.at({sym}=c) holds on all of the plane {sym} = c inside the domain, "
+            "interior pieces included: for a wall alone write u.on(face) with the face from "
+            "domain.faces"
+            if isinstance(domain, Difference)
+            and any(problem.dim > 1 and c.region.normal is None for c in met_conditions)
+            else ""
+        )
+    )
+
+
+def _too_few(problem, axis, order, others, count, line, piece) -> str:
+    sym = problem.coords[axis]
+    u = pretty(problem.unknown.func)
+    a, b = piece
+    where = ", ".join(f"{problem.coords[i]} = {v:.4g}" for i, v in zip(others, line))
+    stretch = f" (the line{' at ' + where if where else ''}, {sym} from {a:g} to {b:g})"
+    if isinstance(problem.domain, Difference):
+        hint = f"give {order} on each piece, e.g. {u}.on(pd.boundary) == ... (holes have faces too)"
+    elif order == 1:
+        hint = (
+            f"a first-order equation in {sym} takes one, e.g. an initial condition {u}.at({sym}={a:g}) == ..."
+        )
+    elif order == 2:
+        hint = f"give two, e.g. {u}.at({sym}={a:g}) == ... and {u}.at({sym}={b:g}) == ..."
+    else:
+        hint = f"give {order}, e.g. {u} and its derivatives at the two ends"
+    return (
+        f"the equation is of order {order} in {sym}, but a line along {sym} meets "
+        f"{'no' if count == 0 else 'only ' + str(count)} condition{'s' if count != 1 else ''} on planes "
+        f"{sym} = const{stretch}: {hint}"
+    )
+
+
+def _probe_lines(domain, others: list[int], pieces) -> list[np.ndarray]:
+    """Lines along the axis, by their other coordinates: the midpoints between every end,
+    across each other axis, of the domain, its holes and the conditions' pieces of plane."""
+    if not others:
+        return [np.zeros(0)]
+    lower, upper = np.asarray(domain.lower, float), np.asarray(domain.upper, float)
+    holes = getattr(domain, "holes", ())
+    mids = []
+    for j, i in enumerate(others):
+        ends = {lower[i], upper[i]}
+        ends.update(float(p[2][j]) for p in pieces)
+        ends.update(float(p[3][j]) for p in pieces)
+        for h in holes:
+            ends.update((float(h.lower[i]), float(h.upper[i])))
+        ends = sorted(e for e in ends if lower[i] <= e <= upper[i])
+        mids.append([(e0 + e1) / 2 for e0, e1 in zip(ends, ends[1:]) if e1 > e0])
+    lines = [np.asarray(m) for m in itertools.product(*mids)]
+    step = max(1, len(lines) // 4096)  # (never more than a few thousand)
+    return lines[::step]
+
+
+def warn_condition_counts(problem, stacklevel: int = 2, fit: str = "least-squares solution") -> None:
     """An `OverdeterminedWarning` for each coordinate along which conditions outnumber the
-    equation's order (pd.solve and pd.train)."""
-    for what in _overdetermined(problem):
+    equation's order, an `UnderdeterminedWarning` for each where they fall short (pd.solve
+    and pd.train)."""
+    over, under = _condition_counts(problem)
+    for what in over:
         warnings.warn(
             f"pdedsl: the problem is over-determined: {what}. Unless the data agree with the "
             f"equation, the {fit} splits the difference between them and solves neither problem.",
             OverdeterminedWarning,
+            stacklevel=stacklevel + 1,
+        )
+    for what in under:
+        warnings.warn(
+            f"pdedsl: the problem is under-determined: {what}. Its solutions then differ by "
+            f"solutions of the homogeneous problem, and the {fit} is one of them.",
+            UnderdeterminedWarning,
             stacklevel=stacklevel + 1,
         )
 

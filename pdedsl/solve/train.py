@@ -40,7 +40,7 @@ from . import progress as progress_lines
 from .marching import MarchingPlan, TimeMarching, padded
 from .nonlinear import _compile
 from .progress import enabled as progress_enabled
-from .solve import CornerWarning, SolveError, check_problem_and_model, collocation, warn_overdetermined
+from .solve import CornerWarning, SolveError, check_problem_and_model, collocation, warn_condition_counts
 
 
 class _Block(eqx.Module):
@@ -496,7 +496,7 @@ def train(
         time after compilation).
     """
     check_problem_and_model(problem, model, "train")
-    warn_overdetermined(problem, stacklevel=2, fit="trained solution (its loss sums the misfits)")
+    warn_condition_counts(problem, stacklevel=2, fit="trained solution (its loss sums the misfits)")
     if model.corners is None:
         _warn_unenriched_corners(problem, model)
     if problem.interfaces and (not problem.linear or schedule is not None):
