@@ -11,7 +11,7 @@ import numpy as np
 import sympy as sp
 
 from .ansatz import FBPINN, evaluate
-from .geometry import as_points, call_points, error_measures, format_point
+from .geometry import as_points, error_measures, format_point, values_at
 from .lower import compile_scalar, substitute_parameters
 from .symbolic.expression import D
 
@@ -67,16 +67,13 @@ class _Field:
         Or one array per coordinate, by position in the problem's coordinate order or by
         name: `sol(X, Y)` or `sol(x=X, y=Y)` with arrays that broadcast together (a
         meshgrid), `sol(t=0.5)`; returns an array of their broadcast shape."""
-        points, out_shape = call_points(self.problem.coords, points, more, coords, "sol")
-        shape = np.shape(points)
+        return jnp.asarray(values_at(self.problem.coords, self._at_points, points, more, coords, "sol"))
+
+    def _at_points(self, points) -> np.ndarray:
         p = np.asarray(as_points(points, self.problem.dim, self.problem.coords), self.coefficients.dtype)
         _check_inside(self.problem, p)
         out = [_padded(self, p[i : i + _CHUNK]) for i in range(0, p.shape[0], _CHUNK)]
-        out = np.concatenate(out) if out else np.zeros((0,), p.dtype)
-        if out_shape is not None:
-            return jnp.asarray(out.reshape(out_shape))
-        scalar = len(shape) == 0 or (len(shape) == 1 and self.problem.dim > 1)
-        return jnp.asarray(out.reshape(()) if scalar else out)
+        return np.concatenate(out) if out else np.zeros((0,), p.dtype)
 
     def __pdedsl_derivative__(self, *variables) -> DerivativeField:
         order = list(self.multi_index)

@@ -14,5 +14,6 @@ from .points import (
     call_points as call_points,
     error_measures as error_measures,
     format_point as format_point,
+    values_at as values_at,
 )
 from .sampling import SAMPLERS as SAMPLERS, grid_shape as grid_shape, unit_points as unit_points

@@ -64,6 +64,18 @@ def call_points(coords, points, more, named, name: str = "f"):
     return points, None
 
 
+def values_at(coords, values, points, more, named, name: str = "f"):
+    """`values(points)` (an (N,) array for the points as given) for a call `f(points)`,
+    `f(X, Y)` or `f(x=X, y=Y)`: shaped like the coordinate arrays, or (N,), or a scalar
+    for a single point."""
+    points, out_shape = call_points(coords, points, more, named, name)
+    shape = np.shape(points)
+    out = values(points)
+    if out_shape is not None:
+        return out.reshape(out_shape)
+    return out.reshape(()) if len(shape) == 0 or (len(shape) == 1 and len(coords) > 1) else out
+
+
 def format_point(coords, point) -> str:
     """`x=0.5, y=1.25`: a point named by its coordinates, for messages."""
     return ", ".join(f"{c}={v:.6g}" for c, v in zip(coords, point))

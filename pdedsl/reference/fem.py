@@ -33,7 +33,7 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spl
 import sympy as sp
 
-from ..geometry import Box, Difference, Face, PointRegion, as_points, call_points, error_measures
+from ..geometry import Box, Difference, Face, PointRegion, as_points, error_measures, values_at
 from ..lower import compile_scalar, substitute_parameters
 from ..lower.smoothness import drop_interface_deltas
 from ..symbolic import pretty
@@ -367,15 +367,13 @@ class FiniteElementSolution:
         """Values at `points` of shape (N, d) (or (N,) in 1D); returns (N,). Or one array
         per coordinate, by position or by name, as for a solution: `ref(X, Y)`,
         `ref(x=X, y=Y)`, returning their broadcast shape."""
-        points, out_shape = call_points(self.problem.coords, points, more, coords, "ref")
-        if out_shape is not None:
-            return self(points).reshape(out_shape)
-        shape = np.shape(points)
+        return values_at(self.problem.coords, self._at_points, points, more, coords, "ref")
+
+    def _at_points(self, points) -> np.ndarray:
         p = self._points(points)
         # inside the bounding box by a hair: clip so that the element finder sees them
         p = np.clip(p, self.problem.domain.lower, self.problem.domain.upper)
-        out = self._probes(p) @ self.values
-        return out.reshape(()) if len(shape) == 0 or (len(shape) == 1 and self.problem.dim > 1) else out
+        return self._probes(p) @ self.values
 
     def errors(self, exact, points=None, n: int = 2000) -> dict[str, float]:
         """Errors against `exact` on `points` (default: a grid of about `n` points of the

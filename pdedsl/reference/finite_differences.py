@@ -36,7 +36,7 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spl
 import sympy as sp
 
-from ..geometry import Box, PointRegion, as_points, call_points, error_measures
+from ..geometry import Box, PointRegion, as_points, error_measures, values_at
 from ..lower import LinearForm, substitute_parameters
 from ..problem import Problem
 from ..symbolic import pretty
@@ -552,15 +552,12 @@ class FiniteDifferenceSolution:
         """Values at `points` of shape (N, d) (or (N,) in 1D); returns (N,). Or one array
         per coordinate, by position or by name, as for a solution: `ref(X, Y)`,
         `ref(x=X, y=Y)`, returning their broadcast shape."""
-        points, out_shape = call_points(self.problem.coords, points, more, coords, "ref")
-        if out_shape is not None:
-            return self(points).reshape(out_shape)
-        shape = np.shape(points)
+        return values_at(self.problem.coords, self._at_points, points, more, coords, "ref")
+
+    def _at_points(self, points) -> np.ndarray:
         p = self._points(points)
-        out = np.concatenate(
-            [self._interpolate(p[i : i + _CHUNK]) for i in range(0, p.shape[0], _CHUNK)] or [np.zeros(0)]
-        )
-        return out.reshape(()) if len(shape) == 0 or (len(shape) == 1 and self.dim > 1) else out
+        chunks = [self._interpolate(p[i : i + _CHUNK]) for i in range(0, p.shape[0], _CHUNK)]
+        return np.concatenate(chunks or [np.zeros(0)])
 
     def _interpolate(self, p: np.ndarray) -> np.ndarray:
         idx, w = [], []
