@@ -902,9 +902,13 @@ def _constants_solve_homogeneous(problem) -> bool:
     sympy cannot show to be zero count as nonzero (no warning)."""
     if not problem.linear:
         return False
-    zero = (0,) * problem.dim
-    forms = [problem.equation_form] + [c.form for c in problem.lowered_conditions]
+    return _annihilate_constants([problem.equation_form] + [c.form for c in problem.lowered_conditions])
+
+
+def _annihilate_constants(forms) -> bool:
+    """No linear form has a term in u itself with a coefficient sympy cannot show zero."""
     for form in forms:
+        zero = (0,) * len(form.coords)
         for a, c in zip(form.multi_indices, form.coefficients):
             if a == zero and not sp.sympify(c).is_zero:
                 return False
@@ -934,13 +938,10 @@ def _condition_counts(problem) -> tuple[list[str], list[str]]:
         return c.form.multi_indices == (zero,)
 
     conds = [c for c in problem.lowered_conditions if c.data is None and not isinstance(c.region, Interface)]
-    free_constant = (
+    free_constant = (  # one condition on u itself, fixing what would be a free constant
         problem.linear
         and sum(map(value_only, conds)) == 1
-        and all(
-            all(a != zero or sp.sympify(k).is_zero for a, k in zip(f.multi_indices, f.coefficients))
-            for f in [problem.equation_form] + [c.form for c in conds if not value_only(c)]
-        )
+        and _annihilate_constants([problem.equation_form] + [c.form for c in conds if not value_only(c)])
     )
     check_fewer = bool(conds) and not problem.data_conditions and not problem.interfaces
     over, under = [], []
