@@ -11,7 +11,6 @@ from .box import (
 from .difference import Difference as Difference, Facet as Facet
 from .points import (
     as_points as as_points,
-    call_points as call_points,
     error_measures as error_measures,
     format_point as format_point,
     values_at as values_at,
