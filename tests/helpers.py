@@ -1,5 +1,9 @@
 """Shared test helpers."""
 
+import contextlib
+import logging
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,6 +23,28 @@ def tree_allclose(x, y, *, rtol=1e-12, atol=1e-12) -> bool:
         np.allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
         for a, b in zip(jax.tree_util.tree_leaves(x), jax.tree_util.tree_leaves(y), strict=True)
     )
+
+
+@contextlib.contextmanager
+def compilations():
+    """The names of the functions JAX compiles inside the block (a list, filled as
+    they compile): an in-memory cache hit adds nothing; a miss adds the name, even
+    where the persistent compilation cache then provides the executable."""
+    names = []
+
+    class Record(logging.Handler):
+        def emit(self, record):
+            m = re.match(r"Compiling (\S+)", record.getMessage())
+            if m:
+                names.append(m.group(1))
+
+    logger, handler = logging.getLogger("jax"), Record(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            yield names
+    finally:
+        logger.removeHandler(handler)
 
 
 def rel_err(a, b) -> float:

@@ -425,3 +425,27 @@ def test_abs_of_a_derivative_of_the_unknown_is_a_nonlinear_term():
     assert not problem.linear
     sol = pd.solve(problem, pd.FBPINN(pd.Grid(problem.domain, 8, 2.0), pd.Polynomial(8)))
     assert sol.errors(exact)["rel_l2"] < 1e-10  # measured 3.6e-13 in 7 Gauss-Newton steps
+
+
+def test_forms_that_differ_only_in_their_numbers_share_their_compiled_code():
+    """The floats of a coefficient or right-hand side are array leaves (`constants`),
+    not compiled in: a parameter sweep reuses one compiled function per template,
+    and each form still evaluates with its own numbers. Exponents stay part of the
+    code (x**2.5 is not x**c)."""
+    forms = []
+    for kv in (1.5, 2.5):
+        ex = kv * x**2.5 + sp.sin(0.3 * kv * x)
+        forms.append(lower_linear((D(u2, x, 2) + kv * u2 == ex).residual, u2.expr, (x, y)).compile())
+    (first, second), pts = forms, jnp.array([[0.5, 0.0], [2.0, 0.0]])
+    assert first.rhs.fn is second.rhs.fn
+    assert first.coefficients[0].fn is second.coefficients[0].fn  # of u (order 0 first)
+    for kv, form in zip((1.5, 2.5), forms):
+        want = kv * pts[:, 0] ** 2.5 + np.sin(0.3 * kv * pts[:, 0])
+        np.testing.assert_allclose(np.asarray(form.rhs(pts)), want, rtol=1e-14)
+        np.testing.assert_allclose(np.asarray(form.coefficients[0](pts)), [kv, kv], rtol=0)
+    other = compile_scalar(1.5 * x**1.5, (x, y))  # another exponent: other code
+    assert other.fn is not first.rhs.fn
+    np.testing.assert_allclose(np.asarray(other(pts)), 1.5 * pts[:, 0] ** 1.5, rtol=1e-14)
+    # a value is passed exactly, not through a 15-digit printout of it
+    third = float(np.float64(1) / 3)
+    assert float(np.asarray(compile_scalar(third * x, (x,))(jnp.ones((1, 1))))[0]) == third

@@ -599,3 +599,19 @@ def test_a_stationary_point_that_is_no_solution_warns():
     assert sol.info["success"] and sol.info["relative_residual"] > 0.1
     with pytest.raises(pd.SolveError, match="diverging"):  # Gauss-Newton says so itself
         pd.solve(bratu(4.0), model)
+
+
+def test_a_nonlinear_parameter_sweep_compiles_once():
+    """Bratu's equation for several lambda: the residual's numbers are leaves of the
+    compiled form, so after the first solve the Gauss-Newton solves compile nothing
+    (each compiled anew, ~6 s, before), and each converges to its own solution."""
+    from helpers import compilations
+
+    model = pd.FBPINN(pd.Grid(pd.Interval(x, 0, 1), 4, 2.0), pd.Polynomial(10))
+    pd.solve(bratu(1.0)[0], model)
+    for lam in (2.0, 3.0):
+        problem, exact = bratu(lam)
+        with compilations() as compiled:
+            sol = pd.solve(problem, model)
+        assert compiled == []
+        assert sol.errors(exact)["rel_l2"] <= 1e-8

@@ -702,3 +702,49 @@ def test_a_count_of_points_is_laid_out_like_the_subdomains():
     sol = pd.solve(problem, model)
     assert sol.info["points"] >= 2 * model.num_unknowns
     assert sol.errors(exact)["rel_l2"] < 1e-5  # measured 1.4e-6 (8.5e-3 shaped like the box)
+
+
+def test_a_parameter_sweep_compiles_once():
+    """Problems that differ only in their numbers (a parameter's value, or a Python
+    float written into the equation) share every compiled function: the second and
+    later solves of a sweep compile nothing (each compiled anew, ~3 s, before) and
+    still solve their own problem."""
+    from helpers import compilations
+
+    t, k = pd.Symbol("t"), sp.Symbol("k")
+    v = pd.Function("v")(t)
+    conditions = [v.at(t=0) == 1, D(v, t).at(t=0) == 0]
+    model = pd.FBPINN(pd.Grid(pd.Interval(t, 0, 1), 8), pd.Polynomial(10))
+
+    def oscillator(kv, literal=False):
+        if literal:
+            return pd.Problem(D(v, t, 2) + kv * v == 0, pd.Interval(t, 0, 1), conditions)
+        return pd.Problem(D(v, t, 2) + k * v == 0, pd.Interval(t, 0, 1), conditions, parameters={k: kv})
+
+    pd.solve(oscillator(4.0), model)
+    for kv, literal in [(9.0, False), (30.25, True)]:
+        with compilations() as compiled:
+            sol = pd.solve(oscillator(kv, literal), model)
+        assert compiled == []
+        assert sol.errors(sp.cos(np.sqrt(kv) * t))["rel_l2"] < 1e-9  # measured 5e-14
+
+
+def test_observations_past_one_chunk_of_rows_and_new_data():
+    """3,000 observations (more than one assembly chunk of rows) each keep their own
+    value (the chunked assembly gave every chunk the whole data vector, a shape error,
+    before), and new data reuse the compiled assembly."""
+    from helpers import compilations
+
+    x = pd.Symbol("x")
+    v = pd.Function("v")(x)
+    xs = np.linspace(0, 1, 3000)
+    model = pd.FBPINN(pd.Grid(pd.Interval(x, 0, 1), 4), pd.Polynomial(8))
+
+    def fit(w):
+        problem = pd.Problem(D(v, x, 2) + w**2 * v == 0, pd.Interval(x, 0, 1), [v.at(x=xs) == np.sin(w * xs)])
+        return pd.solve(problem, model).errors(sp.sin(w * x))["rel_l2"]
+
+    assert fit(3.0) < 1e-9  # measured 6e-13
+    with compilations() as compiled:
+        assert fit(2.0) < 1e-9
+    assert compiled == []

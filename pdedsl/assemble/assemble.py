@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import equinox as eqx
@@ -9,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from ..ansatz import FBPINN, evaluate
-from ..lower import CompiledLinearForm, apply_form
+from ..lower import CompiledLinearForm, ObservedData, apply_form
 from . import chunks
 from .sharding import shard_system, sharded_rows
 from .system import LinearSystem, product_chunk_rows
@@ -43,7 +44,12 @@ def _rows_impl(model: FBPINN, form: CompiledLinearForm, points):
 
 
 def _sharded_rows(model, form, points, devices):
+    data = form.rhs if isinstance(form.rhs, ObservedData) else None
+    if data is not None:  # rows of the observed values, not of the points each device holds
+        form = dataclasses.replace(form, rhs=lambda pts: jnp.zeros(pts.shape[0], pts.dtype))
     (idx, val, b), extra = sharded_rows(lambda pts: _rows_impl(model, form, pts), points, devices)
+    if data is not None:
+        b = jnp.concatenate([jnp.asarray(data.values, b.dtype), jnp.zeros(extra, b.dtype)])
     if extra:  # padding rows: zero, so they change nothing
         n = idx.shape[0] - extra
         keep = (jnp.arange(idx.shape[0]) < n).astype(val.dtype)
@@ -117,7 +123,12 @@ def _assemble_local(model: FBPINN, forms, points, row_scaling: bool):
                 rhs = form.rhs(x)
             else:  # on one side of a cut: coefficients and data take their limits there
                 at = x if side is None else _off_cut(x, *side)
-                values, rhs = apply_form(form, derivs, at), form.rhs(at)
+                values = apply_form(form, derivs, at)
+                rhs = (
+                    form.rhs.rows(lo - first, x.shape[0])
+                    if isinstance(form.rhs, ObservedData)
+                    else form.rhs(at)
+                )
             part = (_pad(index, width), *_scale(_pad(values, width), rhs, row_scaling))
             if out is None:
                 out = part

@@ -3,9 +3,11 @@
 from .derivatives import apply_to_function as apply_to_function, derivative as derivative
 from .linear import (
     CompiledLinearForm as CompiledLinearForm,
+    CompiledScalar as CompiledScalar,
     LinearForm as LinearForm,
     MultiIndex as MultiIndex,
     NonlinearError as NonlinearError,
+    ObservedData as ObservedData,
     apply_form as apply_form,
     compile_scalar as compile_scalar,
     lower_linear as lower_linear,

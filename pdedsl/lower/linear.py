@@ -10,10 +10,13 @@ with coefficient functions `c_a` and right-hand side `g` compiled to JAX.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
@@ -92,9 +95,12 @@ class LinearForm:
         )
 
 
-@dataclass(frozen=True, eq=False)
-class CompiledLinearForm:
+class CompiledLinearForm(eqx.Module):
     """JAX callables of a `LinearForm`: each maps points (N, d) to values (N,).
+
+    A pytree: the numbers in the coefficients and the right-hand side are its array
+    leaves (see `CompiledScalar`), so forms that differ only in those numbers share
+    every compiled assembly and solve.
 
     `jump=(axis, value)`: the rows are an interface condition on the cut
     `coordinate[axis] == value`: the form on the upper side minus the form on the
@@ -102,16 +108,108 @@ class CompiledLinearForm:
     `side=(axis, value, +1 or -1)`: the rows are on that cut, evaluated on its upper
     (+1) or lower side only (the equation collocated on an interface)."""
 
-    multi_indices: tuple[MultiIndex, ...]
+    multi_indices: tuple[MultiIndex, ...] = eqx.field(static=True)
     coefficients: tuple[Callable, ...]
     rhs: Callable
-    jump: tuple[int, float] | None = None
-    side: tuple[int, float, int] | None = None
+    jump: tuple[int, float] | None = eqx.field(default=None, static=True)
+    side: tuple[int, float, int] | None = eqx.field(default=None, static=True)
 
 
-def compile_scalar(expr: sp.Expr, coords) -> Callable:
+class CompiledScalar(eqx.Module):
+    """A sympy scalar of the coordinates as `f(points (N, d)) -> (N,)` in JAX.
+
+    Its floating-point numbers (a parameter's value, `6400.0` in `6400.0*u`, the
+    `0.3` in `sin(0.3*x)`) are not compiled in: `constants` holds them and `fn`
+    is the expression with symbols in their place, compiled once per such
+    template. Two problems that differ only in those numbers (a parameter sweep)
+    then run the same compiled code; jitted callers see `constants` as an array
+    argument. Exponents stay numbers (`x**2.0` keeps its power)."""
+
+    fn: Callable = eqx.field(static=True)
+    constants: np.ndarray
+
+    def __call__(self, points):
+        return self.fn(points, self.constants)
+
+
+class ObservedData(eqx.Module):
+    """The right-hand side of an observation condition, `u.at(x=points) == values`:
+    the observed values, one per row of the block (an array leaf: new data reuse the
+    compiled code). Called with the block's points it returns them all; the chunked
+    assembly takes rows `offset .. offset + n - 1` with `rows`."""
+
+    values: jnp.ndarray
+
+    def __call__(self, points):
+        return self.values
+
+    def rows(self, offset, n: int):
+        """Rows `offset .. offset + n - 1` (clipped to the block: a chunk of a group of
+        blocks may start before this block or run past its end; those rows are
+        another block's and are discarded)."""
+        i = jnp.clip(offset + jnp.arange(n), 0, self.values.shape[0] - 1)
+        return self.values[i]
+
+
+def float_constants(expr: sp.Expr) -> list[sp.Float]:
+    """The distinct floats of `expr` outside exponents, in order of first occurrence."""
+    found: dict[sp.Float, None] = {}
+
+    def walk(e):
+        if isinstance(e, sp.Float):
+            found.setdefault(e)
+        elif isinstance(e, sp.Pow):
+            walk(e.base)
+            if not isinstance(e.exp, sp.Float):
+                walk(e.exp)
+        else:
+            for a in e.args:
+                walk(a)
+
+    walk(expr)
+    return list(found)
+
+
+def replace_constants(expr: sp.Basic, symbols: Mapping) -> sp.Basic:
+    """`expr` with its floats outside exponents replaced by `symbols[float]`."""
+    if not symbols:
+        return expr
+    if isinstance(expr, sp.Float):
+        return symbols.get(expr, expr)
+    if isinstance(expr, sp.Pow):
+        exp = expr.exp if isinstance(expr.exp, sp.Float) else replace_constants(expr.exp, symbols)
+        return sp.Pow(replace_constants(expr.base, symbols), exp)
+    if not expr.args:
+        return expr
+    args = tuple(replace_constants(a, symbols) for a in expr.args)
+    return expr if args == expr.args else expr.func(*args)
+
+
+@functools.lru_cache(maxsize=1024)
+def _lambdified(template: sp.Expr, coords: tuple, count: int) -> Callable:
+    """`fn(points, constants)` for `template`, a function of `coords` and of the
+    symbols `constant_symbols(count)`; one per template, so equal templates share
+    their compiled code."""
+    symbols = constant_symbols(count)
+    f = sp.lambdify([*coords, *symbols], template, modules="jax")
+
+    def fn(points, constants):
+        points = jnp.asarray(points)
+        cols = [points[:, i] for i in range(len(coords))]
+        consts = [constants[i] for i in range(count)]
+        return jnp.broadcast_to(jnp.asarray(f(*cols, *consts), dtype=points.dtype), points.shape[:1])
+
+    return fn
+
+
+def constant_symbols(count: int) -> tuple[sp.Symbol, ...]:
+    return tuple(sp.Symbol(f"_pdedsl_constant_{i}", real=True) for i in range(count))
+
+
+def compile_scalar(expr: sp.Expr, coords) -> CompiledScalar:
     """Compile a sympy scalar of `coords` to `f(points (N, d)) -> (N,)` in JAX."""
     expr = sp.sympify(expr)
+    coords = tuple(coords)
     extra = expr.free_symbols - set(coords)
     if extra and {str(s) for s in extra} <= {str(c) for c in coords}:
         raise ValueError(
@@ -135,15 +233,12 @@ def compile_scalar(expr: sp.Expr, coords) -> Callable:
         )
     if expr.has(AppliedUndef):
         raise ValueError(f"Cannot compile {pretty(expr)}: it still contains an unknown.")
-    f = sp.lambdify(coords, expr, modules="jax")
-
-    def fn(points):
-        points = jnp.asarray(points)
-        cols = [points[:, i] for i in range(len(coords))]
-        return jnp.broadcast_to(jnp.asarray(f(*cols), dtype=points.dtype), points.shape[:1])
-
-    fn.__doc__ = f"{pretty(expr)} as a function of {tuple(map(str, coords))}"
-    return fn
+    floats = float_constants(expr)
+    template = replace_constants(expr, dict(zip(floats, constant_symbols(len(floats)))))
+    return CompiledScalar(
+        fn=_lambdified(template, coords, len(floats)),
+        constants=np.array([float(f) for f in floats], dtype=np.float64),
+    )
 
 
 class _RealAbs(sp.Function):
@@ -283,6 +378,8 @@ def apply_form(form: CompiledLinearForm, derivatives: Mapping[MultiIndex, jnp.nd
 __all__ = [
     "LinearForm",
     "CompiledLinearForm",
+    "CompiledScalar",
+    "ObservedData",
     "NonlinearError",
     "apply_form",
     "compile_scalar",

@@ -17,13 +17,15 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from ..symbolic import pretty
-from .linear import MultiIndex, multi_index, prepare
+from .linear import MultiIndex, constant_symbols, float_constants, multi_index, prepare, replace_constants
 
 
 @dataclass(frozen=True)
@@ -105,17 +107,32 @@ class NonlinearForm:
                 f"The symbol(s) {names} in {self} have no value: pass parameters={{...}} to "
                 "pd.Problem or declare them unknown with unknown_parameters={...}."
             )
-        f = sp.lambdify((self.coords, self.placeholders, params), self.residual, modules="jax")
+        floats = float_constants(self.residual)
+        template = replace_constants(self.residual, dict(zip(floats, constant_symbols(len(floats)))))
+        return CompiledNonlinearForm(
+            self.multi_indices,
+            params,
+            _lambdified(template, self.coords, self.placeholders, params, len(floats)),
+            np.array([float(f) for f in floats], dtype=np.float64),
+        )
 
-        def residual(points, u, theta):
-            points = jnp.asarray(points)
-            xs = [points[:, i] for i in range(len(self.coords))]
-            us = [u[:, i] for i in range(len(self.placeholders))]
-            th = [theta[i] for i in range(len(params))]
-            return jnp.broadcast_to(jnp.asarray(f(xs, us, th), dtype=points.dtype), points.shape[:1])
 
-        residual.__doc__ = f"{self} as a function of (points, U, theta)"
-        return CompiledNonlinearForm(self.multi_indices, params, residual)
+@functools.lru_cache(maxsize=1024)
+def _lambdified(template, coords, placeholders, params, count: int) -> Callable:
+    """`fn(points, U, theta, constants)` for a residual template (see
+    `CompiledScalar`: its floats are the `constants`); one per template, so that
+    residuals differing only in those numbers share their compiled code."""
+    f = sp.lambdify((coords, placeholders, params, constant_symbols(count)), template, modules="jax")
+
+    def fn(points, u, theta, constants):
+        points = jnp.asarray(points)
+        xs = [points[:, i] for i in range(len(coords))]
+        us = [u[:, i] for i in range(len(placeholders))]
+        th = [theta[i] for i in range(len(params))]
+        cs = [constants[i] for i in range(count)]
+        return jnp.broadcast_to(jnp.asarray(f(xs, us, th, cs), dtype=points.dtype), points.shape[:1])
+
+    return fn
 
 
 @functools.lru_cache(maxsize=256)
@@ -123,13 +140,21 @@ def _linear_part(form: NonlinearForm):
     return form._linear_part()
 
 
-@dataclass(frozen=True, eq=False)
-class CompiledNonlinearForm:
-    """JAX callables of a `NonlinearForm`."""
+class CompiledNonlinearForm(eqx.Module):
+    """JAX callables of a `NonlinearForm`: `residual(points (N, d), U (N, A), theta (p,))`.
 
-    multi_indices: tuple[MultiIndex, ...]
-    parameters: tuple[sp.Symbol, ...]
-    residual: Callable
+    A pytree: the floats of the residual are `constants`, its array leaf, and `fn` is
+    compiled once per template (see `CompiledScalar`), so residuals differing only in
+    those numbers (a sweep over a parameter) share every compiled solve."""
+
+    multi_indices: tuple[MultiIndex, ...] = eqx.field(static=True)
+    parameters: tuple[sp.Symbol, ...] = eqx.field(static=True)
+    fn: Callable = eqx.field(static=True)
+    constants: np.ndarray = eqx.field(default_factory=lambda: np.zeros(0))
+
+    def residual(self, points, u, theta):
+        """R(x, U, theta) (N,) at `points` (N, d), with U (N, A) the derivatives of u."""
+        return self.fn(points, u, theta, self.constants)
 
     def linearise(self, points, u, theta):
         """Residual (N,), its derivatives in U (N, A) and in theta (N, p), pointwise."""

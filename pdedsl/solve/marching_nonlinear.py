@@ -60,7 +60,7 @@ from .nonlinear import (
 CONSISTENCY = "consistency"
 
 
-def _identity(points, u, theta):
+def _identity(points, u, theta, constants):
     return u[:, 0]
 
 
@@ -189,7 +189,7 @@ class _Setup:
         self.rm = rm
         self.row_slabs = []
         for b in rm.blocks:
-            if b.form.residual is _identity:
+            if b.form.fn is _identity:
                 touched = np.any(np.asarray(b.derivs[0]) != 0, axis=2)
                 self.row_slabs.append(np.max(np.where(touched, plan.slab[np.asarray(b.index)], -1), axis=1))
             else:

@@ -65,7 +65,7 @@ class _Block(eqx.Module):
     index: Int[Array, "N P"]
     derivs: tuple  # one (N, P, K) array per multi-index of `form`
     data: Float[Array, " N"]
-    form: CompiledNonlinearForm = eqx.field(static=True)
+    form: CompiledNonlinearForm  # a pytree: its numbers are leaves, its code static
     # known part of each `U_a` (N, A) not carried by `index`/`derivs`: the frozen
     # subdomains' contribution when time marching (it enters inside the nonlinearity)
     offset: Float[Array, "N A"] | None = None

@@ -22,7 +22,7 @@ from ..assemble import assemble
 from ..assemble.sharding import resolve_devices
 from ..geometry import SAMPLERS, Boundary, Difference, Observations, PointRegion, format_point
 from ..geometry.sampling import grid_shape
-from ..lower import CompiledLinearForm, LinearForm, NonlinearError
+from ..lower import CompiledLinearForm, LinearForm, NonlinearError, ObservedData
 from ..problem import Interface, Problem
 from ..solution import Solution
 from ..symbolic import WholeBoundary, pretty
@@ -122,27 +122,26 @@ class _Interface:
     side: tuple | None = None
 
 
-@functools.lru_cache(maxsize=64)
 def _jump_form(compiled, axis: int, value: float):
-    """The interface condition's rows (cached, so that a repeated solve finds the same
-    form and reuses the compiled assembly)."""
+    """The interface condition's rows (a pytree whose numbers are leaves, or an
+    `_Interface` that compares equal by value, so that a repeated solve reuses the
+    compiled assembly)."""
     if not isinstance(compiled, CompiledLinearForm):
         return _Interface(compiled, jump=(axis, value))
     return dataclasses.replace(compiled, jump=(axis, value))
 
 
-@functools.lru_cache(maxsize=64)
 def _side_form(compiled, axis: int, value: float, side: int):
-    """The equation on an interface, from one side (cached like `_jump_form`)."""
+    """The equation on an interface, from one side (see `_jump_form`)."""
     if not isinstance(compiled, CompiledLinearForm):
         return _Interface(compiled, side=(axis, value, side))
     return dataclasses.replace(compiled, side=(axis, value, side))
 
 
 def _with_data(compiled, data):
-    """A compiled linear form whose right-hand side is the observed data."""
-    values = jnp.asarray(data)
-    return dataclasses.replace(compiled, rhs=lambda points: values)
+    """A compiled linear form whose right-hand side is the observed data (an array
+    leaf: new data reuse the compiled assembly)."""
+    return dataclasses.replace(compiled, rhs=ObservedData(jnp.asarray(data)))
 
 
 def default_points(model: FBPINN) -> int:
