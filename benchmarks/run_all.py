@@ -27,6 +27,7 @@ ORDER = [
     "laplace-multilevel-regularised",
     "preconditioner-scaling",
     "windows",
+    "parameter-sweep",
     "scaling",
     "burgers",
     "helmholtz-lshape",

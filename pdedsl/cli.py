@@ -35,6 +35,7 @@ BENCHMARKS = {
     "wave-2p1d-large": "wave_2p1d_large.py",
     "preconditioner-scaling": "preconditioner_scaling.py",
     "windows": "windows.py",
+    "parameter-sweep": "parameter_sweep.py",
 }
 
 

@@ -80,6 +80,7 @@ def test_new_benchmarks_are_registered():
         "lshape-singular",
         "lshape-heat",
         "oscillator-weak",
+        "parameter-sweep",
     ):
         assert (BENCH / BENCHMARKS[name]).is_file()
         assert f'"{name}"' in run_all  # part of the suite that regenerates RESULTS.md
