@@ -445,6 +445,12 @@ def test_forms_that_differ_only_in_their_numbers_share_their_compiled_code():
         np.testing.assert_allclose(np.asarray(form.coefficients[0](pts)), [kv, kv], rtol=0)
     other = compile_scalar(1.5 * x**1.5, (x, y))  # another exponent: other code
     assert other.fn is not first.rhs.fn
+    # integers and rationals as factors or terms are numbers too (a sweep over a mode n)
+    modes = [compile_scalar(n * sp.sin(n * sp.pi * x) + sp.Rational(1, n), (x, y)) for n in (2, 3)]
+    assert modes[0].fn is modes[1].fn
+    for n, mode in zip((2, 3), modes):
+        want = n * np.sin(n * np.pi * pts[:, 0]) + 1 / n
+        np.testing.assert_allclose(np.asarray(mode(pts)), want, rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(np.asarray(other(pts)), 1.5 * pts[:, 0] ** 1.5, rtol=1e-14)
     # a value is passed exactly, not through a 15-digit printout of it
     third = float(np.float64(1) / 3)

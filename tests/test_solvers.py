@@ -618,8 +618,11 @@ def test_two_level_deflation_does_not_stall_on_a_well_conditioned_coarse_problem
     (lambda_min / max diag ~ 1e-3), yet with its factorisation always shifted by
     1e-12 max(diag) the deflated form's residual left Z^T r = 0 by ~1e-9 and CG
     stalled at rtol 1e-10 (20,000 iterations, stop measure 1.9e-10) where the
-    balancing form took 31. Unshifted, the deflated form takes the balancing
-    form's steps (measured: 37 against 32)."""
+    balancing form took 31. Unshifted, the deflated form takes about the balancing
+    form's steps. How many depends on the last bits of the assembly: the equation
+    multiplied by 1, 3, 7, 0.1, 1.7 or 11 (the same system after row scaling, up to
+    rounding) took 35 to 45 steps, against 31 or 32 (measured 2026-12-06, with the
+    equation's numbers compiled in and as arguments alike)."""
     u = pd.Function("u")(x)
     problem = pd.Problem(
         -D(u, x, 2) == 9 * sp.sin(3 * x), pd.Interval(x, 0, 1), [u.at(x=0) == 0, u.at(x=1) == sp.sin(3)]
@@ -630,7 +633,7 @@ def test_two_level_deflation_does_not_stall_on_a_well_conditioned_coarse_problem
         sol = pd.solve(problem, model, solver=pd.CGNormal(pd.TwoLevel(form=form), rtol=1e-10, max_steps=500))
         its[form] = sol.info["iterations"]
         assert sol.errors(sp.sin(3 * x))["rel_l2"] < 1e-5
-    assert its["deflation"] <= its["balancing"] + 10
+    assert its["deflation"] <= 1.6 * its["balancing"]  # 45 of 32 at most, measured; stalled: 20,000
 
 
 def test_a_stalled_two_level_solve_suggests_what_can_help():

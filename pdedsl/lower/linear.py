@@ -118,12 +118,12 @@ class CompiledLinearForm(eqx.Module):
 class CompiledScalar(eqx.Module):
     """A sympy scalar of the coordinates as `f(points (N, d)) -> (N,)` in JAX.
 
-    Its floating-point numbers (a parameter's value, `6400.0` in `6400.0*u`, the
-    `0.3` in `sin(0.3*x)`) are not compiled in: `constants` holds them and `fn`
-    is the expression with symbols in their place, compiled once per such
-    template. Two problems that differ only in those numbers (a parameter sweep)
-    then run the same compiled code; jitted callers see `constants` as an array
-    argument. Exponents stay numbers (`x**2.0` keeps its power)."""
+    Its numbers (a parameter's value, the `6400` of `6400*u`, the `0.3` of
+    `sin(0.3*x)`; see `abstract_numbers` for the few that stay) are not compiled in:
+    `constants` holds them and `fn` is the expression with symbols in their place,
+    compiled once per such template. Two problems that differ only in those numbers
+    (a parameter sweep) then run the same compiled code; jitted callers see
+    `constants` as an array argument. Exponents stay numbers (`x**2` keeps its power)."""
 
     fn: Callable = eqx.field(static=True)
     constants: np.ndarray
@@ -151,38 +151,37 @@ class ObservedData(eqx.Module):
         return self.values[i]
 
 
-def float_constants(expr: sp.Expr) -> list[sp.Float]:
-    """The distinct floats of `expr` outside exponents, in order of first occurrence."""
-    found: dict[sp.Float, None] = {}
+def abstract_numbers(expr: sp.Basic) -> tuple[sp.Basic, np.ndarray]:
+    """`(template, values)`: `expr` with its numbers replaced by the symbols
+    `constant_symbols(len(values))`, in order of first occurrence, and their values.
 
-    def walk(e):
-        if isinstance(e, sp.Float):
-            found.setdefault(e)
-        elif isinstance(e, sp.Pow):
-            walk(e.base)
-            if not isinstance(e.exp, sp.Float):
-                walk(e.exp)
-        else:
-            for a in e.args:
-                walk(a)
+    Replaced: every float, and every integer or rational that is a term or a factor
+    (`4*u`, `sin(3*pi*x)`, `x - 1/2`) or the whole expression. Kept as they are:
+    exponents (`x**2`, `x**2.5`: a power's code depends on it) and exact numbers that
+    are arguments of other functions (an order, `besselj(0, x)`; a value of a
+    `Piecewise`)."""
+    numbers: dict[sp.Basic, sp.Symbol] = {}
 
-    walk(expr)
-    return list(found)
+    def symbol(n):
+        if n not in numbers:
+            numbers[n] = constant_symbols(len(numbers) + 1)[-1]
+        return numbers[n]
 
+    def walk(e, loose: bool):
+        if isinstance(e, sp.Float) or (loose and isinstance(e, sp.Rational)):
+            return symbol(e)
+        if isinstance(e, sp.Pow):
+            base = walk(e.base, False)
+            exp = e.exp if isinstance(e.exp, sp.Number) else walk(e.exp, False)
+            return e if base is e.base and exp is e.exp else sp.Pow(base, exp)
+        if not e.args:
+            return e
+        inner = isinstance(e, (sp.Add, sp.Mul))
+        args = tuple(walk(a, inner) for a in e.args)
+        return e if all(x is y for x, y in zip(args, e.args)) else e.func(*args)
 
-def replace_constants(expr: sp.Basic, symbols: Mapping) -> sp.Basic:
-    """`expr` with its floats outside exponents replaced by `symbols[float]`."""
-    if not symbols:
-        return expr
-    if isinstance(expr, sp.Float):
-        return symbols.get(expr, expr)
-    if isinstance(expr, sp.Pow):
-        exp = expr.exp if isinstance(expr.exp, sp.Float) else replace_constants(expr.exp, symbols)
-        return sp.Pow(replace_constants(expr.base, symbols), exp)
-    if not expr.args:
-        return expr
-    args = tuple(replace_constants(a, symbols) for a in expr.args)
-    return expr if args == expr.args else expr.func(*args)
+    template = walk(sp.sympify(expr), True)
+    return template, np.array([float(n) for n in numbers], dtype=np.float64)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -233,12 +232,8 @@ def compile_scalar(expr: sp.Expr, coords) -> CompiledScalar:
         )
     if expr.has(AppliedUndef):
         raise ValueError(f"Cannot compile {pretty(expr)}: it still contains an unknown.")
-    floats = float_constants(expr)
-    template = replace_constants(expr, dict(zip(floats, constant_symbols(len(floats)))))
-    return CompiledScalar(
-        fn=_lambdified(template, coords, len(floats)),
-        constants=np.array([float(f) for f in floats], dtype=np.float64),
-    )
+    template, values = abstract_numbers(expr)
+    return CompiledScalar(fn=_lambdified(template, coords, len(values)), constants=values)
 
 
 class _RealAbs(sp.Function):

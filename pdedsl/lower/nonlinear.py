@@ -25,7 +25,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from ..symbolic import pretty
-from .linear import MultiIndex, constant_symbols, float_constants, multi_index, prepare, replace_constants
+from .linear import MultiIndex, abstract_numbers, constant_symbols, multi_index, prepare
 
 
 @dataclass(frozen=True)
@@ -107,13 +107,12 @@ class NonlinearForm:
                 f"The symbol(s) {names} in {self} have no value: pass parameters={{...}} to "
                 "pd.Problem or declare them unknown with unknown_parameters={...}."
             )
-        floats = float_constants(self.residual)
-        template = replace_constants(self.residual, dict(zip(floats, constant_symbols(len(floats)))))
+        template, values = abstract_numbers(self.residual)
         return CompiledNonlinearForm(
             self.multi_indices,
             params,
-            _lambdified(template, self.coords, self.placeholders, params, len(floats)),
-            np.array([float(f) for f in floats], dtype=np.float64),
+            _lambdified(template, self.coords, self.placeholders, params, len(values)),
+            values,
         )
 
 
