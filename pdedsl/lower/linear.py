@@ -164,7 +164,7 @@ def abstract_numbers(expr: sp.Basic) -> tuple[sp.Basic, np.ndarray]:
 
     def symbol(n):
         if n not in numbers:
-            numbers[n] = constant_symbols(len(numbers) + 1)[-1]
+            numbers[n] = _constant_symbol(len(numbers))
         return numbers[n]
 
     def walk(e, loose: bool):
@@ -201,8 +201,13 @@ def _lambdified(template: sp.Expr, coords: tuple, count: int) -> Callable:
     return fn
 
 
+def _constant_symbol(i: int) -> sp.Symbol:
+    return sp.Symbol(f"_pdedsl_constant_{i}", real=True)
+
+
 def constant_symbols(count: int) -> tuple[sp.Symbol, ...]:
-    return tuple(sp.Symbol(f"_pdedsl_constant_{i}", real=True) for i in range(count))
+    """The symbols that stand for the first `count` numbers of a template."""
+    return tuple(_constant_symbol(i) for i in range(count))
 
 
 def compile_scalar(expr: sp.Expr, coords) -> CompiledScalar:

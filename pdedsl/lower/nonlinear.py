@@ -119,7 +119,7 @@ class NonlinearForm:
 @functools.lru_cache(maxsize=1024)
 def _lambdified(template, coords, placeholders, params, count: int) -> Callable:
     """`fn(points, U, theta, constants)` for a residual template (see
-    `CompiledScalar`: its floats are the `constants`); one per template, so that
+    `abstract_numbers`: its numbers are the `constants`); one per template, so that
     residuals differing only in those numbers share their compiled code."""
     f = sp.lambdify((coords, placeholders, params, constant_symbols(count)), template, modules="jax")
 
@@ -142,8 +142,8 @@ def _linear_part(form: NonlinearForm):
 class CompiledNonlinearForm(eqx.Module):
     """JAX callables of a `NonlinearForm`: `residual(points (N, d), U (N, A), theta (p,))`.
 
-    A pytree: the floats of the residual are `constants`, its array leaf, and `fn` is
-    compiled once per template (see `CompiledScalar`), so residuals differing only in
+    A pytree: the numbers of the residual are `constants`, its array leaf, and `fn` is
+    compiled once per template (see `abstract_numbers`), so residuals differing only in
     those numbers (a sweep over a parameter) share every compiled solve."""
 
     multi_indices: tuple[MultiIndex, ...] = eqx.field(static=True)
