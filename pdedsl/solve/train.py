@@ -69,7 +69,7 @@ def _with_params(model: FBPINN, params) -> FBPINN:
 def _fields(model: FBPINN, a, form, points):
     """`U_a = D^a u` (N, A) at `points` for the multi-indices of a nonlinear form, and the
     evaluated basis `(index, derivs)`."""
-    index, derivs = evaluate(model, points, form.multi_indices)
+    index, derivs = evaluate(model, points, form.multi_indices, chunked=False)
     u = jnp.stack([jnp.einsum("npk,npk->n", derivs[m], a[index]) for m in form.multi_indices], axis=1)
     return u, index, derivs
 
@@ -78,10 +78,10 @@ def _linear_rows(model: FBPINN, form, points):
     """(index, rows, rhs) of a linear form's rows at `points`; an interface's rows (a
     jump, or the equation from one side of a cut) as `pd.solve` assembles them."""
     if form.jump is not None:
-        sides = [evaluate(model, points, form.multi_indices, (*form.jump, s)) for s in (1, -1)]
+        sides = [evaluate(model, points, form.multi_indices, (*form.jump, s), chunked=False) for s in (1, -1)]
         index, rows = _jump_rows(form, sides, points)
         return index, rows, form.rhs(points)
-    index, derivs = evaluate(model, points, form.multi_indices, form.side)
+    index, derivs = evaluate(model, points, form.multi_indices, form.side, chunked=False)
     at = points if form.side is None else _off_cut(points, *form.side)
     return index, apply_form(form, derivs, at), form.rhs(at)
 
