@@ -594,6 +594,32 @@ def test_evaluate_shapes_and_padding():
         assert np.all(np.any(np.asarray(v)[~off] != 0, axis=-1))
 
 
+def test_evaluate_traces_the_derivatives_once_whatever_the_chunks(monkeypatch):
+    """Chunks of equal size: the per-point derivatives are traced (so compiled) once,
+    for a number of points that no chunk size divides. (`lax.map` with a batch size
+    traced a second copy for the remainder: a 2D Poisson assembly compiled 1.5 s
+    instead of 1.0 s.) The values match one unchunked evaluation, and the chunks really
+    were several."""
+    import pdedsl.ansatz.model as model_module
+
+    model, _ = _model_2d()
+    pts = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (37, 2)))
+    monkeypatch.setattr(model_module, "_CHUNK_ENTRIES", 1)  # -> _CHUNK_MIN = 16 points per chunk
+    traced = []
+    cover = type(model.decomposition).cover
+    monkeypatch.setattr(
+        type(model.decomposition), "cover", lambda self, *a: traced.append(1) or cover(self, *a)
+    )
+    jaxpr = jax.make_jaxpr(lambda p: evaluate(model, p, MIS_2D))(pts)
+    assert len(traced) == 1
+    assert any(e.primitive.name == "scan" for e in jaxpr.eqns)  # three chunks of 13 points
+    idx, vals = evaluate(model, pts, MIS_2D)
+    idx1, vals1 = evaluate(model, pts, MIS_2D, chunked=False)
+    np.testing.assert_array_equal(idx, idx1)
+    for a in MIS_2D:
+        np.testing.assert_allclose(vals[a], vals1[a], rtol=1e-13, atol=1e-13)
+
+
 @pytest.mark.parametrize("kind", ["legendre", "chebyshev"])
 def test_evaluate_exact_polynomial_derivatives_single_subdomain_1d(kind):
     a, b = -0.5, 2.5
