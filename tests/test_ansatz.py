@@ -802,6 +802,8 @@ def _callable_tanh(t):
         "graded-2d",
         "mlp-2d",
         "periodic-input-1d",
+        "corners-2d",
+        "corners-along-an-edge-3d",
     ],
 )
 def test_evaluate_closed_form_matches_nested_jvps(case):
@@ -841,6 +843,14 @@ def test_evaluate_closed_form_matches_nested_jvps(case):
         dec = pd.Grid(box, (3,) * dim, 2.9)
     model = pd.FBPINN(dec, basis, window=window, seed=4)
     pts = jnp.asarray(random_points(box, 30, seed=7))
+    if case.startswith("corners"):  # an L-shape (extruded along z in 3D): the corner's functions too
+        notch = pd.Box(syms, [0.5, 0.5, 0.5][:dim], [1.0, 2.0, 1.0][:dim])
+        domain = box - notch
+        w = pd.Function("w")(*syms)
+        problem = pd.Problem(sum(-D(w, s, 2) for s in syms) == 1, domain, [w.on(pd.boundary) == 0])
+        model = pd.FBPINN(pd.Grid(domain, (3,) * dim, 2.2), pd.Polynomial(3)).with_corners(problem)
+        assert model.corners is not None
+        pts = pts[jnp.asarray(domain.contains(np.asarray(pts)))]
     top = {1: 4, 2: 3, 3: 2}[dim]
     mis = [a for a in itertools.product(range(top + 1), repeat=dim) if sum(a) <= top]
     idx, vals = jax.jit(lambda p: evaluate(model, p, mis))(pts)
