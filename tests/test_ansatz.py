@@ -500,6 +500,34 @@ def test_random_features_seeding():
             assert not np.allclose(w[i], w[j]) and not np.allclose(bias[i], bias[j])
 
 
+def test_host_draws_are_jax_randoms_numbers_bit_for_bit():
+    """Random features are drawn with NumPy (`pdedsl.ansatz.basis.draws`): the numbers
+    of jax.random's default generator, so a model's features are what they were when
+    jax.random drew them (and what the recorded results used), without compiling the
+    generator for each shape."""
+    from pdedsl.ansatz.basis import draws
+
+    for seed in (0, 3, 12345, 2**40 + 7):
+        key = jax.random.PRNGKey(seed)
+        for num in (1, 2, 3):
+            np.testing.assert_array_equal(draws.split(key, num), np.asarray(jax.random.split(key, num)))
+        np.testing.assert_array_equal(draws.split(jax.random.key(seed)), np.asarray(jax.random.split(key)))
+        for shape in [(1,), (20, 12, 1), (7, 5, 3), (3, 1001)]:
+            want = jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
+            np.testing.assert_array_equal(draws.uniform(key, shape), np.asarray(want))
+        # a model's parameters, against the same calls to jax.random
+        kw, kb = jax.random.split(key)
+        w, b = pd.RandomFeatures(6, scale=1.5).init(key, 4, 2)
+        np.testing.assert_array_equal(
+            w, 1.5 * np.asarray(jax.random.uniform(kw, (4, 6, 2), minval=-1, maxval=1))
+        )
+        np.testing.assert_array_equal(
+            b, 1.5 * np.asarray(jax.random.uniform(kb, (4, 6), minval=-1, maxval=1))
+        )
+    with pytest.raises(ValueError, match="Threefry key"):
+        draws.uniform(np.zeros(3, np.uint32), (2,))
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [

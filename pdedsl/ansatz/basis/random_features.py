@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from . import draws
 from .base import AbstractBasis
 
 ACTIVATIONS: dict[str, Callable] = {"tanh": jnp.tanh, "sin": jnp.sin, "cos": jnp.cos}
@@ -85,11 +85,11 @@ class RandomFeatures(AbstractBasis):
         return tuple(out)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3))
 def _draw(key, num_subdomains: int, size: int, dim: int, scale):
-    """The weights and biases, in one compiled call (drawn op by op, they compiled five
-    small programs: ~1.2 s of building a model in a fresh process)."""
-    kw, kb = jax.random.split(key)
-    w = jax.random.uniform(kw, (num_subdomains, size, dim), minval=-1.0, maxval=1.0)
-    b = jax.random.uniform(kb, (num_subdomains, size), minval=-1.0, maxval=1.0)
-    return (scale * w, scale * b)
+    """The weights and biases: `jax.random.uniform` in [-1, 1] from the two halves of
+    `key`, times `scale`, drawn on the host (`draws`: the same numbers, without ~1 s of
+    compiling the generator for each new shape)."""
+    kw, kb = draws.split(key)
+    w = draws.uniform(kw, (num_subdomains, size, dim))
+    b = draws.uniform(kb, (num_subdomains, size))
+    return (jnp.asarray(scale * w), jnp.asarray(scale * b))
