@@ -18,7 +18,7 @@ import sympy as sp
 from ..ansatz import FBPINN, Grid, Multilevel
 from ..ansatz.corners import corner_features, reentrant_corners
 from ..ansatz.model import default_edge_degree
-from ..assemble import assemble
+from ..assemble.assemble import assemble_checked, non_finite_rows
 from ..assemble.sharding import resolve_devices
 from ..geometry import SAMPLERS, Boundary, Difference, Observations, PointRegion, format_point
 from ..geometry.sampling import grid_shape
@@ -483,8 +483,8 @@ def linear_system(
         )
     model = _with_corners(problem, model, corners, None)
     blocks = collocation(problem, model, points, sampler, condition_points, seed)
-    system = assemble(model, blocks, row_scaling=row_scaling)
-    _check_finite(problem, system, blocks)
+    system, non_finite = assemble_checked(model, blocks, row_scaling=row_scaling)
+    _check_finite(problem, system, blocks, non_finite)
     return system
 
 
@@ -662,10 +662,10 @@ def solve(
     blocks = collocation(problem, model, points, sampler, condition_points, seed)
     say(f"pdedsl: assembling {sum(b[2].shape[0] for b in blocks)} rows x {model.num_unknowns} unknowns")
     t0 = time.perf_counter()
-    system = assemble(model, blocks, row_scaling=row_scaling, devices=devs)
+    system, non_finite = assemble_checked(model, blocks, row_scaling=row_scaling, devices=devs)
     system = eqx.tree_at(lambda s: s.values, system, system.values.block_until_ready())
     t1 = time.perf_counter()
-    _check_finite(problem, system, blocks)
+    _check_finite(problem, system, blocks, non_finite)
     fallback = None
     if schedule is None:
         auto = solver if isinstance(solver, Auto) else None
@@ -838,10 +838,9 @@ def _subdomains_in_domain(problem, model) -> np.ndarray:
 
 @eqx.filter_jit
 def _finite_rows(system):
-    """(rows that are not finite, per group; the first such row): scalars only."""
-    ok = jnp.all(jnp.isfinite(system.values), axis=(1, 2)) & jnp.isfinite(system.rhs)
-    counts = tuple(jnp.sum(~ok[a:b]) for _, a, b in system.groups)
-    return counts, jnp.argmin(ok)
+    """`non_finite_rows` of a system's groups (a sharded system's: the assembly on one
+    device computes them itself)."""
+    return non_finite_rows(system.values, system.rhs, [(a, b) for _, a, b in system.groups])
 
 
 def _as_code(solver) -> str:
@@ -858,11 +857,11 @@ def _derivative_name(unknown, coords, multi_index) -> str:
     return pretty(sp.Derivative(unknown, *pairs) if pairs else unknown)
 
 
-def _check_finite(problem, system, blocks) -> None:
+def _check_finite(problem, system, blocks, non_finite=None) -> None:
     """Refuse a system with non-finite entries before solving it, naming the row
     group, a point and the term that is not finite there (a solver would only report
     non-finite coefficients, or iterate to its cap on NaN)."""
-    counts, first = jax.device_get(_finite_rows(system))
+    counts, first = jax.device_get(_finite_rows(system) if non_finite is None else non_finite)
     if not any(counts):
         return
     first = int(first)
