@@ -398,3 +398,39 @@ def test_assembly_in_chunks_matches_blockwise_rows(monkeypatch, faces):
             np.asarray(system.values[lo:hi]), np.asarray(values) / norms[:, None, None], rtol=0, atol=1e-13
         )
         np.testing.assert_allclose(np.asarray(system.rhs[lo:hi]), np.asarray(rhs) / norms, rtol=1e-12)
+
+
+def test_assembly_learns_the_rows_layout_when_its_expectation_misses(monkeypatch):
+    """The assembly writes rows into buffers of an expected layout (default int and
+    float types) without tracing a row first; rows of another layout are caught while
+    tracing and the buffers made to fit them, so the system is the same either way."""
+    import importlib
+
+    asm = importlib.import_module("pdedsl.assemble.assemble")
+    x, y = pd.Symbol("x"), pd.Symbol("y")
+    u = pd.Function("u")(x, y)
+    problem = pd.Problem(
+        D(u, x, 2) + D(u, y, 2) == sp.sin(x), pd.Box([x, y], [0, 0], [1, 1]), [u.on(pd.boundary) == x]
+    )
+    model = pd.FBPINN(pd.Grid(problem.domain, (3, 3), 2.0), pd.Polynomial(4))
+    blocks = collocation(problem, model, (12, 12))
+    expected = assemble(model, blocks)
+    missed = []
+
+    def wrong(model, width):  # a float32 index and one feature too many: both must be caught
+        missed.append(width)
+        return (
+            ((width,), jnp.float32),
+            ((width, model.num_features + 1), jnp.float64),
+            ((), float),
+            ((), float),
+        )
+
+    monkeypatch.setattr(asm, "_expected_layout", wrong)
+    jax.clear_caches()
+    system = assemble(model, blocks)
+    assert missed  # the wrong layout was tried
+    for name in ("index", "values", "rhs", "row_scale"):
+        a, b = getattr(expected, name), getattr(system, name)
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        assert np.array_equal(np.asarray(a), np.asarray(b)), name

@@ -96,6 +96,17 @@ def _off_cut(x, axis: int, value: float, side: int):
     return x.at[:, axis].set(value + side * 1e-12 * max(1.0, abs(value)))
 
 
+class _LayoutMissed(Exception):
+    """The assembled rows are not of the buffers' shapes and types."""
+
+
+def _expected_layout(model: FBPINN, width: int) -> tuple:
+    """(shape of a row, dtype) of the assembly's index, values, rhs and scale: the
+    default integer and float types (float64 and int64 under x64)."""
+    real, integer = jnp.result_type(float), jnp.result_type(int)
+    return (((width,), integer), ((width, model.num_features), real), ((), real), ((), real))
+
+
 @eqx.filter_jit
 def _assemble_local(model: FBPINN, forms, points, row_scaling: bool):
     """(index, values, rhs, scale) of all blocks, written chunk by chunk into one
@@ -138,8 +149,6 @@ def _assemble_local(model: FBPINN, forms, points, row_scaling: bool):
         return out
 
     total = sum(p.shape[0] for p in points)
-    shapes = jax.eval_shape(lambda x: rows(forms[:1], (0,), 0, x), points[0][:1])
-    buf = tuple(jnp.zeros((total, *a.shape[1:]), a.dtype) for a in shapes)
     groups = []  # (forms, points) of consecutive blocks with the same multi-indices
     for form, pts in zip(forms, points):
         last = groups[-1][0][-1] if groups else None
@@ -149,16 +158,33 @@ def _assemble_local(model: FBPINN, forms, points, row_scaling: bool):
             groups[-1][1].append(pts)
         else:
             groups.append(([form], [pts]))
-    start = 0
-    for group, pts_list in groups:
-        sizes = [p.shape[0] for p in pts_list]
-        starts = tuple(sum(sizes[:i]) for i in range(len(sizes)))
-        pts = pts_list[0] if len(pts_list) == 1 else jnp.concatenate(pts_list)
-        fn = lambda lo, chunk, group=tuple(group), starts=starts, pts=pts: rows(  # noqa: E731
-            group, starts, lo, chunks.rows(pts, lo, chunk)
-        )
-        buf = chunks.fill_rows(buf, fn, pts.shape[0], _CHUNK_ROWS, start)
-        start += pts.shape[0]
+
+    def fill(layout):
+        buf = tuple(jnp.zeros((total, *shape), dtype) for shape, dtype in layout)
+        start = 0
+        for group, pts_list in groups:
+            sizes = [p.shape[0] for p in pts_list]
+            starts = tuple(sum(sizes[:i]) for i in range(len(sizes)))
+            pts = pts_list[0] if len(pts_list) == 1 else jnp.concatenate(pts_list)
+
+            def fn(lo, chunk, group=tuple(group), starts=starts, pts=pts):
+                out = rows(group, starts, lo, chunks.rows(pts, lo, chunk))
+                if [(a.shape[1:], a.dtype) for a in out] != list(layout):
+                    raise _LayoutMissed
+                return out
+
+            buf = chunks.fill_rows(buf, fn, pts.shape[0], _CHUNK_ROWS, start)
+            start += pts.shape[0]
+        return buf
+
+    # Tracing one row of the first block to learn the buffers' layout (jax.eval_shape)
+    # took a third of the assembly's tracing: it is only done if the rows turn out not
+    # to be as `_expected_layout` expects.
+    try:
+        buf = fill(_expected_layout(model, width))
+    except _LayoutMissed:
+        shapes = jax.eval_shape(lambda x: rows(forms[:1], (0,), 0, x), points[0][:1])
+        buf = fill(tuple((a.shape[1:], a.dtype) for a in shapes))
     ends = [sum(p.shape[0] for p in points[: i + 1]) for i in range(len(points))]
     return buf, non_finite_rows(buf[1], buf[2], list(zip([0, *ends[:-1]], ends)))
 
