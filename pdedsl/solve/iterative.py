@@ -305,10 +305,11 @@ def _lsmr(self: LSMR, system: LinearSystem, pre) -> SolverResult:
     return eqx.tree_at(lambda r: r.history, result, st["hist"], is_leaf=lambda x: x is None)
 
 
-def _tick(label, k, residual):
-    """Inside a compiled loop: hand (k, residual) to the host every `progress.EVERY` iterations."""
+def _tick(label, k, residual, skip=False):
+    """Inside a compiled loop: hand (k, residual) to the host every `progress.EVERY` iterations
+    (not where `skip`)."""
     jax.lax.cond(
-        k % progress.EVERY == 0,
+        (k % progress.EVERY == 0) & jnp.logical_not(skip),
         lambda: jax.debug.callback(functools.partial(progress.tick, label), k, residual),
         lambda: None,
     )
@@ -354,21 +355,11 @@ class CGNormal(_PreconditionedIterative):
 @eqx.filter_jit
 def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
     dot = lambda a, b: jnp.sum(a * b)
-    b = system.rmv(system.rhs)
     # (a two-level preconditioner in deflation form starts from its coarse solution;
     # `done` is the part of the start's measure b^T B b that this removes)
-    x0, done = pre.cg_start(b)
+    x0, done = pre.cg_start(system.rmv(system.rhs))
     if x0 is None:  # from zero
-        x0 = jnp.zeros_like(b)
-        s0 = system.rhs
-        r0 = b
-    else:
-        s0 = system.rhs - system.mv(x0)
-        r0 = system.rmv(s0)
-    z0 = pre.cg_apply(r0)
-    g0 = dot(r0, z0)
-    start = g0 + done
-    tol = (self.rtol**2) * start
+        x0 = jnp.zeros((system.num_subdomains, system.num_features), system.values.dtype)
 
     # The second test, LSMR's for an inconsistent system: the gradient of the
     # preconditioned least-squares problem small against ||M P^(1/2)|| ||s||, s = b - M x
@@ -381,10 +372,10 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         return g <= (self.rtol**2) * norm2 * s2
 
     def cond(c):
-        k, _, _, _, g, _, best_g, _, _, (norm2, s2, _) = c
+        k, _, _, _, g, _, best_g, _, _, (norm2, s2, _), (_, tol, _) = c
         # g < 0: the preconditioner is not positive definite in floating point (a
         # breakdown, not convergence; never accepted as the best iterate)
-        return (
+        return (k < 0) | (
             (k < self.max_steps)
             & (g > tol)
             & ~small_gradient(g, norm2, s2)
@@ -393,13 +384,19 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
             & (g >= 0)
         )
 
+    # Iteration k = -1 only starts: its step is zero, its residual is computed from x0
+    # (the periodic recomputation below) and its preconditioned residual is the first
+    # direction. So the preconditioner and the products appear once in the compiled
+    # loop, not once more before it (a two-level preconditioner's application took a
+    # third of the loop's compilation).
     def body(c):
-        k, x, r, p, g, best_x, best_g, hist, (alphas, betas), (norm2, s2, previous) = c
+        k, x, r, p, g, best_x, best_g, hist, (alphas, betas), (norm2, s2, previous), (start, tol, g0) = c
+        first = k < 0
         q = system.mv(p)
-        alpha = g / jnp.maximum(dot(q, q), jnp.finfo(g.dtype).tiny)
+        alpha = jnp.where(first, 0.0, g / jnp.maximum(dot(q, q), jnp.finfo(g.dtype).tiny))
         x = x + alpha * p
 
-        def recompute():  # now and then, against drift
+        def recompute():  # now and then, against drift; and at the start
             s = system.rhs - system.mv(x)
             return system.rmv(s), dot(s, s)
 
@@ -411,30 +408,46 @@ def _cg(self: CGNormal, system: LinearSystem, pre) -> SolverResult:
         )
         z = pre.cg_apply(r)
         g_new = dot(r, z)
-        beta = g_new / g
+        start = jnp.where(first, g_new + done, start)
+        tol = jnp.where(first, (self.rtol**2) * start, tol)
+        g0 = jnp.where(first, g_new, g0)
+        beta = jnp.where(first, 0.0, g_new / g)
         # the Lanczos matrix's diagonal entry 1/alpha_k + beta_(k-1)/alpha_(k-1)
         diagonal = 1.0 / alpha + previous
-        norm2 = jnp.maximum(norm2, jnp.where(jnp.isfinite(diagonal), diagonal, 0.0))
-        p = z + beta * p
-        better = (g_new < best_g) & (g_new >= 0)
+        norm2 = jnp.where(first, norm2, jnp.maximum(norm2, jnp.where(jnp.isfinite(diagonal), diagonal, 0.0)))
+        p = jnp.where(first, z, z + beta * p)
+        better = first | ((g_new < best_g) & (g_new >= 0))
         best_x = jnp.where(better, x, best_x)
-        hist = hist.at[k + 1].set(jnp.sqrt(jnp.abs(g_new / start)))
+        scale = jnp.where(first, jnp.where(start == 0, 1.0, start), start)
+        hist = hist.at[k + 1].set(jnp.sqrt(jnp.abs(g_new / scale)))
         if self.progress:
-            _tick("CG", k + 1, hist[k + 1])
-        lanczos = (alphas.at[k].set(alpha), betas.at[k].set(beta))
+            _tick("CG", k + 1, hist[k + 1], skip=first)
+        at = jnp.where(first, self.max_steps, k)  # the start records no Lanczos coefficients
+        lanczos = (alphas.at[at].set(alpha, mode="drop"), betas.at[at].set(beta, mode="drop"))
         best_g = jnp.where(better, g_new, best_g)
-        return k + 1, x, r, p, g_new, best_x, best_g, hist, lanczos, (norm2, s2, beta / alpha)
+        previous = jnp.where(first, 0.0, beta / alpha)
+        return k + 1, x, r, p, g_new, best_x, best_g, hist, lanczos, (norm2, s2, previous), (start, tol, g0)
 
-    hist0 = (
-        jnp.full((self.max_steps + 1,), jnp.nan, g0.dtype)
-        .at[0]
-        .set(jnp.sqrt(jnp.abs(g0 / jnp.where(start == 0, 1.0, start))))
+    dtype = system.values.dtype
+    hist0 = jnp.full((self.max_steps + 1,), jnp.nan, dtype)
+    coefficients = jnp.zeros((self.max_steps,), dtype)
+    zero = jnp.zeros((), dtype)
+    one = jnp.ones((), dtype)
+    init = (
+        jnp.array(-1),
+        x0,
+        jnp.zeros_like(x0),
+        jnp.zeros_like(x0),
+        one,
+        x0,
+        one,
+        hist0,
+        (coefficients, coefficients),
+        (zero, zero, zero),
+        (one, zero, zero),
     )
-    coefficients = jnp.zeros((self.max_steps,), g0.dtype)
-    zero = jnp.zeros((), g0.dtype)
-    extra = (zero, dot(s0, s0), zero)
-    init = (jnp.array(0), x0, r0, z0, g0, x0, g0, hist0, (coefficients, coefficients), extra)
-    k, _, _, _, g, best_x, best_g, hist, lanczos, (norm2, _, _) = jax.lax.while_loop(cond, body, init)
+    state = jax.lax.while_loop(cond, body, init)
+    k, _, _, _, g, best_x, best_g, hist, lanczos, (norm2, _, _), (start, tol, g0) = state
     # the least-squares residual of the iterate returned
     s_best = system.rhs - system.mv(best_x)
     s2 = dot(s_best, s_best)
